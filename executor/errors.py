@@ -1,0 +1,206 @@
+"""Failures, named by their real cause.
+
+Every failure isobench sees (a trajectory step error, a line of stderr, an exit code, a Docker
+exception) becomes one `ErrorSignature`: a stable name, a class that decides retries
+(`retryable`, `permanent`, `infra`), and the evidence line that matched. Retries, the journal,
+`isobench status` and reports all read this one classification, so there is exactly one place
+that decides what a failure *is*.
+
+ISO-Bench retried every exception and blamed the wrong cause for its largest failure group
+(FIELD_NOTES section 2); the rules below are ordered from most to least specific so that, for
+example, an exhausted quota (a 429 that will not heal) is never mistaken for a rate limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Iterable
+
+from pydantic import BaseModel, Field
+
+EVIDENCE_MAX_CHARS = 500
+
+
+class ErrorClass(StrEnum):
+    """What a retry can do about a failure."""
+
+    RETRYABLE = "retryable"  # transient on the provider's side: 429, 5xx, timeouts
+    PERMANENT = "permanent"  # the same inputs fail the same way: 400, 401, quota, bad patch
+    INFRA = "infra"  # our machine failed, not the agent: Docker, OOM, GPU detached
+
+
+class ErrorSignature(BaseModel):
+    """One failure, named: which rule matched, its class, and the line that proves it."""
+
+    name: str = Field(description="Stable signature name, e.g. 'rate_limit' or 'auth'.")
+    error_class: ErrorClass = Field(description="Decides whether a retry may help.")
+    evidence: str = Field(description="The matching line (redacted, truncated).")
+    source: str = Field(description="Where the evidence came from: trajectory, stderr, docker...")
+    cause: str = Field(default="", description="One sentence on what this means and what to do.")
+
+    @property
+    def retry_may_help(self) -> bool:
+        return self.error_class in (ErrorClass.RETRYABLE, ErrorClass.INFRA)
+
+
+@dataclass(frozen=True)
+class SignatureRule:
+    """A named pattern; the first rule whose pattern matches a line names the failure."""
+
+    name: str
+    error_class: ErrorClass
+    pattern: re.Pattern[str]
+    cause: str
+
+
+def _rule(name: str, error_class: ErrorClass, pattern: str, cause: str) -> SignatureRule:
+    return SignatureRule(name, error_class, re.compile(pattern, re.IGNORECASE), cause)
+
+
+R, P, I = ErrorClass.RETRYABLE, ErrorClass.PERMANENT, ErrorClass.INFRA
+
+# Order matters: specific before general (quota before rate limit, both are HTTP 429).
+RULES: tuple[SignatureRule, ...] = (
+    _rule("tool_output_missing", P,
+          r"No tool output found for function call|must be followed by tool messages",
+          "The conversation sent to the API holds a tool call without its output (a 400 that "
+          "no retry can fix)."),
+    _rule("quota_exhausted", P,
+          r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)",
+          "The account's quota or credit is spent; retrying will not help until it is topped up."),
+    _rule("rate_limit", R,
+          r"\b429\b|rate[ _-]?limit|RateLimitError|Too Many Requests",
+          "The provider throttled requests; back off and retry."),
+    _rule("auth", P,
+          r"\b401\b|invalid_api_key|Incorrect API key|AuthenticationError|Unauthorized",
+          "The API key is missing or wrong; fix the key, do not retry."),
+    _rule("context_overflow", P,
+          r"context_length_exceeded|maximum context length|context window|too many tokens",
+          "The conversation outgrew the model's context window."),
+    _rule("truncated_tool_json", P,
+          r"Unterminated string|JSONDecodeError|Expecting (',' delimiter|value)|finish_reason.*length",
+          "Tool-call arguments were cut off, usually by max_tokens: raise it."),
+    _rule("invalid_request", P,
+          r"\b400\b.*invalid_request_error|invalid_request_error|Unsupported parameter|"
+          r"Invalid parameter|BadRequestError",
+          "The request is malformed for this model or endpoint; a retry sends the same thing."),
+    _rule("provider_unavailable", R,
+          r"\b50[0-4]\b|InternalServerError|Bad Gateway|Service Unavailable|overloaded|"
+          r"APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|APIConnectionError|"
+          r"Connection (reset|refused|aborted)|RemoteDisconnected",
+          "The provider failed or timed out; retry with backoff."),
+    _rule("nvml_detached", I,
+          r"Failed to initialize NVML|NVML: Unknown Error",
+          "The container lost its GPU (host systemd reload); rerun on a healthy node."),
+    _rule("container_oom", I,
+          r"OOMKilled|Out of memory: Killed|\bexit(ed)? (code )?137\b",
+          "The container was killed for memory; raise the memory limit or use a larger node."),
+    _rule("docker_unreachable", I,
+          r"Cannot connect to the Docker daemon|Error while fetching server API version|"
+          r"docker\.sock.*(No such file|Connection refused)",
+          "The Docker engine does not answer; start it (scripts/ensure-docker.sh)."),
+    _rule("image_build_failed", P,
+          r"image build failed|The command .* returned a non-zero code",
+          "The sandbox image did not build; read the build log."),
+)
+
+# Signatures the controller assigns from structured facts rather than text.
+AGENT_TIMEOUT = ("agent_timeout", P, "The agent used its whole wall-clock budget.")
+MAX_STEPS = ("max_steps", P, "The agent reached its step limit without finishing.")
+MUST_PATCH_NO_TOOL_OUTPUT = (
+    "must_patch_tool_output_missing", P,
+    "TRAE's must-patch check saw an empty `git diff` (the work was committed or staged), "
+    "injected 'ERROR! Your Patch is empty' without answering the task_done call, and the API "
+    "rejected the unpaired call with 400. Not a parallel-tool-call problem.",
+)
+
+
+def signature(spec: tuple[str, ErrorClass, str], evidence: str, source: str) -> ErrorSignature:
+    """Build a signature from one of the structured constants above."""
+    name, error_class, cause = spec
+    return ErrorSignature(name=name, error_class=error_class, evidence=_clip(evidence),
+                          source=source, cause=cause)
+
+
+def _clip(line: str) -> str:
+    line = line.strip()
+    return line if len(line) <= EVIDENCE_MAX_CHARS else line[: EVIDENCE_MAX_CHARS - 3] + "..."
+
+
+def classify_line(line: str, source: str) -> ErrorSignature | None:
+    """Name one line of evidence, or None when no rule knows it."""
+    for rule in RULES:
+        if rule.pattern.search(line):
+            return ErrorSignature(name=rule.name, error_class=rule.error_class,
+                                  evidence=_clip(line), source=source, cause=rule.cause)
+    return None
+
+
+def classify_text(text: str | Iterable[str], source: str) -> ErrorSignature | None:
+    """Name the most specific failure found in a block of text.
+
+    Every line is tried against every rule; the rule earliest in RULES wins (it is the most
+    specific), and among its matches the *last* line wins (the final error, not a warning
+    printed early and then recovered from).
+    """
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    best: tuple[int, ErrorSignature] | None = None
+    for line in lines:
+        for rank, rule in enumerate(RULES):
+            if rule.pattern.search(line):
+                if best is None or rank <= best[0]:
+                    best = (rank, ErrorSignature(name=rule.name, error_class=rule.error_class,
+                                                 evidence=_clip(line), source=source,
+                                                 cause=rule.cause))
+                break
+    return best[1] if best else None
+
+
+def unclassified(line: str, source: str) -> ErrorSignature:
+    """An unknown failure keeps its raw line; it is never retried and never called success."""
+    return ErrorSignature(name="unclassified", error_class=ErrorClass.PERMANENT,
+                          evidence=_clip(line) or "(no output)", source=source,
+                          cause="No rule knows this failure; read the evidence and add a rule.")
+
+
+# --------------------------------------------------------------------------- exceptions
+
+
+class IsobenchError(Exception):
+    """Base of every error isobench raises on purpose; carries its process exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, signature: ErrorSignature | None = None):
+        super().__init__(message)
+        self.signature = signature
+
+
+class UserInputError(IsobenchError):
+    """Bad input from the user (unknown sha, not a repository, malformed plan): exit 2."""
+
+    exit_code = 2
+
+
+class DockerUnavailable(UserInputError):
+    """No Docker engine answers. Exit 2 with instructions: nothing was started."""
+
+
+class InfraError(IsobenchError):
+    """Our side failed (Docker, disk, GPU). Worth a retry on a healthy host."""
+
+    exit_code = 20
+
+
+class ImageBuildError(IsobenchError):
+    """An image did not build; the message names the log."""
+
+    exit_code = 21
+
+
+class LeakDetected(IsobenchError):
+    """The agent's tree could reach the human commit or something newer. Never run an agent then."""
+
+    exit_code = 22
