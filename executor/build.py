@@ -219,8 +219,6 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
                 if text := event.get("stream"):
                     out.write(text)
                     tail = (tail + text.splitlines())[-30:]
-                    if text.startswith("Step "):
-                        log(text.strip())
                 if "error" in event:
                     errors.append(event["error"].strip())
                     out.write(f"ERROR: {event['error']}\n")
@@ -234,7 +232,9 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
     ref = find_image(client, tag)
     if ref is None:
         raise ImageBuildError(f"build finished but {tag} is missing (log: {log_file})")
-    return ref.model_copy(update={"built": True, "seconds": time.monotonic() - started})
+    seconds = time.monotonic() - started
+    log(f"built {tag} in {seconds:.1f}s")
+    return ref.model_copy(update={"built": True, "seconds": seconds})
 
 
 def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from executor.errors import InfraError, LeakDetected, UserInputError
 from executor.journal import PatchStats
 
+REPO_DIR = "/workspace/repo"  # where Dockerfile.gpu puts the repository in every sandbox
 BASE_GIT_DIR = "/opt/isobench/base.git"
 SCRATCH_DIR = ".isobench_scratch"
 DEFAULT_BRANCH = "main"
@@ -180,7 +181,9 @@ export GIT_INDEX_FILE=$(mktemp /tmp/.isobench_index.XXXXXX)
 trap 'rm -f "$GIT_INDEX_FILE"' EXIT
 cd '{repo_dir}'
 git read-tree '{base_sha}'
-git add --all -- . ':(exclude){SCRATCH_DIR}'
+# The scratch dir and install outputs are in base.git's info/exclude (Dockerfile.gpu), a file
+# the agent never sees, so `add --all` cannot pick them up whatever the agent's .gitignore says.
+git -c advice.addIgnoredFile=false add --all -- .
 git diff --cached --binary --no-color --no-ext-diff --no-renames '{base_sha}' > '{out_path}'
 """
 
@@ -217,3 +220,16 @@ def changed_paths(patch: bytes) -> list[str]:
                 if p not in paths:
                     paths.append(p)
     return paths
+
+
+def touches_paths(paths: list[str], prefixes: list[str]) -> bool:
+    """Whether any path is one of `prefixes` or lies under one (prefix 'csrc/' or 'setup.py';
+    a trailing '*' matches any suffix, e.g. 'requirements*')."""
+    for path in paths:
+        for prefix in prefixes:
+            if prefix.endswith("*"):
+                if path.startswith(prefix[:-1]):
+                    return True
+            elif path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/"):
+                return True
+    return False

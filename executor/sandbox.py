@@ -49,16 +49,25 @@ WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
 # --------------------------------------------------------------------------- Docker client
 
 
+_clients: dict[int | None, docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
 def docker_client(timeout: int | None = 300) -> docker.DockerClient:
     """A client that has answered a ping, or a one-line DockerUnavailable saying what to do.
 
     `timeout=None` is for long streams (builds, agent runs) that can be silent for many
-    minutes; docker-py's default of 60 s would cut them off.
+    minutes; docker-py's default of 60 s would cut them off. Clients are shared per process
+    (their connection pools are thread-safe); the pool is sized for many batch workers.
     """
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        client = docker.from_env(timeout=timeout, max_pool_size=32)
-        client.ping()
+        with _clients_lock:
+            client = _clients.get(timeout)
+            if client is None:
+                client = docker.from_env(timeout=timeout, max_pool_size=64)
+                client.ping()
+                _clients[timeout] = client
         return client
     except docker.errors.DockerException as exc:
         reason = str(exc).split("(")[0].strip().rstrip(":") or type(exc).__name__
@@ -360,6 +369,17 @@ class Sandbox:
             raise InfraError(f"`{command[:80]}` failed in {self.name} "
                              f"(exit {result.exit_code}): {tail[-400:]}", sig)
         return result
+
+    def commit(self, tag: str, labels: dict[str, str]) -> str:
+        """Snapshot this container as an image (the prepared agent variant); returns its id.
+
+        The image keeps the base image's command and gets `labels` instead of the sandbox's
+        run labels, so containers started from it are not mistaken for this one.
+        """
+        repository, _, version = tag.rpartition(":")
+        image = self.container.commit(repository=repository, tag=version,
+                                      conf={"Labels": labels, "Cmd": ["bash"]})
+        return image.id
 
     # -- files
 

@@ -57,6 +57,9 @@ class TaskSpec(BaseModel):
         default=None, description="Command that rebuilds native parts after a native patch.")
     goal: str = Field(default="Make the benchmark faster without changing behaviour.",
                       description="What the agent is asked to speed up, in one paragraph.")
+    build_args: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Dockerfile.gpu build args (e.g. TOOLCHAIN_COMMAND for CUDA bases).")
     base_image: str | None = Field(
         default=None, description="Image to build on; None means isobench's offline base.")
     env: dict[str, str] = Field(default_factory=dict,

@@ -1,5 +1,2 @@
-"""Placeholder: filled in by the walking skeleton."""
-
-
 def register(group) -> None:
     pass

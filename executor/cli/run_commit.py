@@ -1,5 +1,123 @@
-"""Placeholder: filled in by the walking skeleton."""
+"""`isobench run-commit <sha>`: one commit end to end, and a summary a person can read."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from executor.agents import AGENTS, make_agent
+from executor.bench.run import BenchOptions
+from executor.cli.common import (console, default_state_dir, limits_from, log_line, new_run_id,
+                                 sandbox_options, sigterm_as_interrupt)
+from executor.journal import EXIT_CODES, RunStatus
+from executor.pipeline import CommitOutcome, RunOptions, run_commit
+from executor.resolve import resolve_job
+from executor.sandbox import docker_client, reap_orphans
 
 
-def register(group) -> None:
-    pass
+def _default_patch(job) -> tuple[bytes, str] | None:
+    if job.task.name == "demo":
+        from executor.demo import REFERENCE_AGENT_PATCH, reference_agent_patch
+
+        return reference_agent_patch(), str(REFERENCE_AGENT_PATCH.name)
+    return None
+
+
+def print_summary(outcome: CommitOutcome) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row("status", f"[bold]{outcome.status.value}[/bold] (exit {outcome.exit_code})")
+    if outcome.signature:
+        table.add_row("cause", f"{outcome.signature.name} ({outcome.signature.error_class}): "
+                               f"{outcome.signature.evidence[:160]}")
+    table.add_row("patch", f"{outcome.patch_bytes} bytes")
+    results = outcome.results
+    if results is not None:
+        metric = results.metric
+        unit = metric.get("unit", "")
+        direction = "lower is better" if metric.get("lower_is_better", True) else \
+            "higher is better"
+        table.add_row("metric", f"{metric.get('name', metric.get('kind'))} [{unit}], "
+                                f"{direction}; {results.trials_per_variant} trials/variant")
+        analysis = results.analysis or {}
+        for name, summary in (analysis.get("summaries") or {}).items():
+            table.add_row(f"  {name}", f"median {summary['median']:.6g} "
+                                       f"[{summary['ci_low']:.6g}, {summary['ci_high']:.6g}]")
+        for key, comp in (analysis.get("comparisons") or {}).items():
+            table.add_row(f"  {key}", f"speedup {comp['speedup']:.3f}x "
+                                      f"[{comp['ci_low']:.3f}, {comp['ci_high']:.3f}] "
+                                      f"{comp.get('verdict', '')}")
+        table.add_row("verdict", f"[bold]{results.verdict}[/bold] {results.verdict_reason}")
+    elif outcome.detail:
+        table.add_row("detail", outcome.detail[:300])
+    table.add_row("record", str(outcome.item_dir))
+    console.print(table)
+
+
+def register(group: click.Group) -> None:
+    @group.command("run-commit")
+    @click.argument("sha")
+    @click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
+                  help="Task file (TOML/JSON) saying how to build, test and time the repo.")
+    @click.option("--repo", help="Repository path or URL (overrides the task's; use mirrors).")
+    @click.option("--base", help="Base commit (default: the parent of SHA).")
+    @click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
+                  show_default=True, help="Agent adapter to run.")
+    @click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
+                  help="Patch for the replay agent (the demo ships a default).")
+    @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                  default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
+                  help="Where journals, patches and results go.")
+    @click.option("--run-id", default=None, help="Run id (default: a timestamp).")
+    @click.option("--item-id", default=None, help="Item id (default: catalogue id or sha).")
+    @click.option("--trials", type=click.IntRange(2), default=5, show_default=True,
+                  help="Timed trials per variant, each in a fresh container.")
+    @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True,
+                  help="Warm-up blocks (each variant once), not analysed.")
+    @click.option("--seed", type=int, default=None, help="Trial-order seed (recorded).")
+    @click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
+                  help="Agent wall-clock budget in minutes.")
+    @click.option("--max-steps", type=click.IntRange(1), default=None,
+                  help="Agent step limit.")
+    @click.option("--agent-network", default="bridge", show_default=True,
+                  help="Network mode of the agent sandbox (bridge, host, none).")
+    @click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")
+    @sandbox_options
+    def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, state_dir, run_id,
+                       item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
+                       skip_bench, gpus, cpus, cpuset, memory, pids):
+        """Run one perf commit end to end in fresh containers.
+
+        Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
+        sandbox at the parent, computes its patch, benchmarks base, human and agent each in
+        its own fresh containers, and writes journal.json, manifest.json, model_patch.diff
+        and results.json under STATE_DIR/runs/<task>/<agent>/<model>/<run_id>/<item>/.
+
+        Exit status: 0 success; 2 bad input; 10 no patch; 11 patch did not apply; 12 max
+        steps; 13 timeout; 14 agent error; 15 benchmark failed; 20 infrastructure; 130
+        interrupted.
+        """
+        sigterm_as_interrupt()
+        job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
+        agent = make_agent(agent_name, patch_file=patch_file, default_patch=_default_patch(job))
+        removed = reap_orphans(docker_client())
+        if removed:
+            log_line(f"removed {len(removed)} container(s) left by dead controllers")
+        options = RunOptions(
+            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus,
+            limits=limits_from(cpus, cpuset, memory, pids), agent_budget_s=agent_budget * 60,
+            max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
+            bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus,
+                               limits=limits_from(cpus, cpuset, memory, pids)))
+        log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
+                 f"base {job.base_sha[:12]}, agent {agent_name}")
+        try:
+            outcome = run_commit(job, agent, options, log=log_line)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
+                          "containers removed")
+            sys.exit(EXIT_CODES[RunStatus.INTERRUPTED])
+        print_summary(outcome)
+        sys.exit(outcome.exit_code)

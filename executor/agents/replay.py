@@ -1,0 +1,55 @@
+"""The replay agent: applies a given patch, so pipelines run without an LLM or an API key.
+
+It is the demo's and CI's agent (the demo ships a reference patch), and the way to re-measure
+a patch someone else's agent produced. It goes through the same sandbox, the same patch-apply
+chain and the same harness diff as a real agent, so everything downstream is exercised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from executor import __version__
+from executor.agents.base import AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log
+from executor.errors import ErrorClass, ErrorSignature
+from executor.patching import apply_patch
+from executor.sandbox import Sandbox
+
+
+class ReplayAgent:
+    """Applies `patch` to the working tree and declares itself finished."""
+
+    name = "replay"
+
+    def __init__(self, patch: bytes, source: str):
+        self.patch = patch
+        self.source = source
+
+    def info(self) -> AgentInfo:
+        return AgentInfo(name=self.name, version=__version__, model="none",
+                         config={"patch": self.source,
+                                 "patch_sha256": hashlib.sha256(self.patch).hexdigest()})
+
+    def prepare(self, log: Log) -> AgentPrep:
+        return AgentPrep()
+
+    def secret_env(self) -> dict[str, str]:
+        return {}
+
+    def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
+        result = apply_patch(sandbox, task.repo_dir, self.patch)
+        (out_dir / "replay_apply.log").write_text(result.log + "\n")
+        if not result.applied:
+            last = result.log.strip().splitlines()[-1] if result.log.strip() else "no output"
+            return AgentRun(
+                ending=AgentEnding.PATCH_APPLY_FAILED, artifacts=["replay_apply.log"],
+                signature=ErrorSignature(
+                    name="patch_apply_failed", error_class=ErrorClass.PERMANENT,
+                    evidence=last[:500], source="replay",
+                    cause="The patch does not apply to the base tree by git apply, 3-way "
+                          "merge or fuzzy patch."),
+                detail=f"{self.source} does not apply to the base commit")
+        log(f"replay: applied {self.source} ({result.method})")
+        return AgentRun(ending=AgentEnding.FINISHED, artifacts=["replay_apply.log"],
+                        detail=f"applied with {result.method}")

@@ -1,0 +1,74 @@
+"""results.json: the benchmark's versioned, self-describing output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from executor.journal import utcnow
+
+RESULTS_SCHEMA = 1
+
+
+class TrialRecord(BaseModel):
+    """One trial: a fresh container, one benchmark run, one number (or why not)."""
+
+    index: int
+    block: int
+    variant: str
+    warmup: bool
+    value: float | None = Field(default=None, description="The metric; None if the trial failed.")
+    ok: bool = False
+    error: str | None = Field(default=None, description="Why the trial produced no value.")
+    duration_s: float = Field(default=0.0, description="Wall time of the benchmark command.")
+    started_at: datetime = Field(default_factory=utcnow)
+    container: str = ""
+    gpu: dict | None = Field(default=None, description="GPU name, driver, clocks, temperature.")
+
+
+class VariantInfo(BaseModel):
+    """What a variant is: which image, which patch, how it was prepared."""
+
+    name: str
+    image_tag: str
+    image_id: str
+    commit: str = Field(description="The commit the image holds (agent: base + patch).")
+    patch_sha256: str | None = None
+    apply_method: str | None = None
+    rebuilt: bool = Field(default=False, description="Native sources changed: rebuilt.")
+
+
+class GateResult(BaseModel):
+    """The correctness gate: the task's tests on the agent variant, before any timing."""
+
+    command: str
+    passed: bool
+    exit_code: int
+    duration_s: float
+    output_tail: str
+
+
+class BenchResults(BaseModel):
+    """Everything measured for one commit, and the verdict."""
+
+    schema_version: int = RESULTS_SCHEMA
+    item_id: str
+    commits: dict[str, str]
+    metric: dict = Field(description="name, unit, lower_is_better, parser kind")
+    seed: int
+    trials_per_variant: int
+    warmup_blocks: int
+    variants: dict[str, VariantInfo]
+    trials: list[TrialRecord] = Field(default_factory=list)
+    gate: GateResult | None = None
+    analysis: dict | None = Field(default=None, description="Summaries, speedups, tests.")
+    verdict: str = Field(description="improved | matches_human | regressed | no_change | "
+                                     "inconclusive | incorrect | apply_failed | build_failed "
+                                     "| bench_failed")
+    verdict_reason: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def samples(self, variant: str) -> list[float]:
+        return [t.value for t in self.trials
+                if t.variant == variant and not t.warmup and t.ok and t.value is not None]

@@ -1,0 +1,136 @@
+"""Benchmark base, human and agent in isolation, and decide what the numbers say.
+
+Order of work, each step able to end the benchmark with a precise verdict:
+  prepare the agent variant (apply, rebuild if native)  -> apply_failed | build_failed
+  correctness gate on the agent variant                  -> incorrect
+  interleaved trials, each in a fresh container          -> bench_failed if a variant has
+                                                            fewer than 2 good trials
+  statistics on per-trial values                         -> improved | matches_human |
+                                                            regressed | no_change | inconclusive
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, Field
+
+from executor.bench.results import BenchResults, GateResult, TrialRecord, VariantInfo
+from executor.bench.schedule import interleaved_schedule
+from executor.bench.stats import compare_variants
+from executor.bench.trial import DockerTrialRunner, TrialRunner
+from executor.bench.variants import VariantFailure, prepare_agent_variant
+from executor.build import ImageRef
+from executor.repo import REPO_DIR
+from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.task import CommitJob
+
+Log = Callable[[str], None]
+MIN_GOOD_TRIALS = 2
+
+
+class BenchOptions(BaseModel):
+    """How to measure: repetitions, isolation and the decision thresholds."""
+
+    trials: int = Field(default=5, ge=1, description="Timed trials per variant.")
+    warmup: int = Field(default=1, ge=0, description="Warm-up blocks, run but not analysed.")
+    seed: int | None = Field(default=None, description="Schedule seed; None draws one.")
+    aa: bool = Field(default=False, description="Add a second base variant (calibration).")
+    gpus: GpuRequest = Field(default_factory=GpuRequest)
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    timeout_s: int = Field(default=1800, description="Per-trial benchmark timeout.")
+    min_effect: float = Field(default=0.02, description="Smallest speedup that counts (0.02=2%).")
+    alpha: float = Field(default=0.05, description="Significance level (one-sided).")
+    network: str = Field(default="none", description="Network mode of benchmark containers.")
+
+
+def _image_variant(name: str, image: ImageRef, sha: str) -> VariantInfo:
+    return VariantInfo(name=name, image_tag=image.tag, image_id=image.id, commit=sha)
+
+
+def run_gate(task, variant: VariantInfo, *, run_id: str, item_id: str, log_dir: Path,
+             limits: SandboxLimits, gpus: GpuRequest, network: str) -> GateResult:
+    """The task's tests on the agent variant, in a fresh container."""
+    spec = SandboxSpec(image=variant.image_tag, budget_s=3900, run_id=run_id, item=item_id,
+                       phase="gate", limits=limits, gpus=gpus, network=network, env=task.env,
+                       workdir=REPO_DIR)
+    log_file = log_dir / "gate.log"
+    with Sandbox(spec) as sandbox:
+        result = sandbox.exec(task.test_command, 3600, workdir=REPO_DIR,
+                              stdout_file=log_file, stderr_file=log_file)
+    return GateResult(command=task.test_command, passed=result.ok, exit_code=result.exit_code,
+                      duration_s=result.duration_s, output_tail=result.tail(15))
+
+
+def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
+              options: BenchOptions, out_dir: Path, run_id: str, log: Log = print,
+              runner: TrialRunner | None = None) -> BenchResults:
+    """Measure base and human (and the agent's patch, and a second base with `aa`)."""
+    task = job.task
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variants = {"base": _image_variant("base", images["base"], job.base_sha),
+                "human": _image_variant("human", images["human"], job.human_sha)}
+    if options.aa:
+        variants["base2"] = _image_variant("base2", images["base"], job.base_sha)
+    results = BenchResults(item_id=job.item_id, commits={"base": job.base_sha,
+                                                         "human": job.human_sha},
+                           metric={"kind": task.metric.kind}, seed=seed,
+                           trials_per_variant=options.trials, warmup_blocks=options.warmup,
+                           variants=variants, verdict="inconclusive")
+    common = dict(run_id=run_id, item_id=job.item_id, log_dir=out_dir, limits=options.limits,
+                  gpus=options.gpus, network=options.network)
+
+    if patch is not None:
+        log("bench: preparing the agent variant")
+        prepared = prepare_agent_variant(task, images["base"], job.base_sha, patch,
+                                         run_id=run_id, item_id=job.item_id, log_dir=out_dir,
+                                         limits=options.limits)
+        if isinstance(prepared, VariantFailure):
+            results.verdict, results.verdict_reason = prepared.verdict, prepared.reason
+            return results
+        variants["agent"] = prepared
+        if task.test_command:
+            log("bench: correctness gate on the agent variant")
+            results.gate = run_gate(task, prepared, **common)
+            if not results.gate.passed:
+                results.verdict = "incorrect"
+                results.verdict_reason = (f"`{task.test_command}` failed on the agent variant "
+                                          f"(exit {results.gate.exit_code})")
+                return results
+
+    docker_runner = None
+    if runner is None:
+        docker_runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s, **common)
+        runner = docker_runner
+    schedule = interleaved_schedule(list(variants), options.trials, options.warmup, seed)
+    started = time.monotonic()
+    for spec in schedule:
+        record: TrialRecord = runner(spec)
+        results.trials.append(record)
+        status = f"{record.value:.6g}" if record.ok else f"FAILED ({record.error})"
+        log(f"bench: trial {spec.index + 1}/{len(schedule)} {spec.variant:<6}"
+            f"{' (warm-up)' if spec.warmup else ''}: {status}")
+    log(f"bench: {len(schedule)} trials in {time.monotonic() - started:.1f}s")
+    if docker_runner and docker_runner.metric_info:
+        results.metric = docker_runner.metric_info
+
+    samples = {name: results.samples(name) for name in variants}
+    short = [name for name, values in samples.items() if len(values) < MIN_GOOD_TRIALS]
+    if short:
+        failures = [t.error for t in results.trials if not t.ok]
+        results.verdict = "bench_failed"
+        results.verdict_reason = (f"fewer than {MIN_GOOD_TRIALS} good trials for "
+                                  f"{', '.join(short)}; first error: "
+                                  f"{failures[0] if failures else 'none'}")
+        return results
+    report = compare_variants(samples, lower_is_better=results.metric.get("lower_is_better",
+                                                                          True),
+                              min_effect=options.min_effect, alpha=options.alpha, seed=seed)
+    results.analysis = report.model_dump(mode="json")
+    results.verdict = report.verdict
+    results.verdict_reason = report.reason
+    return results

@@ -1,0 +1,279 @@
+"""run_commit: one perf commit through fresh containers, leaving a complete, honest record.
+
+    images      base + human sandbox images (content-addressed: reused when present)
+    agent       fresh sandbox at base; prove no leak; agent runs; controller computes patch
+    bench       base / human / agent, each trial in its own fresh container
+    record      journal.json (attempts), manifest.json, results.json, model_patch.diff
+
+`isobench run-commit`, batches (local or Ray) and reruns all call this one function. It never
+raises for a failed run: the failure is classified, journaled and returned. It raises only for
+bad input found before an attempt starts (UserInputError) and re-raises KeyboardInterrupt after
+journaling the attempt as interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker.errors
+import requests.exceptions
+from pydantic import BaseModel, Field
+
+from executor import __version__
+from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask
+from executor.bench.results import BenchResults
+from executor.bench.run import BenchOptions, benchmark
+from executor.build import (BaseImageRecipe, ImageRef, SandboxImageRecipe, dockerfile_text,
+                            ensure_base_image, ensure_sandbox_image, host_ca_bundle,
+                            resolve_named_base, sha256_hex)
+from executor.errors import (ErrorClass, ErrorSignature, ImageBuildError, IsobenchError,
+                             LeakDetected, classify_text, unclassified)
+from executor.journal import (EXIT_CODES, Attempt, Journal, Manifest, PhaseTiming, RunStatus,
+                              load_journal, utcnow, write_bytes_atomic, write_json_atomic)
+from executor.prompt import render_prompt
+from executor.redact import Redactor
+from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
+                           patch_stats, verify_no_leak)
+from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.task import CommitJob
+
+Log = Callable[[str], None]
+AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
+
+
+class RunOptions(BaseModel):
+    """How to run one commit (shared by run-commit, batches and reruns)."""
+
+    state_dir: Path = Field(description="Root of the state layout.")
+    run_id: str = Field(description="Groups the items of one invocation or batch.")
+    gpus: GpuRequest = Field(default_factory=GpuRequest)
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    agent_budget_s: int = Field(default=7200, description="Agent wall-clock budget.")
+    max_steps: int | None = Field(default=None, description="Agent step limit.")
+    agent_network: str = Field(default="bridge", description="Network of the agent sandbox.")
+    bench: BenchOptions = Field(default_factory=BenchOptions)
+    skip_bench: bool = Field(default=False, description="Stop after the agent phase.")
+    base_recipe: BaseImageRecipe = Field(default_factory=BaseImageRecipe)
+    command_line: list[str] = Field(default_factory=lambda: list(sys.argv))
+
+
+class CommitOutcome(BaseModel):
+    """What run_commit returns: the status, where everything is, and the numbers."""
+
+    status: RunStatus
+    exit_code: int
+    item_dir: Path
+    attempt: int
+    signature: ErrorSignature | None = None
+    patch_bytes: int = 0
+    results: BenchResults | None = None
+    detail: str = ""
+
+
+def item_dir_for(options: RunOptions, job: CommitJob, agent: Agent) -> Path:
+    """STATE/runs/<task>/<agent>/<model>/<run_id>/<item_id>/"""
+    info = agent.info()
+    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "_" for c in s)  # noqa: E731
+    return (options.state_dir / "runs" / safe(job.task.name) / safe(info.name)
+            / safe(info.model) / safe(options.run_id) / safe(job.item_id))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
+                  ) -> tuple[ImageRef, dict[str, ImageRef]]:
+    """The base tier, then one sandbox image per commit (base and human)."""
+    task = job.task
+    base = (resolve_named_base(task.base_image, log=log) if task.base_image
+            else ensure_base_image(options.base_recipe, log=log))
+    repo = open_repo(task.repo)
+    images: dict[str, ImageRef] = {}
+    for role, sha in (("base", job.base_sha), ("human", job.human_sha)):
+        recipe = SandboxImageRecipe(
+            task=task.name, sha=sha, base_image_id=base.id,
+            dockerfile_sha=sha256_hex(dockerfile_text()),
+            ca_sha=sha256_hex(host_ca_bundle()),
+            build_args={"INSTALL_COMMAND": task.install_command, "REPO_DIR": REPO_DIR,
+                        **task.build_args})
+        images[role] = ensure_sandbox_image(
+            recipe, lambda dest, sha=sha: export_leakproof(repo, sha, dest),
+            base_tag=base.tag, log_dir=log_dir, log=log)
+    return base, images
+
+
+# --------------------------------------------------------------------------- attempt helpers
+
+
+class _AttemptRecorder:
+    """Keeps the journal on disk in step with the attempt, phase by phase."""
+
+    def __init__(self, journal: Journal, path: Path):
+        self.journal, self.path = journal, path
+        self.attempt = journal.attempts[-1]
+
+    def save(self) -> None:
+        self.journal.written_at = utcnow()
+        write_json_atomic(self.path, self.journal)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started, t0 = utcnow(), time.monotonic()
+        try:
+            yield
+        finally:
+            self.attempt.phases.append(PhaseTiming(name=name, started_at=started,
+                                                   duration_s=round(time.monotonic() - t0, 3)))
+            self.save()
+
+    def finish(self, status: RunStatus, signature: ErrorSignature | None = None) -> None:
+        self.attempt.status = status
+        self.attempt.signature = signature or self.attempt.signature
+        self.attempt.finished_at = utcnow()
+        self.save()
+
+
+def _status_for(run: AgentRun, patch: bytes) -> RunStatus:
+    """The controller's verdict on the agent phase: only a finished agent with a non-empty
+    harness patch goes on to the benchmark."""
+    mapping = {AgentEnding.MAX_STEPS: RunStatus.MAX_STEPS, AgentEnding.TIMEOUT: RunStatus.TIMEOUT,
+               AgentEnding.PATCH_APPLY_FAILED: RunStatus.PATCH_APPLY_FAILED,
+               AgentEnding.ERROR: RunStatus.AGENT_ERROR, AgentEnding.INFRA: RunStatus.INFRA_ERROR}
+    if run.ending in mapping:
+        return mapping[run.ending]
+    return RunStatus.SUCCESS if patch.strip() else RunStatus.NO_PATCH
+
+
+def _infra_signature(exc: BaseException, source: str) -> ErrorSignature:
+    if isinstance(exc, IsobenchError) and exc.signature:
+        return exc.signature
+    text = f"{type(exc).__name__}: {exc}"
+    return classify_text(text, source) or unclassified(text, source)
+
+
+# --------------------------------------------------------------------------- the function
+
+
+def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = print,
+               redactor: Redactor | None = None) -> CommitOutcome:
+    """Run one commit end to end. See the module docstring for the contract."""
+    redactor = (redactor or Redactor()).with_secrets(agent.secret_env().values())
+    item_dir = item_dir_for(options, job, agent)
+    journal_path = item_dir / "journal.json"
+    info = agent.info()
+    journal = load_journal(journal_path) or Journal(
+        task_id=job.task.name, item_id=job.item_id, run_id=options.run_id,
+        commits={"base": job.base_sha, "human": job.human_sha}, agent=info.name,
+        model=info.model)
+    number = len(journal.attempts) + 1
+    journal.attempts.append(Attempt(attempt=number))
+    rec = _AttemptRecorder(journal, journal_path)
+    rec.save()
+    attempt_dir = item_dir / f"attempt-{number}"
+    attempt_dir.mkdir(parents=True, exist_ok=True)
+    outcome = CommitOutcome(status=RunStatus.RUNNING, exit_code=1, item_dir=item_dir,
+                            attempt=number)
+
+    def done(status: RunStatus, signature: ErrorSignature | None = None,
+             detail: str = "") -> CommitOutcome:
+        rec.finish(status, signature)
+        outcome.status, outcome.exit_code = status, EXIT_CODES[status]
+        outcome.signature, outcome.detail = rec.attempt.signature, detail
+        return outcome
+
+    try:
+        with rec.phase("images"):
+            base, images = ensure_images(job, options, attempt_dir, log)
+        rec.attempt.images = {"os_base": base.id, **{k: v.id for k, v in images.items()}}
+        prompt = render_prompt(job.task, repo_dir=REPO_DIR,
+                               scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", base_sha=job.base_sha)
+        (attempt_dir / "prompt.txt").write_text(prompt.text)
+        _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
+
+        with rec.phase("agent_prepare"):
+            prep = agent.prepare(log)
+        spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
+                           phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
+                           limits=options.limits, gpus=options.gpus,
+                           network=prep.network or options.agent_network,
+                           env={**job.task.env, **prep.env}, mounts=prep.mounts,
+                           workdir=REPO_DIR)
+        with Sandbox(spec, redactor=redactor) as sandbox:
+            with rec.phase("leak_check"):
+                verify_no_leak(sandbox, REPO_DIR, job.base_sha, job.human_sha)
+            task = AgentTask(item_id=job.item_id, repo_dir=REPO_DIR,
+                             scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", prompt=prompt.text,
+                             budget_s=options.agent_budget_s, max_steps=options.max_steps)
+            log(f"agent: {info.name} ({info.model}) working, budget {options.agent_budget_s}s")
+            with rec.phase("agent"):
+                run = agent.run(sandbox, task, attempt_dir, log)
+            if sandbox.oom_killed():
+                run = run.model_copy(update={"ending": AgentEnding.INFRA, "signature":
+                                             classify_text("OOMKilled", "docker")})
+            with rec.phase("patch"):
+                patch = harness_patch(sandbox, REPO_DIR, job.base_sha)
+        rec.attempt.agent_outcome, rec.attempt.usage = run.ending.value, run.usage
+        write_bytes_atomic(attempt_dir / "model_patch.diff", patch)
+        write_bytes_atomic(item_dir / "model_patch.diff", patch)
+        rec.attempt.patch = patch_stats(patch)
+        outcome.patch_bytes = len(patch)
+        status = _status_for(run, patch)
+        log(f"agent: {run.ending.value}; harness patch {rec.attempt.patch.files_changed} "
+            f"file(s), +{rec.attempt.patch.lines_added}/-{rec.attempt.patch.lines_removed}")
+        if status != RunStatus.SUCCESS or options.skip_bench:
+            return done(status, run.signature, run.detail)
+
+        with rec.phase("bench"):
+            results = benchmark(job, images, patch, options.bench, attempt_dir / "bench",
+                                options.run_id, log)
+        write_json_atomic(attempt_dir / "results.json", results)
+        write_json_atomic(item_dir / "results.json", results)
+        outcome.results = results
+        if results.verdict == "bench_failed":
+            sig = (classify_text(results.verdict_reason, "bench")
+                   or unclassified(results.verdict_reason, "bench"))
+            return done(RunStatus.BENCH_FAILED, sig, results.verdict_reason)
+        return done(RunStatus.SUCCESS, None, f"verdict {results.verdict}")
+    except KeyboardInterrupt:
+        done(RunStatus.INTERRUPTED, ErrorSignature(
+            name="interrupted", error_class=ErrorClass.INFRA, evidence="KeyboardInterrupt",
+            source="controller", cause="Stopped by the user; resume to run it again."))
+        raise
+    except LeakDetected as exc:
+        return done(RunStatus.INFRA_ERROR, ErrorSignature(
+            name="leak_detected", error_class=ErrorClass.PERMANENT, evidence=str(exc)[:500],
+            source="leak_check", cause="The sandbox could reach commits beyond base."))
+    except ImageBuildError as exc:
+        sig = ErrorSignature(name="image_build_failed", error_class=ErrorClass.PERMANENT,
+                             evidence=str(exc)[:500], source="build",
+                             cause="The sandbox image did not build; read the build log.")
+        return done(RunStatus.INFRA_ERROR, sig, str(exc))
+    except (IsobenchError, docker.errors.DockerException,
+            requests.exceptions.RequestException) as exc:
+        return done(RunStatus.INFRA_ERROR, _infra_signature(exc, "docker"), str(exc))
+    except Exception as exc:  # a bug in isobench: record it, never call it success
+        (attempt_dir / "controller_traceback.txt").write_text(
+            redactor.text(traceback.format_exc()))
+        return done(RunStatus.INFRA_ERROR, unclassified(f"{type(exc).__name__}: {exc}",
+                                                        "controller"), str(exc))
+
+
+def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOptions,
+                    images: dict[str, ImageRef], prompt_sha: str) -> None:
+    info = agent.info()
+    redactor = Redactor(agent.secret_env().values())
+    manifest = Manifest(
+        isobench_version=__version__, command_line=[redactor.text(a)
+                                                    for a in options.command_line],
+        task=redactor.mapping(job.task.model_dump(mode="json")), item_id=job.item_id,
+        commits={"base": job.base_sha, "human": job.human_sha},
+        images={k: v.id for k, v in images.items()},
+        image_tags={k: v.tag for k, v in images.items()},
+        agent=redactor.mapping(info.model_dump(mode="json")), prompt_sha256=prompt_sha,
+        bench=options.bench.model_dump(mode="json"))
+    write_json_atomic(item_dir / "manifest.json", manifest)

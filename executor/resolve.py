@@ -1,0 +1,79 @@
+"""From what the user typed (a sha, maybe --task / --repo) to a CommitJob with full shas.
+
+Where the task comes from, in order:
+  1. --task FILE (TOML or JSON TaskSpec);
+  2. a built-in catalogue entry for the sha (the demo, vllm_core);
+  3. an `isobench.toml` committed in the repository itself at the human commit.
+--repo always overrides the task's repository (a local mirror, say). Every failure here is a
+one-line UserInputError raised before any container starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import git
+
+from executor.errors import UserInputError
+from executor.repo import open_repo, parent_sha, resolve_sha
+from executor.task import CommitJob, PlanItem, TaskSpec, load_task_file
+
+REPO_TASK_FILE = "isobench.toml"
+
+
+def catalogue_lookup(sha: str) -> tuple[TaskSpec, PlanItem] | None:
+    """The built-in catalogues' entry for a (short) sha, if any."""
+    from executor.demo import DEMO_HUMAN_SHA, demo_task
+
+    if len(sha) >= 4 and DEMO_HUMAN_SHA.startswith(sha.lower()):
+        return demo_task(), PlanItem(item_id="demo-0000", human=DEMO_HUMAN_SHA)
+    return None
+
+
+def _task_from_repo(repo: git.Repo, sha: str, source: str) -> TaskSpec | None:
+    try:
+        text = repo.git.show(f"{sha}:{REPO_TASK_FILE}")
+    except git.GitCommandError:
+        return None
+    try:
+        data = tomllib.loads(text)
+        data.setdefault("repo", source)
+        return TaskSpec.model_validate(data)
+    except Exception as exc:
+        raise UserInputError(f"{REPO_TASK_FILE} at {sha[:12]} is not a valid task: {exc}") \
+            from exc
+
+
+def resolve_job(sha: str, *, task_file: Path | None = None, repo: str | None = None,
+                item_id: str | None = None, base: str | None = None,
+                parent_index: int = 1) -> CommitJob:
+    """Resolve a sha to a runnable job; see the module docstring for the order."""
+    task: TaskSpec | None = None
+    item: PlanItem | None = None
+    if task_file is not None:
+        task = load_task_file(task_file)
+    elif (found := catalogue_lookup(sha)) is not None:
+        task, item = found
+    if task is None and repo is None:
+        raise UserInputError(f"commit {sha} is not in a built-in catalogue; describe the task "
+                             f"with --task FILE, or give --repo PATH whose history has an "
+                             f"{REPO_TASK_FILE}")
+    source = repo or task.repo
+    git_repo = open_repo(source)
+    human = resolve_sha(git_repo, item.human if item else sha)
+    if task is None:
+        task = _task_from_repo(git_repo, human, source)
+        if task is None:
+            raise UserInputError(f"no task for {sha}: {source} has no {REPO_TASK_FILE} at "
+                                 f"{human[:12]}; give --task FILE")
+    if repo:
+        task = task.model_copy(update={"repo": repo})
+    if base:
+        base_sha = resolve_sha(git_repo, base)
+    elif item and item.pre:
+        base_sha = resolve_sha(git_repo, item.pre)
+    else:
+        base_sha = parent_sha(git_repo, human, item.pre_parent_index if item else parent_index)
+    return CommitJob(task=task, item_id=item_id or (item.item_id if item else human[:12]),
+                     human_sha=human, base_sha=base_sha)
