@@ -38,7 +38,8 @@ def _task_from_repo(repo: git.Repo, sha: str, source: str) -> TaskSpec | None:
         return None
     try:
         data = tomllib.loads(text)
-        data.setdefault("repo", source)
+        if data.get("repo", ".") == ".":  # "this repository"
+            data["repo"] = source
         return TaskSpec.model_validate(data)
     except Exception as exc:
         raise UserInputError(f"{REPO_TASK_FILE} at {sha[:12]} is not a valid task: {exc}") \

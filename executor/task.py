@@ -104,9 +104,7 @@ def load_task_file(path: Path) -> TaskSpec:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise UserInputError(f"task file {path} is not valid {path.suffix[1:]}: {exc}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UserInputError(f"task file {path}: {where}: {first['msg']}") from exc
+        raise UserInputError(f"task file {path}: {_first_errors(exc)}") from exc
 
 
 def load_plan(path: Path) -> Plan:
@@ -116,6 +114,12 @@ def load_plan(path: Path) -> Plan:
     except OSError as exc:
         raise UserInputError(f"cannot read plan {path}: {exc.strerror}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UserInputError(f"plan {path} is malformed: {where}: {first['msg']}") from exc
+        raise UserInputError(f"plan {path} is malformed: {_first_errors(exc)}") from exc
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    """pydantic's errors as one line: 'repo: Field required; bench_command: Field required'."""
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+             for e in exc.errors()[:limit]]
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -43,7 +43,7 @@ def cli() -> None:
       isobench doctor                     check Docker, GPUs, disk and images
       isobench run-commit <sha>           one commit end to end: agent, patch, benchmark
     The embedded demo needs no GPU, network or API key:
-      isobench run-commit 7e485709 --state-dir ./state
+      isobench run-commit ff1d9ea0 --state-dir ./state
     """
 
 

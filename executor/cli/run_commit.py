@@ -67,6 +67,9 @@ def register(group: click.Group) -> None:
                   show_default=True, help="Agent adapter to run.")
     @click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
                   help="Patch for the replay agent (the demo ships a default).")
+    @click.option("--agent-script", "script_file",
+                  type=click.Path(path_type=Path, dir_okay=False),
+                  help="Shell script for the script agent (runs in the repo, in the sandbox).")
     @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
                   default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
                   help="Where journals, patches and results go.")
@@ -85,8 +88,8 @@ def register(group: click.Group) -> None:
                   help="Network mode of the agent sandbox (bridge, host, none).")
     @click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")
     @sandbox_options
-    def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, state_dir, run_id,
-                       item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
+    def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
+                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
                        skip_bench, gpus, cpus, cpuset, memory, pids):
         """Run one perf commit end to end in fresh containers.
 
@@ -101,7 +104,8 @@ def register(group: click.Group) -> None:
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
-        agent = make_agent(agent_name, patch_file=patch_file, default_patch=_default_patch(job))
+        agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
+                           default_patch=_default_patch(job))
         removed = reap_orphans(docker_client())
         if removed:
             log_line(f"removed {len(removed)} container(s) left by dead controllers")

@@ -19,17 +19,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from executor.task import MetricSpec, TaskSpec
+from executor.task import TaskSpec
 
 DEMO_DIR = Path(__file__).parent
 TREE_DIR = DEMO_DIR / "tree"
 REFERENCE_AGENT_PATCH = DEMO_DIR / "reference_agent.patch"
 
 # Shas of the generated history; tests/unit/test_demo.py proves generation reproduces them.
-DEMO_ROOT_SHA = "1bd325be6b89b32fb6fde592794ef0dc7559f5c6"
-DEMO_BASE_SHA = "c5b96b5368291b4b74e93240d7f450fad3a979a8"
-DEMO_HUMAN_SHA = "7e485709609d26cafb0a8397dd66fa01c8ce4ff6"
-DEMO_LATEST_SHA = "cdb0baacd2d78e2b02b98e656d392aeccbe63722"
+DEMO_ROOT_SHA = "ea567974f30e70f98813ea79662d50ebcff18eda"
+DEMO_BASE_SHA = "c0c2f93c8270a85350c3327081d093d0ffab3fe8"
+DEMO_HUMAN_SHA = "ff1d9ea02cbe2fc442e4d0beed3306ecd24898f3"
+DEMO_LATEST_SHA = "874df616673b36056967326c5c41168aad35a87f"
 
 
 class DemoCommit(BaseModel):
@@ -128,21 +128,10 @@ def demo_repo_path() -> Path:
 
 
 def demo_task(repo: Path | None = None) -> TaskSpec:
-    """The demo's TaskSpec: offline install, unittest gate, latency JSON like vLLM's."""
-    return TaskSpec(
-        name="demo",
-        repo=str(repo or demo_repo_path()),
-        install_command=("python3 -m venv --system-site-packages /opt/venv && "
-                         "/opt/venv/bin/pip install --quiet --no-index --no-build-isolation "
-                         "--no-deps -e ."),
-        bench_command=("python benchmarks/benchmark_latency.py --num-iters-warmup 2 "
-                       "--num-iters 10 --output-json /tmp/isobench_bench.json"),
-        metric=MetricSpec(kind="latency_json", output_file="/tmp/isobench_bench.json"),
-        test_command="python -m unittest discover -s tests -q",
-        goal=("Reduce the latency reported by benchmarks/benchmark_latency.py (a simulated "
-              "decode loop over the KV-cache block manager in minivllm/) without changing "
-              "behaviour: the tests in tests/ must keep passing."),
-    )
+    """The demo's TaskSpec, read from the `isobench.toml` its repository carries."""
+    data = tomllib.loads((TREE_DIR / "isobench.toml").read_text())
+    data["repo"] = str(repo or demo_repo_path())
+    return TaskSpec.model_validate(data)
 
 
 def reference_agent_patch() -> bytes:

@@ -1,0 +1,134 @@
+"""`isobench run-commit` end to end on the embedded demo, as a user runs it (subprocess)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from executor import demo
+from executor.sandbox import LABEL_MANAGED, LABEL_RUN
+from tests.conftest import REPO_ROOT, run_cli
+
+pytestmark = [pytest.mark.docker]
+
+
+def item_dir(state, agent="replay", run_id=None):
+    runs = state / "runs" / "demo" / agent / "none"
+    dirs = sorted(runs.iterdir()) if run_id is None else [runs / run_id]
+    return dirs[-1] / "demo-0000"
+
+
+def labelled(docker_engine, run_id):
+    return docker_engine.containers.list(all=True, filters={"label": [LABEL_MANAGED,
+                                                                      f"{LABEL_RUN}={run_id}"]})
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_nothing_rebuilt(docker_engine, base_image, tmp_path):
+    state = tmp_path / "state"
+    first = run_cli("run-commit", demo.DEMO_HUMAN_SHA[:8], "--state-dir", str(state),
+                    "--run-id", "e2e-1", "--trials", "3", "--warmup", "0")
+    assert first.returncode == 0, first.stderr[-2000:]
+    item = item_dir(state, run_id="e2e-1")
+    journal = json.loads((item / "journal.json").read_text())
+    assert journal["attempts"][-1]["status"] == "success"
+    assert {p["name"] for p in journal["attempts"][-1]["phases"]} >= \
+        {"images", "agent", "patch", "bench", "leak_check"}
+    assert (item / "model_patch.diff").read_bytes().strip()
+    manifest = json.loads((item / "manifest.json").read_text())
+    assert manifest["commits"] == {"base": demo.DEMO_BASE_SHA, "human": demo.DEMO_HUMAN_SHA}
+    assert manifest["prompt_sha256"] and manifest["agent"]["name"] == "replay"
+    results = json.loads((item / "results.json").read_text())
+    med = lambda v: sorted(t["value"] for t in results["trials"]  # noqa: E731
+                           if t["variant"] == v and t["ok"] and not t["warmup"])[1]
+    assert len([t for t in results["trials"] if t["variant"] == "base"]) == 3
+    assert med("base") / med("human") > 1  # the human commit is a real speed-up
+    assert results["gate"]["passed"]
+    assert "status" in first.stderr and "success" in first.stderr
+    assert labelled(docker_engine, "e2e-1") == []
+
+    second = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state),
+                     "--run-id", "e2e-2", "--trials", "2", "--warmup", "0")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "built " not in second.stderr and "building" not in second.stderr
+    images2 = json.loads((item_dir(state, run_id="e2e-2") / "journal.json").read_text())
+    assert images2["attempts"][-1]["images"] == journal["attempts"][-1]["images"]
+
+
+def test_patch_that_does_not_apply_is_journaled_not_crashed(docker_engine, base_image,
+                                                            tmp_path):
+    bad = tmp_path / "bad.patch"
+    bad.write_text("diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n"
+                   "@@ -1 +1 @@\n-old\n+new\n")
+    state = tmp_path / "state"
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--patch", str(bad), "--state-dir",
+                  str(state), "--run-id", "badpatch")
+    assert out.returncode == 11, out.stderr[-1500:]
+    journal = json.loads((item_dir(state, run_id="badpatch") / "journal.json").read_text())
+    assert journal["attempts"][-1]["status"] == "patch_apply_failed"
+    assert journal["attempts"][-1]["signature"]["name"] == "patch_apply_failed"
+    assert labelled(docker_engine, "badpatch") == []
+
+
+def test_agent_that_changes_nothing_is_no_patch(docker_engine, base_image, tmp_path):
+    script = tmp_path / "noop.sh"
+    script.write_text("python -m unittest discover -s tests -q\n")
+    state = tmp_path / "state"
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "script", "--agent-script",
+                  str(script), "--state-dir", str(state), "--run-id", "noop")
+    assert out.returncode == 10, out.stderr[-1500:]
+    journal = json.loads((item_dir(state, "script", "noop") / "journal.json").read_text())
+    assert journal["attempts"][-1]["status"] == "no_patch"
+    assert not (item_dir(state, "script", "noop") / "results.json").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["deadbeef"], "not in a built-in catalogue"),
+    (["abcd1234", "--repo", "/"], "is not a git repository"),
+    ([demo.DEMO_ROOT_SHA, "--repo", "DEMO"], "root commit"),
+])
+def test_bad_input_is_one_line_and_exit_2(docker_engine, demo_repo, tmp_path, args, message):
+    args = [str(demo_repo) if a == "DEMO" else a for a in args]
+    before = {c.id for c in docker_engine.containers.list(all=True)}
+    out = run_cli("run-commit", *args, "--state-dir", str(tmp_path))
+    assert out.returncode == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert {c.id for c in docker_engine.containers.list(all=True)} == before
+
+
+def test_docker_unreachable_says_how_to_start_it(tmp_path):
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(tmp_path),
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert out.returncode == 2
+    assert "ensure-docker.sh" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_sigkill_mid_agent_leaves_nothing_after_the_next_command(docker_engine, base_image,
+                                                                 tmp_path):
+    script = tmp_path / "slow.sh"
+    script.write_text("sleep 600\n")
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "executor.cli", "run-commit", demo.DEMO_HUMAN_SHA, "--agent",
+         "script", "--agent-script", str(script), "--state-dir", str(state), "--run-id",
+         "killed"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    for line in proc.stderr:  # blocks until the controller says the agent is working
+        if "agent: script" in line and "working" in line:
+            break
+    else:
+        pytest.fail(f"controller ended before the agent phase (exit {proc.wait()})")
+    assert len(labelled(docker_engine, "killed")) == 1  # the agent's sandbox, mid-agent
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    journal = json.loads((item_dir(state, "script", "killed") / "journal.json").read_text())
+    assert journal["attempts"][-1]["status"] == "running"  # unfinished, never success
+
+    nxt = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id",
+                  "after-kill", "--skip-bench")
+    assert nxt.returncode == 0, nxt.stderr[-1500:]
+    assert "left by dead controllers" in nxt.stderr
+    assert labelled(docker_engine, "killed") == []
+    assert labelled(docker_engine, "after-kill") == []
