@@ -43,7 +43,7 @@ class BenchOptions(BaseModel):
     limits: SandboxLimits = Field(default_factory=SandboxLimits)
     timeout_s: int = Field(default=1800, description="Per-trial benchmark timeout.")
     min_effect: float = Field(default=0.02, description="Smallest speedup that counts (0.02=2%).")
-    alpha: float = Field(default=0.05, description="Significance level (one-sided).")
+    alpha: float = Field(default=0.05, description="False-change rate: alpha/2 per direction.")
     network: str = Field(default="none", description="Network mode of benchmark containers.")
 
 

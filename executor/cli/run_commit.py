@@ -39,16 +39,18 @@ def print_summary(outcome: CommitOutcome) -> None:
         unit = metric.get("unit", "")
         direction = "lower is better" if metric.get("lower_is_better", True) else \
             "higher is better"
-        table.add_row("metric", f"{metric.get('name', metric.get('kind'))} [{unit}], "
+        table.add_row("metric", f"{metric.get('name', metric.get('kind'))} ({unit or '?'}), "
                                 f"{direction}; {results.trials_per_variant} trials/variant")
         analysis = results.analysis or {}
         for name, summary in (analysis.get("summaries") or {}).items():
             table.add_row(f"  {name}", f"median {summary['median']:.6g} "
                                        f"[{summary['ci_low']:.6g}, {summary['ci_high']:.6g}]")
-        for key, comp in (analysis.get("comparisons") or {}).items():
-            table.add_row(f"  {key}", f"speedup {comp['speedup']:.3f}x "
-                                      f"[{comp['ci_low']:.3f}, {comp['ci_high']:.3f}] "
-                                      f"{comp.get('verdict', '')}")
+        for key, decision in (analysis.get("comparisons") or {}).items():
+            comp = decision["comparison"]
+            interval = (f"[{comp['ci_low']:.3f}, {comp['ci_high']:.3f}]"
+                        if comp.get("ci_low") is not None else "[n/a]")
+            table.add_row(f"  {key}", f"speedup {comp['speedup']:.3f}x {interval} "
+                                      f"{decision['verdict']}")
         table.add_row("verdict", f"[bold]{results.verdict}[/bold] {results.verdict_reason}")
     elif outcome.detail:
         table.add_row("detail", outcome.detail[:300])
