@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from executor.errors import UserInputError
 
@@ -64,6 +64,20 @@ class TaskSpec(BaseModel):
         default=None, description="Image to build on; None means isobench's offline base.")
     env: dict[str, str] = Field(default_factory=dict,
                                 description="Non-secret environment for every container.")
+    server_command: str | None = Field(
+        default=None, description="Server started in each trial's container before "
+                                  "bench_command (the client), stopped after it.")
+    server_ready_url: str | None = Field(
+        default=None, description="URL polled inside the container until the server answers, "
+                                  "e.g. http://127.0.0.1:8000/v1/models.")
+    server_ready_timeout_s: int = Field(default=900, ge=1,
+                                        description="Longest wait for the server to answer.")
+
+    @model_validator(mode="after")
+    def _server_needs_readiness_url(self) -> "TaskSpec":
+        if self.server_command and not self.server_ready_url:
+            raise ValueError("server_command needs server_ready_url (how to tell it is up)")
+        return self
 
 
 class PlanItem(BaseModel):

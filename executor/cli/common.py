@@ -48,9 +48,59 @@ def sandbox_options(fn):
         click.option("--pids", type=int, default=8192, show_default=True,
                      help="Process limit per container."),
     ]
+    return _stack(fn, decorators)
+
+
+def _stack(fn, decorators):
     for decorator in reversed(decorators):
         fn = decorator(fn)
     return fn
+
+
+def job_options(fn):
+    """--task, --repo, --base, --item-id: what `resolve_job` needs besides the sha."""
+    return _stack(fn, [
+        click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Task file (TOML/JSON) saying how to build, test and time the repo."),
+        click.option("--repo", help="Repository path or URL (overrides the task's; use "
+                                    "mirrors)."),
+        click.option("--base", help="Base commit (default: the parent of SHA)."),
+        click.option("--item-id", default=None, help="Item id (default: catalogue id or sha)."),
+    ])
+
+
+def record_options(fn):
+    """--state-dir, --run-id: where the records of this invocation go."""
+    return _stack(fn, [
+        click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                     default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
+                     help="Where journals, patches and results go."),
+        click.option("--run-id", default=None, help="Run id (default: a timestamp)."),
+    ])
+
+
+def trial_options(fn):
+    """--trials, --warmup, --seed: how the benchmark repeats and orders its trials."""
+    from executor.bench.run import BenchOptions
+
+    defaults = BenchOptions()
+    return _stack(fn, [
+        click.option("--trials", type=click.IntRange(2), default=defaults.trials,
+                     show_default=True,
+                     help="Timed trials per variant, each in a fresh container."),
+        click.option("--warmup", type=click.IntRange(0), default=defaults.warmup,
+                     show_default=True, help="Warm-up blocks (each variant once), not "
+                                             "analysed."),
+        click.option("--seed", type=int, default=None, help="Trial-order seed (recorded)."),
+    ])
+
+
+def reap_dead_controllers() -> None:
+    from executor.sandbox import docker_client, reap_orphans
+
+    removed = reap_orphans(docker_client())
+    if removed:
+        log_line(f"removed {len(removed)} container(s) left by dead controllers")
 
 
 def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:

@@ -10,12 +10,13 @@ from rich.table import Table
 
 from executor.agents import AGENTS, make_agent
 from executor.bench.run import BenchOptions
-from executor.cli.common import (console, default_state_dir, limits_from, log_line, new_run_id,
-                                 sandbox_options, sigterm_as_interrupt)
+from executor.cli.common import (console, job_options, limits_from, log_line, new_run_id,
+                                 reap_dead_controllers, record_options, sandbox_options,
+                                 sigterm_as_interrupt, trial_options)
+from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome, RunOptions, run_commit
 from executor.resolve import resolve_job
-from executor.sandbox import docker_client, reap_orphans
 
 
 def _default_patch(job) -> tuple[bytes, str] | None:
@@ -33,25 +34,9 @@ def print_summary(outcome: CommitOutcome) -> None:
         table.add_row("cause", f"{outcome.signature.name} ({outcome.signature.error_class}): "
                                f"{outcome.signature.evidence[:160]}")
     table.add_row("patch", f"{outcome.patch_bytes} bytes")
-    results = outcome.results
-    if results is not None:
-        metric = results.metric
-        unit = metric.get("unit", "")
-        direction = "lower is better" if metric.get("lower_is_better", True) else \
-            "higher is better"
-        table.add_row("metric", f"{metric.get('name', metric.get('kind'))} ({unit or '?'}), "
-                                f"{direction}; {results.trials_per_variant} trials/variant")
-        analysis = results.analysis or {}
-        for name, summary in (analysis.get("summaries") or {}).items():
-            table.add_row(f"  {name}", f"median {summary['median']:.6g} "
-                                       f"[{summary['ci_low']:.6g}, {summary['ci_high']:.6g}]")
-        for key, decision in (analysis.get("comparisons") or {}).items():
-            comp = decision["comparison"]
-            interval = (f"[{comp['ci_low']:.3f}, {comp['ci_high']:.3f}]"
-                        if comp.get("ci_low") is not None else "[n/a]")
-            table.add_row(f"  {key}", f"speedup {comp['speedup']:.3f}x {interval} "
-                                      f"{decision['verdict']}")
-        table.add_row("verdict", f"[bold]{results.verdict}[/bold] {results.verdict_reason}")
+    if outcome.results is not None:
+        for label, text in results_rows(outcome.results):
+            table.add_row(label, text)
     elif outcome.detail:
         table.add_row("detail", outcome.detail[:300])
     table.add_row("record", str(outcome.item_dir))
@@ -61,10 +46,7 @@ def print_summary(outcome: CommitOutcome) -> None:
 def register(group: click.Group) -> None:
     @group.command("run-commit")
     @click.argument("sha")
-    @click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="Task file (TOML/JSON) saying how to build, test and time the repo.")
-    @click.option("--repo", help="Repository path or URL (overrides the task's; use mirrors).")
-    @click.option("--base", help="Base commit (default: the parent of SHA).")
+    @job_options
     @click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
                   show_default=True, help="Agent adapter to run.")
     @click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -72,16 +54,8 @@ def register(group: click.Group) -> None:
     @click.option("--agent-script", "script_file",
                   type=click.Path(path_type=Path, dir_okay=False),
                   help="Shell script for the script agent (runs in the repo, in the sandbox).")
-    @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-                  default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
-                  help="Where journals, patches and results go.")
-    @click.option("--run-id", default=None, help="Run id (default: a timestamp).")
-    @click.option("--item-id", default=None, help="Item id (default: catalogue id or sha).")
-    @click.option("--trials", type=click.IntRange(2), default=5, show_default=True,
-                  help="Timed trials per variant, each in a fresh container.")
-    @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True,
-                  help="Warm-up blocks (each variant once), not analysed.")
-    @click.option("--seed", type=int, default=None, help="Trial-order seed (recorded).")
+    @record_options
+    @trial_options
     @click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
                   help="Agent wall-clock budget in minutes.")
     @click.option("--max-steps", type=click.IntRange(1), default=None,
@@ -108,9 +82,7 @@ def register(group: click.Group) -> None:
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
                            default_patch=_default_patch(job))
-        removed = reap_orphans(docker_client())
-        if removed:
-            log_line(f"removed {len(removed)} container(s) left by dead controllers")
+        reap_dead_controllers()
         options = RunOptions(
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus,
             limits=limits_from(cpus, cpuset, memory, pids), agent_budget_s=agent_budget * 60,
