@@ -38,8 +38,10 @@ class ProcessVariant(BaseModel):
 class ProcessTrialRunner(MetricReader):
     """Runs each trial as a new subprocess and parses its metric like a container trial.
 
-    The metric's output file is per trial (under `log_dir`), passed as `{output_file}` in the
-    command and as $ISOBENCH_OUTPUT_FILE; a metric with `output_file=None` reads stdout.
+    The output file is per trial (`log_dir`/trial-NNN-<variant>.out), passed as
+    `{output_file}` in the command and as $ISOBENCH_OUTPUT_FILE: the metric's `output_file`
+    only says whether there is one (a container path means nothing on the host); with
+    `output_file=None` the metric is read from stdout.
     """
 
     def __init__(self, variants: dict[str, ProcessVariant], metric: MetricSpec, *,

@@ -106,3 +106,25 @@ def test_a_variant_without_good_trials_is_bench_failed(tmp_path):
                              min_effect=0.02, alpha=0.05, seed=0)
     assert decision.verdict == "bench_failed" and decision.analysis is None
     assert "human" in decision.reason and "exit 1" in decision.reason
+
+
+def test_benchmark_runs_its_schedule_through_any_trial_runner(tmp_path):
+    """benchmark() itself, with the process runner in the seam: no container is started."""
+    from executor.bench.run import BenchOptions, benchmark
+    from executor.build import ImageRef
+    from executor.task import CommitJob, TaskSpec
+
+    task = TaskSpec(name="t", repo=str(tmp_path), bench_command="unused", metric=JSON_METRIC)
+    job = CommitJob(task=task, item_id="item", human_sha="b" * 40, base_sha="a" * 40)
+    images = {name: ImageRef(tag=f"unused:{name}", id=name, built=False)
+              for name in ("base", "human")}
+    runner = ProcessTrialRunner({"base": variant(10.0), "base2": variant(10.0),
+                                 "human": variant(5.0)}, JSON_METRIC, log_dir=tmp_path / "t")
+    results = benchmark(job, images, None, BenchOptions(trials=4, warmup=1, seed=11, aa=True),
+                        tmp_path / "out", "run", log=lambda _: None, runner=runner)
+    assert results.seed == 11 and len(results.trials) == 15
+    assert results.metric["name"] == "ms" and results.metric["lower_is_better"] is True
+    assert set(results.variants) == {"base", "human", "base2"}
+    assert results.verdict == "improved"  # human (the subject without an agent) is 2x faster
+    assert results.analysis["comparisons"]["base2/base"]["verdict"] in ("no_change",
+                                                                         "inconclusive")
