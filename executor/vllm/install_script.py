@@ -22,6 +22,10 @@ VENV_PYTHON = "/opt/venv/bin/python"
 WHEEL_DIR_IN_IMAGE = "/opt/isobench/wheels"
 # Files vLLM's build needs that requirements-build.txt lists from mid-2024 on; older commits
 # name them only in pyproject.toml's build-system table.
+# METADATA's Version of a wheel file (argv[1]); plain Python, so no unzip is needed.
+_READ_VERSION = ("import email, sys, zipfile; w = zipfile.ZipFile(sys.argv[1]); "
+                 "m = [n for n in w.namelist() if n.endswith('.dist-info/METADATA')]; "
+                 "print(email.message_from_bytes(w.read(m[0]))['Version'] if m else '')")
 DEFAULT_BUILD_REQUIREMENTS = ("cmake>=3.26", "ninja", "packaging", "setuptools>=61",
                               "setuptools-scm>=8", "wheel", "jinja2")
 
@@ -32,7 +36,7 @@ def toolchain_command(plan: InstallPlan) -> str:
     lines = [
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update",
-        "apt-get install -y --no-install-recommends git ccache curl ca-certificates unzip "
+        "apt-get install -y --no-install-recommends git ccache curl ca-certificates "
         "python3 python3-pip python3-venv python3-dev",
         "rm -rf /var/lib/apt/lists/*",
         f"python3 -m pip install --no-cache-dir uv=={UV_VERSION}",
@@ -89,7 +93,7 @@ def wheel_install_command(plan: InstallPlan) -> str:
                   f'{{ echo "isobench: wheel missing: {wheel.location} (plan was '
                   f'{wheel.status}); rerun isobench images plan --probe"; exit 3; }}']
     lines += [
-        "VER=$(unzip -p \"$SRC\" '*.dist-info/METADATA' | sed -n 's/^Version: //p' | head -n1)",
+        f"VER=$({VENV_PYTHON} -c {shlex.quote(_READ_VERSION)} \"$SRC\")",
         'test -n "$VER" || { echo "isobench: $SRC has no METADATA Version"; exit 3; }',
         'case "$VER" in *cu118*) echo "isobench: $SRC is the CUDA 11.8 build ($VER)"; '
         "exit 3;; esac",
