@@ -79,8 +79,9 @@ class ScriptedLLM:
 
     def start(self) -> None:
         self._httpd = _HTTPServer((self._host, self._port), _Handler, self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-llm",
-                                        daemon=True)
+        # A short poll interval: stop() (shutdown) waits for the loop to notice, 0.5 s by default.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
+                                        name="scripted-llm", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
