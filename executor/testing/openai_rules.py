@@ -130,7 +130,9 @@ def check_responses_pairing(items: list[dict[str, Any]]) -> None:
     """Every function_call must be answered by its function_call_output before anything else.
 
     Consecutive calls (a parallel batch) may be answered in any order; an output for a call that
-    never happened is rejected too.
+    never happened is rejected too. Note: upstream TRAE (e839e55) files a turn's text *after* its
+    function_call items, so a model turn with text and a call is refused on the next request
+    under this rule (tests/fixtures/trae/text_then_call.json).
     """
     known: set[str] = set()
     pending: list[str] = []
