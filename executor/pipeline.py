@@ -41,6 +41,7 @@ from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patc
                            patch_stats, verify_no_leak)
 from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
 from executor.task import CommitJob
+from executor.vllm.jobs import VllmBuildOptions
 
 Log = Callable[[str], None]
 AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
@@ -59,6 +60,8 @@ class RunOptions(BaseModel):
     bench: BenchOptions = Field(default_factory=BenchOptions)
     skip_bench: bool = Field(default=False, description="Stop after the agent phase.")
     base_recipe: BaseImageRecipe = Field(default_factory=BaseImageRecipe)
+    vllm: VllmBuildOptions = Field(default_factory=VllmBuildOptions,
+                                   description="Image inputs for vLLM tasks.")
     command_line: list[str] = Field(default_factory=lambda: list(sys.argv))
 
 
@@ -90,6 +93,11 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
                   ) -> tuple[ImageRef, dict[str, ImageRef]]:
     """The base tier, then one sandbox image per commit (base and human)."""
     task = job.task
+    if task.builder == "vllm":  # CUDA base, torch pin and install strategy planned per commit
+        from executor.vllm.jobs import ensure_vllm_job_images
+
+        base, images, _ = ensure_vllm_job_images(job, options.vllm, log_dir, log)
+        return base, images
     base = (resolve_named_base(task.base_image, log=log) if task.base_image
             else ensure_base_image(options.base_recipe, log=log))
     repo = open_repo(task.repo)

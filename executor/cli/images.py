@@ -139,20 +139,20 @@ def register(group: click.Group) -> None:
     def build(shas, mirror, wheel_dir, deps_dir, gpu_arch, probe, base_image, base_image_tar,
               log_dir):
         """Build (or reuse) the base and human images of catalogued commits."""
-        from executor.repo import export_leakproof, open_repo
-        from executor.vllm.image import ensure_vllm_image, resolve_cuda_base
+        from executor.resolve import resolve_job
+        from executor.vllm.jobs import VllmBuildOptions, ensure_vllm_job_images
 
-        plans, _ = _plans(shas, False, mirror, wheel_dir, deps_dir, gpu_arch, probe)
-        repo = open_repo(str(mirror))
-        for p in plans:
-            for variant in (p.base, p.human):
-                base = resolve_cuda_base(variant.install, base_image=base_image,
-                                         base_image_tar=base_image_tar, log=console.print)
-                ref = ensure_vllm_image(
-                    variant.install, lambda dest, sha=variant.install.sha:
-                    export_leakproof(repo, sha, dest), base, log_dir, deps_dir=deps_dir,
-                    log=console.print)
-                console.print(f"{p.entry_short} {variant.role}: {ref.tag} "
+        options = VllmBuildOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir,
+                                   probe=probe, base_image=base_image,
+                                   base_image_tar=base_image_tar)
+        for sha in shas:
+            job = resolve_job(sha, repo=str(mirror) if mirror else None)
+            if job.task.builder != "vllm":
+                raise UserInputError(f"{sha} is not a vLLM catalogue commit; `isobench "
+                                     f"run-commit {sha}` builds its images")
+            _, refs, _ = ensure_vllm_job_images(job, options, log_dir, console.print)
+            for role, ref in refs.items():
+                console.print(f"{job.item_id} {role}: {ref.tag} "
                               f"{'built' if ref.built else 'reused'} in {ref.seconds:.0f}s")
 
     @images.command("ls")
