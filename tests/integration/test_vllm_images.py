@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 import subprocess
 import zipfile
 
@@ -24,16 +23,8 @@ SO_BYTES = b"\x7fELF fake compiled kernel"
 
 
 @pytest.fixture(scope="module")
-def engine():
-    from executor.errors import DockerUnavailable
-    from executor.sandbox import docker_client
-
-    try:
-        return docker_client()
-    except DockerUnavailable as exc:
-        if os.environ.get("ISOBENCH_SKIP_DOCKER") == "1":
-            pytest.skip(f"no Docker engine: {exc}")
-        pytest.fail(f"integration tests need a Docker engine: {exc}")
+def engine(docker_engine):
+    return docker_engine
 
 
 def test_demo_image_is_built_once_then_reused(engine, tmp_path):
