@@ -65,20 +65,31 @@ def plan_from_commits(shas: list[str], task_id: str, repo: str) -> Plan:
 
 
 def catalogue_plan(name: str) -> Plan:
-    """The plan a catalogue task ships (e.g. `vllm_core`).
+    """Every commit of a built-in catalogue (e.g. `vllm_core`), in catalogue order.
 
-    HOOK(catalogue): `executor/catalog` is being written in parallel. When it lands, this asks
-    it for the task's plan; nothing else in `isobench plan` changes.
+    HOOK(catalogue): the catalogue (`executor/catalog`) is written in parallel; this is the only
+    place `isobench plan` touches it: `all_entries()` for the commits, `find_commit()` for the
+    repository the catalogue would use.
     """
     try:
-        from executor import catalog  # type: ignore[attr-defined]
+        from executor.catalog import all_entries, find_commit  # type: ignore[attr-defined]
     except ImportError:
         raise UserInputError(f"--catalogue {name}: this build has no catalogue yet; use "
                              f"--from-plan FILE (e.g. ISO-Bench's vllm_core_plan.json)") from None
-    load = getattr(catalog, "load_plan", None)
-    if load is None:
-        raise UserInputError("--catalogue: executor.catalog has no load_plan(name)")
-    return load(name)
+    entries = [e for e in all_entries() if e.catalogue == name]
+    if not entries:
+        known = sorted({e.catalogue for e in all_entries()})
+        raise UserInputError(f"--catalogue {name}: no such catalogue ({', '.join(known)})")
+    repo = name
+    for entry in entries:  # the first runnable entry tells where the catalogue's repo lives
+        try:
+            repo = find_commit(entry.human)[0].repo
+            break
+        except UserInputError:
+            continue
+    return Plan(repo=repo, task_id=name, items=[
+        PlanItem(item_id=e.item_id, human=e.human, pre=e.parent or "",
+                 pre_parent_index=e.pre_parent_index) for e in entries])
 
 
 def make_plan(shas: list[str], *, base: Plan | None, task_id: str | None,
