@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "executor.cli.run_commit",
     "executor.cli.images",
     "executor.cli.doctor",
+    "executor.cli.batch",
 )
 
 
