@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
 
-from executor.agents.base import Log
-from executor.errors import UserInputError
+from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log
+from executor.errors import AGENT_TIMEOUT, UserInputError, classify_text, signature, unclassified
 from executor.journal import Usage
 from executor.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.redact import Redactor
@@ -98,3 +98,21 @@ def copy_out(sandbox: Sandbox, path: str, dest: Path, redactor: Redactor) -> byt
     data = redactor.bytes(data)
     dest.write_bytes(data)
     return data
+
+
+def process_ending(result: ExecResult, task: AgentTask, has_trajectory: bool, agent: str,
+                   **common) -> AgentRun | None:
+    """The ending the process itself proves, before any trajectory is read: killed at the
+    budget (whatever the trajectory says so far), or dead before writing a trajectory (named
+    from its output). None: the trajectory decides."""
+    if result.timed_out:
+        return AgentRun(ending=AgentEnding.TIMEOUT, detail="used its whole budget",
+                        signature=signature(AGENT_TIMEOUT, f"killed after {task.budget_s}s",
+                                            "controller"), **common)
+    if not has_trajectory:
+        tail = result.tail(5)
+        sig = classify_text(tail, "agent_stderr") or unclassified(
+            tail.splitlines()[-1] if tail else f"exit {result.exit_code}", "agent_stderr")
+        return AgentRun(ending=AgentEnding.ERROR, signature=sig,
+                        detail=f"{agent} left no trajectory", **common)
+    return None

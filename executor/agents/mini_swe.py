@@ -23,13 +23,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
+from executor.agents.base import (AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
                                   PrepareContext)
 from executor.agents.bundle import AgentBundle, BundleRecipe, ensure_bundle, read_bundle_file
-from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, run_agent_process)
+from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, process_ending,
+                                        run_agent_process)
 from executor.agents.mini_swe_trajectory import read_mini_trajectory
 from executor.build import sha256_hex
-from executor.errors import AGENT_TIMEOUT, classify_text, signature, unclassified
 from executor.pricing import PriceTable
 from executor.redact import Redactor
 from executor.sandbox import Sandbox
@@ -166,16 +166,9 @@ class MiniSweAgent:
         usage = costed(outcome.usage, self.settings.endpoint.model, self.prices)
         common = dict(usage=usage, exit_code=result.exit_code, duration_s=result.duration_s,
                       steps=outcome.steps, artifacts=artifacts)
-        if result.timed_out:
-            return AgentRun(ending=AgentEnding.TIMEOUT, detail="used its whole budget",
-                            signature=signature(AGENT_TIMEOUT, f"killed after {task.budget_s}s",
-                                                "controller"), **common)
-        if trajectory is None:
-            tail = result.tail(5)
-            sig = classify_text(tail, "agent_stderr") or unclassified(
-                tail.splitlines()[-1] if tail else f"exit {result.exit_code}", "agent_stderr")
-            return AgentRun(ending=AgentEnding.ERROR, signature=sig,
-                            detail="mini-swe-agent left no trajectory", **common)
+        ended = process_ending(result, task, trajectory is not None, "mini-swe-agent", **common)
+        if ended is not None:
+            return ended
         return AgentRun(ending=outcome.ending, signature=outcome.signature,
                         detail=f"mini-swe-agent: {outcome.exit_status or 'no exit status'}",
                         **common)

@@ -10,14 +10,14 @@ message's `extra.response.usage` (Chat Completions field names); there is no run
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from executor.agents.base import AgentEnding
-from executor.errors import MAX_STEPS, ErrorClass, ErrorSignature, classify_text, signature, \
-    unclassified, AGENT_TIMEOUT
+from executor.agents.trae_trajectory import json_object
+from executor.errors import (AGENT_TIMEOUT, MAX_STEPS, ErrorClass, ErrorSignature, classify_text,
+                             signature, unclassified)
 from executor.journal import Usage
 
 SOURCE = "trajectory"
@@ -40,13 +40,9 @@ class MiniSweOutcome(BaseModel):
 
 def read_mini_trajectory(data: str | bytes | dict[str, Any]) -> MiniSweOutcome:
     """Outcome, usage and failure signature of one mini-swe-agent trajectory."""
-    if not isinstance(data, dict):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            return _unreadable(f"trajectory is not valid JSON: {exc}")
-        if not isinstance(data, dict):
-            return _unreadable("trajectory is not a JSON object")
+    data = json_object(data)
+    if isinstance(data, str):
+        return _unreadable(data)
     info = data.get("info") or {}
     messages = [m for m in data.get("messages") or [] if isinstance(m, dict)]
     status = str(info.get("exit_status") or "")

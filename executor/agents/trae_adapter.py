@@ -28,12 +28,12 @@ from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, A
                                   PrepareContext)
 from executor.agents.bundle import AgentBundle, BundleRecipe, ensure_bundle, read_bundle_file, \
     cache_root
-from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, run_agent_process)
+from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, process_ending,
+                                        run_agent_process)
 from executor.agents.source import SourceTree, export_source, tree_digest
 from executor.agents.trae import TraePaths, TraeSettings, render_trae_config, trae_command
 from executor.agents.trae_trajectory import read_trajectory
 from executor.build import sha256_hex
-from executor.errors import AGENT_TIMEOUT, classify_text, signature, unclassified
 from executor.pricing import PriceTable
 from executor.redact import Redactor
 from executor.sandbox import Sandbox
@@ -148,16 +148,9 @@ class TraeAgent:
         usage = costed(outcome.usage, settings.model, self.prices) if outcome else None
         common = dict(usage=usage, exit_code=result.exit_code, duration_s=result.duration_s,
                       steps=outcome.steps if outcome else None, artifacts=sorted(artifacts))
-        if result.timed_out:
-            return AgentRun(ending=AgentEnding.TIMEOUT, detail="used its whole budget",
-                            signature=signature(AGENT_TIMEOUT, f"killed after {task.budget_s}s",
-                                                "controller"), **common)
-        if outcome is None:
-            tail = result.tail(5)
-            sig = classify_text(tail, "agent_stderr") or unclassified(
-                tail.splitlines()[-1] if tail else f"exit {result.exit_code}", "agent_stderr")
-            return AgentRun(ending=AgentEnding.ERROR, signature=sig,
-                            detail="TRAE left no trajectory", **common)
+        ended = process_ending(result, task, outcome is not None, "TRAE", **common)
+        if ended is not None:
+            return ended
         detail = "TRAE: task_done" if outcome.ending == AgentEnding.FINISHED else \
             f"TRAE: {outcome.signature.name if outcome.signature else outcome.ending.value}"
         return AgentRun(ending=outcome.ending, signature=outcome.signature, detail=detail,
