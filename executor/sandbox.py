@@ -186,7 +186,9 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
     client = client or docker_client()
     removed = []
     host = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED}):
+    # ignore_removed: a container can expire (auto_remove) between the list and its inspect.
+    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED},
+                                            ignore_removed=True):
         labels = container.labels or {}
         if labels.get(LABEL_HOST) != host:
             continue
@@ -205,7 +207,7 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
 
 def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
     filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
 # --------------------------------------------------------------------------- sandbox
