@@ -237,24 +237,43 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
     return ref.model_copy(update={"built": True, "seconds": seconds})
 
 
+# Folders Dockerfile.gpu copies from the context, always present (empty when unused) because
+# the classic builder cannot COPY conditionally: wheels (prebuilt vLLM wheels), deps
+# (pre-fetched FETCHCONTENT sources for offline native builds), agent (an agent bundle).
+CONTEXT_INPUTS = ("wheels", "deps", "agent")
+
+
 def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],
                          base_tag: str, log_dir: Path, log: Log = _noop,
-                         client: docker.DockerClient | None = None) -> ImageRef:
+                         client: docker.DockerClient | None = None,
+                         inputs: dict[str, Path] | None = None) -> ImageRef:
     """Reuse the image for this recipe, or build it from `Dockerfile.gpu`.
 
     `repo_tree(dest)` writes the leak-proof repository export into `dest`; it is only called
-    when a build is actually needed (exporting a large repository is not free).
+    when a build is actually needed (exporting a large repository is not free). `inputs` maps
+    names in CONTEXT_INPUTS to host folders; their content must be pinned by the recipe's
+    build args (a digest), since the tag is computed before they are read.
     """
     client = client or docker_client()
     if found := find_image(client, recipe.tag):
         log(f"sandbox image {recipe.tag} present")
         return found
+    unknown = set(inputs or {}) - set(CONTEXT_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown build inputs {sorted(unknown)}; expected {CONTEXT_INPUTS}")
     with tempfile.TemporaryDirectory(prefix="isobench-ctx-") as tmp:
         repo_dir = Path(tmp) / "repo"
         repo_tree(repo_dir)
+        trees = {"repo": repo_dir}
+        for name in CONTEXT_INPUTS:
+            folder = (inputs or {}).get(name)
+            if folder is None:
+                folder = Path(tmp) / "empty" / name
+                folder.mkdir(parents=True)
+            trees[f"inputs/{name}"] = folder
         context = Path(tmp) / "context.tar"
         build_context({"Dockerfile": dockerfile_text().encode(), "ca.crt": host_ca_bundle()},
-                      {"repo": repo_dir}, context)
+                      trees, context)
         labels = {LABEL_IMAGE: "sandbox", LABEL_RECIPE: recipe.content_hash()[:12],
                   LABEL_CREATED: str(int(time.time())), "isobench.task": recipe.task,
                   "isobench.sha": recipe.sha,
@@ -263,6 +282,52 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
         args = {"BASE_IMAGE": base_tag, **recipe.build_args}
         return build_image(context, recipe.tag, args, labels,
                            log_dir / f"build-{recipe.sha[:12]}.log", log)
+
+
+def export_image_path(tag: str, path: str, dest: Path,
+                      client: docker.DockerClient | None = None) -> None:
+    """Copy the directory `path` of image `tag` to the host directory `dest` (which must not
+    exist), atomically: a temp dir beside it, renamed when complete, so a reader sees the whole
+    tree or none of it, and two workers exporting at once both end with one complete copy.
+
+    Symlinks are kept as they are (a venv's bin/python points at the image's interpreter, which
+    is where the sandbox has it too); this is our own image, so the 'tar' filter is enough.
+    """
+    client = client or docker_client(timeout=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    container = client.containers.create(tag, command=["true"],
+                                         labels={LABEL_IMAGE: "export"})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        chunks, _ = container.get_archive(path.rstrip("/") + "/.")
+        with tempfile.TemporaryFile() as spool:  # bundles are hundreds of MB: not in memory
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                tar.extractall(tmp, filter="tar")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise  # not "someone else finished first"
+    finally:
+        container.remove(force=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_image_archive(path: Path, client: docker.DockerClient | None = None) -> list[str]:
+    """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
+    client = client or docker_client(timeout=None)
+    try:
+        with open(path, "rb") as archive:
+            images = client.images.load(archive)
+    except OSError as exc:
+        raise UserInputError(f"cannot read image archive {path}: {exc.strerror}") from exc
+    except docker.errors.APIError as exc:
+        raise UserInputError(f"{path} is not a loadable image archive: "
+                             f"{exc.explanation or exc}") from exc
+    return [tag for image in images for tag in image.tags]
 
 
 def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:

@@ -61,34 +61,58 @@ def _rule(name: str, error_class: ErrorClass, pattern: str, cause: str) -> Signa
 
 R, P, I = ErrorClass.RETRYABLE, ErrorClass.PERMANENT, ErrorClass.INFRA
 
-# Order matters: specific before general (quota before rate limit, both are HTTP 429).
+
+def _http(*codes: int) -> str:
+    """An HTTP status as clients print it ("Error code: 429", "HTTP 429", "status_code=429",
+    "429 Too Many Requests"), not any number that happens to be 429 (a token count, a limit)."""
+    alt = "|".join(str(c) for c in codes)
+    return (rf"(?:Error code|status(?:[ _]?code)?|HTTP(?:/[\d.]+)?|API Error)\W{{0,3}}(?:{alt})\b"
+            rf"|\b(?:{alt}) (?:Too Many Requests|Unauthorized|Internal Server Error|Bad Gateway|"
+            rf"Service Unavailable|Gateway Time-?out)")
+
+
+# Order matters: specific before general (quota before rate limit, both are HTTP 429; a pairing
+# 400 before the generic invalid request). Texts are those the openai client (1.x and later),
+# litellm and TRAE print; FIELD_NOTES sections 2-4 say where each comes from.
 RULES: tuple[SignatureRule, ...] = (
     _rule("tool_output_missing", P,
-          r"No tool output found for function call|must be followed by tool messages",
+          r"No tool output found for function call|must be followed by tool messages|"
+          r"did not have response messages",
           "The conversation sent to the API holds a tool call without its output (a 400 that "
           "no retry can fix)."),
+    _rule("tool_call_missing", P,
+          r"No tool call found for function call output|must be a response to a "
+          r"prece+ding message with 'tool_calls'|not found in 'tool_calls' of previous message",
+          "The conversation sent to the API holds a tool output without its call (a 400)."),
+    _rule("duplicate_item", P,
+          r"Duplicate item found with id",
+          "The agent re-sent items already stored under previous_response_id (a 400)."),
     _rule("quota_exhausted", P,
           r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)",
           "The account's quota or credit is spent; retrying will not help until it is topped up."),
     _rule("rate_limit", R,
-          r"\b429\b|rate[ _-]?limit|RateLimitError|Too Many Requests",
+          _http(429) + r"|rate[ _-]?limit|RateLimitError|Too Many Requests",
           "The provider throttled requests; back off and retry."),
     _rule("auth", P,
-          r"\b401\b|invalid_api_key|Incorrect API key|AuthenticationError|Unauthorized",
+          _http(401) + r"|invalid_api_key|Incorrect API key|AuthenticationError|"
+          r"You didn't provide an API key|\bUnauthorized\b",
           "The API key is missing or wrong; fix the key, do not retry."),
     _rule("context_overflow", P,
-          r"context_length_exceeded|maximum context length|context window|too many tokens",
+          r"context_length_exceeded|maximum context length|context window|too many tokens|"
+          r"ContextWindowExceededError",
           "The conversation outgrew the model's context window."),
     _rule("truncated_tool_json", P,
-          r"Unterminated string|JSONDecodeError|Expecting (',' delimiter|value)|finish_reason.*length",
+          r"Unterminated string|JSONDecodeError|Expecting (',' delimiter|value|property name)|"
+          r"finish_reason.*length",
           "Tool-call arguments were cut off, usually by max_tokens: raise it."),
     _rule("invalid_request", P,
-          r"\b400\b.*invalid_request_error|invalid_request_error|Unsupported parameter|"
-          r"Invalid parameter|BadRequestError",
+          _http(400) + r"|invalid_request_error|Unsupported parameter|Invalid parameter|"
+          r"BadRequestError",
           "The request is malformed for this model or endpoint; a retry sends the same thing."),
     _rule("provider_unavailable", R,
-          r"\b50[0-4]\b|InternalServerError|Bad Gateway|Service Unavailable|overloaded|"
-          r"APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|APIConnectionError|"
+          _http(500, 502, 503, 504) + r"|InternalServerError|Bad Gateway|Service Unavailable|"
+          r"overloaded|APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|"
+          r"APIConnectionError|Connection error\.|litellm\.Timeout|"
           r"Connection (reset|refused|aborted)|RemoteDisconnected",
           "The provider failed or timed out; retry with backoff."),
     _rule("nvml_detached", I,

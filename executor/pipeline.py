@@ -25,7 +25,7 @@ import requests.exceptions
 from pydantic import BaseModel, Field
 
 from executor import __version__
-from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask
+from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
 from executor.build import (BaseImageRecipe, ImageRef, SandboxImageRecipe, dockerfile_text,
@@ -41,6 +41,7 @@ from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patc
                            patch_stats, verify_no_leak)
 from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
 from executor.task import CommitJob
+from executor.vllm.jobs import VllmBuildOptions
 
 Log = Callable[[str], None]
 AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
@@ -59,6 +60,8 @@ class RunOptions(BaseModel):
     bench: BenchOptions = Field(default_factory=BenchOptions)
     skip_bench: bool = Field(default=False, description="Stop after the agent phase.")
     base_recipe: BaseImageRecipe = Field(default_factory=BaseImageRecipe)
+    vllm: VllmBuildOptions = Field(default_factory=VllmBuildOptions,
+                                   description="Image inputs for vLLM tasks.")
     command_line: list[str] = Field(default_factory=lambda: list(sys.argv))
 
 
@@ -90,6 +93,11 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
                   ) -> tuple[ImageRef, dict[str, ImageRef]]:
     """The base tier, then one sandbox image per commit (base and human)."""
     task = job.task
+    if task.builder == "vllm":  # CUDA base, torch pin and install strategy planned per commit
+        from executor.vllm.jobs import ensure_vllm_job_images
+
+        base, images, _ = ensure_vllm_job_images(job, options.vllm, log_dir, log)
+        return base, images
     base = (resolve_named_base(task.base_image, log=log) if task.base_image
             else ensure_base_image(options.base_recipe, log=log))
     repo = open_repo(task.repo)
@@ -196,7 +204,11 @@ def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = pri
         _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
 
         with rec.phase("agent_prepare"):
-            prep = agent.prepare(log)
+            prep = agent.prepare(log, PrepareContext(
+                base_image=base.tag, base_image_id=base.id, log_dir=attempt_dir,
+                toolchain_command=job.task.build_args.get("TOOLCHAIN_COMMAND", "true")))
+        # Again: what prepare() built or resolved (bundle, frozen packages) is in info() now.
+        _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
         spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
                            phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
                            limits=options.limits, gpus=options.gpus,

@@ -23,12 +23,19 @@ REPO_TASK_FILE = "isobench.toml"
 
 
 def catalogue_lookup(sha: str) -> tuple[TaskSpec, PlanItem] | None:
-    """The built-in catalogues' entry for a (short) sha, if any."""
-    from executor.demo import DEMO_HUMAN_SHA, demo_task
+    """The built-in catalogues' entry for a (short) sha; None when no catalogue has it.
 
-    if len(sha) >= 4 and DEMO_HUMAN_SHA.startswith(sha.lower()):
-        return demo_task(), PlanItem(item_id="demo-0000", human=DEMO_HUMAN_SHA)
-    return None
+    A catalogued commit that cannot run (no benchmark, TPU-only...) is a UserInputError with
+    the catalogue's reason, as is an ambiguous prefix.
+    """
+    from executor.catalog import find_commit
+
+    try:
+        return find_commit(sha)
+    except UserInputError as exc:
+        if "in no built-in catalogue" in str(exc) or "is not a commit sha" in str(exc):
+            return None
+        raise
 
 
 def _task_from_repo(repo: git.Repo, sha: str, source: str) -> TaskSpec | None:

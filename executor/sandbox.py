@@ -186,7 +186,9 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
     client = client or docker_client()
     removed = []
     host = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED}):
+    # ignore_removed: a container can expire (auto_remove) between the list and its inspect.
+    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED},
+                                            ignore_removed=True):
         labels = container.labels or {}
         if labels.get(LABEL_HOST) != host:
             continue
@@ -205,7 +207,7 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
 
 def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
     filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -214,6 +216,32 @@ def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
 def _container_name(spec: SandboxSpec) -> str:
     raw = f"isobench-{spec.run_id}-{spec.item}-{spec.phase}-{uuid.uuid4().hex[:6]}"
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)[:200]
+
+
+def container_kwargs(spec: SandboxSpec, name: str) -> dict:
+    """docker-py `containers.run` arguments for a sandbox (pure: unit-testable without GPUs)."""
+    labels = {**controller_labels(), LABEL_RUN: spec.run_id, LABEL_ITEM: spec.item,
+              LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
+    kwargs: dict = dict(
+        image=spec.image, command=["sleep", str(spec.budget_s)], name=name, labels=labels,
+        detach=True, auto_remove=True, init=True, environment=dict(spec.env),
+        working_dir=spec.workdir, network_mode=spec.network, pids_limit=spec.limits.pids,
+        mem_limit=spec.limits.memory, cpuset_cpus=spec.limits.cpuset,
+        nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus else None,
+        volumes={m.host_path: {"bind": m.container_path, "mode": "ro" if m.read_only else "rw"}
+                 for m in spec.mounts})
+    if spec.gpus.mode == "none":
+        kwargs["shm_size"] = spec.limits.shm_size
+        return kwargs
+    request = (DeviceRequest(count=-1, capabilities=[["gpu"]]) if spec.gpus.mode == "all"
+               else DeviceRequest(device_ids=spec.gpus.ids, capabilities=[["gpu"]]))
+    # NCCL and PyTorch's dataloaders need more than Docker's 64 MB /dev/shm: share the host's
+    # IPC namespace, and lift memlock/stack limits as NGC containers expect.
+    kwargs.update(device_requests=[request], ipc_mode="host",
+                  ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
+                           Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
+    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", **spec.env}
+    return kwargs
 
 
 class Sandbox:
@@ -239,31 +267,8 @@ class Sandbox:
 
     def start(self) -> None:
         spec = self.spec
-        labels = {**controller_labels(), LABEL_RUN: spec.run_id, LABEL_ITEM: spec.item,
-                  LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
-        kwargs: dict = dict(
-            image=spec.image, command=["sleep", str(spec.budget_s)], name=self.name,
-            labels=labels, detach=True, auto_remove=True, init=True,
-            environment=spec.env, working_dir=spec.workdir, network_mode=spec.network,
-            pids_limit=spec.limits.pids, mem_limit=spec.limits.memory,
-            cpuset_cpus=spec.limits.cpuset,
-            nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus else None,
-            volumes={m.host_path: {"bind": m.container_path, "mode": "ro" if m.read_only else "rw"}
-                     for m in spec.mounts},
-        )
-        if spec.gpus.mode != "none":
-            request = (DeviceRequest(count=-1, capabilities=[["gpu"]]) if spec.gpus.mode == "all"
-                       else DeviceRequest(device_ids=spec.gpus.ids, capabilities=[["gpu"]]))
-            kwargs.update(
-                device_requests=[request], ipc_mode="host",
-                ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
-                         Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
-            kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
-                                     **spec.env}
-        else:
-            kwargs["shm_size"] = spec.limits.shm_size
         try:
-            self.container = self._client.containers.run(**kwargs)
+            self.container = self._client.containers.run(**container_kwargs(spec, self.name))
         except docker.errors.ImageNotFound as exc:
             raise InfraError(f"image {spec.image} is not on this engine; build it first") from exc
         except docker.errors.APIError as exc:

@@ -65,13 +65,16 @@ class TaskSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict,
                                 description="Non-secret environment for every container.")
     server_command: str | None = Field(
-        default=None, description="Server started in each trial's container before "
-                                  "bench_command (the client), stopped after it.")
+        default=None, description="Command that starts the server the benchmark talks to "
+                                  "(serving benchmarks); None means the benchmark needs none.")
     server_ready_url: str | None = Field(
-        default=None, description="URL polled inside the container until the server answers, "
-                                  "e.g. http://127.0.0.1:8000/v1/models.")
-    server_ready_timeout_s: int = Field(default=900, ge=1,
-                                        description="Longest wait for the server to answer.")
+        default=None, description="URL (inside the container) that answers 200 once the "
+                                  "server accepts requests, e.g. http://localhost:8000/v1/models.")
+    server_ready_timeout_s: int = Field(
+        default=1200, description="How long to wait for server_ready_url before failing.")
+    builder: Literal["generic", "vllm"] = Field(
+        default="generic", description="Image planner: generic runs install_command; vllm "
+                                       "derives CUDA, torch and install strategy per commit.")
 
     @model_validator(mode="after")
     def _server_needs_readiness_url(self) -> "TaskSpec":

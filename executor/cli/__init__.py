@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "executor.cli.bench",
     "executor.cli.images",
     "executor.cli.doctor",
+    "executor.cli.batch",
 )
 
 

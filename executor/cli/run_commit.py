@@ -8,14 +8,16 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from executor.agents import AGENTS, make_agent
+from executor.agents import AGENTS, LlmAgentOptions, make_agent
+from executor.attempts import RetryPolicy, run_commit_with_retries
 from executor.bench.run import BenchOptions
 from executor.cli.common import (console, job_options, limits_from, log_line, new_run_id,
                                  reap_dead_controllers, record_options, sandbox_options,
                                  sigterm_as_interrupt, trial_options)
 from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
-from executor.pipeline import CommitOutcome, RunOptions, run_commit
+from executor.pipeline import CommitOutcome, RunOptions
+from executor.pricing import DEFAULT_PRICES, PriceTable
 from executor.resolve import resolve_job
 
 
@@ -63,10 +65,29 @@ def register(group: click.Group) -> None:
     @click.option("--agent-network", default="bridge", show_default=True,
                   help="Network mode of the agent sandbox (bridge, host, none).")
     @click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")
+    @click.option("--model", help="LLM agents: model name served by the endpoint.")
+    @click.option("--base-url", help="LLM agents: OpenAI-compatible endpoint URL (a loopback "
+                  "URL puts the agent sandbox on the host network).")
+    @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+                  help="LLM agents: host environment variable holding the API key.")
+    @click.option("--agent-source", help="trae: local checkout/mirror path or git URL.")
+    @click.option("--agent-revision", help="trae: source revision; mini-swe-agent: version.")
+    @click.option("--agent-python", type=click.Path(path_type=Path, file_okay=False,
+                                                   exists=True),
+                  help="trae: a relocatable CPython >= 3.12 (install prefix) for its bundle.")
+    @click.option("--price-table", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                  help="TOML/JSON prices added to the defaults, for the cost in the journal.")
+    @click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True,
+                  help="Attempts in all; only retryable and infra failures are tried again.")
+    @click.option("--retry-wait-max", type=click.FloatRange(0), default=300, show_default=True,
+                  help="Cap in seconds of one backoff wait between attempts.")
+    @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
-                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
-                       skip_bench, gpus, cpus, cpuset, memory, pids):
+                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
+                       agent_network, skip_bench, model, base_url, api_key_env, agent_source,
+                       agent_revision, agent_python, price_table, max_attempts, retry_wait_max,
+                       verbose, gpus, cpus, cpuset, memory, pids):
         """Run one perf commit end to end in fresh containers.
 
         Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
@@ -80,8 +101,13 @@ def register(group: click.Group) -> None:
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
+        prices = DEFAULT_PRICES.merged(PriceTable.load(price_table)) if price_table else None
+        llm = LlmAgentOptions(model=model, base_url=base_url, api_key_env=api_key_env,
+                              source=agent_source, revision=agent_revision,
+                              python=agent_python, max_steps=max_steps, prices=prices,
+                              verbose=verbose)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
-                           default_patch=_default_patch(job))
+                           default_patch=_default_patch(job), llm=llm)
         reap_dead_controllers()
         options = RunOptions(
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus,
@@ -92,7 +118,9 @@ def register(group: click.Group) -> None:
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
-            outcome = run_commit(job, agent, options, log=log_line)
+            outcome = run_commit_with_retries(
+                job, agent, options, RetryPolicy(max_attempts=max_attempts,
+                                                 wait_max_s=retry_wait_max), log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")

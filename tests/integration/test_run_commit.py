@@ -92,11 +92,11 @@ def test_agent_that_changes_nothing_is_no_patch(docker_engine, base_image, tmp_p
 ])
 def test_bad_input_is_one_line_and_exit_2(docker_engine, demo_repo, tmp_path, args, message):
     args = [str(demo_repo) if a == "DEMO" else a for a in args]
-    before = {c.id for c in docker_engine.containers.list(all=True)}
-    out = run_cli("run-commit", *args, "--state-dir", str(tmp_path))
+    out = run_cli("run-commit", *args, "--state-dir", str(tmp_path), "--run-id", "bad-input")
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
-    assert {c.id for c in docker_engine.containers.list(all=True)} == before
+    assert labelled(docker_engine, "bad-input") == []
+    assert not (tmp_path / "runs").exists()  # nothing journaled: it never started
 
 
 def test_docker_unreachable_says_how_to_start_it(tmp_path):

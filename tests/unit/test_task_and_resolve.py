@@ -75,3 +75,24 @@ def test_gpu_request_parsing():
     assert GpuRequest.parse("0,1").ids == ["0", "1"]
     with pytest.raises(ValueError):
         GpuRequest.parse("zero")
+
+
+def test_gpu_sandboxes_request_devices_and_host_ipc():
+    from executor.sandbox import (LABEL_MANAGED, SandboxLimits, SandboxSpec,
+                                  container_kwargs)
+
+    base = dict(image="img", budget_s=60, run_id="r", item="i", phase="p")
+    cpu = container_kwargs(SandboxSpec(**base, limits=SandboxLimits(cpus=1.5)), "n")
+    assert "device_requests" not in cpu and cpu["shm_size"] == "2g"
+    assert cpu["nano_cpus"] == 1_500_000_000 and cpu["labels"][LABEL_MANAGED] == "1"
+    assert cpu["command"] == ["sleep", "60"] and cpu["auto_remove"] and cpu["init"]
+
+    some = container_kwargs(SandboxSpec(**base, gpus=GpuRequest.parse("0,1")), "n")
+    (request,) = some["device_requests"]
+    assert request["DeviceIDs"] == ["0", "1"] and request["Capabilities"] == [["gpu"]]
+    assert some["ipc_mode"] == "host" and "shm_size" not in some
+    assert some["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+
+    (every,) = container_kwargs(SandboxSpec(**base, gpus=GpuRequest.parse("all")),
+                                "n")["device_requests"]
+    assert every["Count"] == -1

@@ -1,0 +1,63 @@
+"""Built-in task catalogues: the embedded demo and vllm_core (ISO-Bench's 96 vLLM commits).
+
+`find_commit(sha)` is the one entry point the CLI uses: a short or full sha, from any
+catalogue, to the TaskSpec and PlanItem that run it. Unknown, ambiguous and not-runnable
+shas are one-line UserInputErrors, raised before anything starts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from executor.catalog.entries import CatalogEntry, vllm_core_entries
+from executor.catalog.vllm_core import vllm_task
+from executor.errors import UserInputError
+from executor.task import PlanItem, TaskSpec
+
+MIN_PREFIX = 4
+DEMO_ITEM_ID = "demo-0000"
+__all__ = ["CatalogEntry", "all_entries", "find_commit", "lookup", "vllm_core_entries"]
+
+
+def demo_entry() -> CatalogEntry:
+    from executor.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA
+
+    return CatalogEntry(catalogue="demo", item_id=DEMO_ITEM_ID, human=DEMO_HUMAN_SHA,
+                        parent=DEMO_BASE_SHA, benchmark_mode="standalone",
+                        subject="free-block stack (embedded demo; needs no GPU)")
+
+
+def all_entries() -> tuple[CatalogEntry, ...]:
+    return (demo_entry(),) + vllm_core_entries()
+
+
+def lookup(sha: str) -> CatalogEntry:
+    """The entry whose human sha starts with `sha` (at least 4 hex digits), across catalogues."""
+    ref = sha.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{%d,40}" % MIN_PREFIX, ref):
+        raise UserInputError(f"{sha!r} is not a commit sha (at least {MIN_PREFIX} hex digits)")
+    matches = [e for e in all_entries() if e.human.startswith(ref)]
+    if not matches:
+        raise UserInputError(f"commit {sha} is in no built-in catalogue (demo, vllm_core); "
+                             f"`isobench images plan --all-catalogue` lists them")
+    if len(matches) > 1:
+        listed = ", ".join(f"{e.human[:12]} ({e.item_id})" for e in matches)
+        raise UserInputError(f"commit prefix {sha} is ambiguous: {listed}; give more digits")
+    return matches[0]
+
+
+def find_commit(sha: str, *, repo: str | None = None) -> tuple[TaskSpec, PlanItem]:
+    """TaskSpec and PlanItem for a catalogued commit (short or full sha)."""
+    entry = lookup(sha)
+    item = PlanItem(item_id=entry.item_id, human=entry.human, pre=entry.parent or "",
+                    pre_parent_index=entry.pre_parent_index)
+    if entry.catalogue == "demo":
+        from executor.demo import demo_task
+
+        task = demo_task()
+        return (task.model_copy(update={"repo": repo}) if repo else task), item
+    bench = entry.bench()
+    if not bench.runnable:
+        raise UserInputError(f"{entry.short} ({entry.item_id}) is catalogued as not "
+                             f"runnable: {bench.not_runnable}")
+    return vllm_task(entry, bench, repo=repo), item

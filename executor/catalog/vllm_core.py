@@ -1,0 +1,48 @@
+"""A TaskSpec for one vllm_core commit: repository, benchmark, server, metric, rebuild rule."""
+
+from __future__ import annotations
+
+import os
+
+from executor.catalog.commands import BenchCommand
+from executor.catalog.entries import CatalogEntry
+from executor.task import TaskSpec
+from executor.vllm.install_script import rebuild_command
+from executor.vllm.native import VLLM_NATIVE_PATHS
+from executor.vllm.strategy import HostResources, build_settings
+
+VLLM_UPSTREAM = "https://github.com/vllm-project/vllm.git"
+MIRROR_ENV = "ISOBENCH_VLLM_MIRROR"
+
+
+def vllm_repo_source() -> str:
+    """A local mirror when ISOBENCH_VLLM_MIRROR names one (air-gapped hosts), else upstream;
+    `--repo PATH` overrides both where the CLI resolves the job."""
+    return os.environ.get(MIRROR_ENV) or VLLM_UPSTREAM
+
+
+def _goal(entry: CatalogEntry, bench: BenchCommand) -> str:
+    what = {"serving": "the online serving benchmark (TTFT, TPOT, throughput)",
+            "latency": "end-to-end generation latency", "throughput": "offline throughput",
+            "prefix_caching": "the prefix-caching benchmark's run time"}[bench.kind or "latency"]
+    return (f"Improve {what} of vLLM on {bench.model} without changing its outputs. The "
+            f"benchmark the result is judged by is: {bench.command}")
+
+
+def vllm_task(entry: CatalogEntry, bench: BenchCommand, *, repo: str | None = None,
+              gpu_arch: str = "9.0") -> TaskSpec:
+    """The TaskSpec of a runnable entry (`bench` from entry.bench())."""
+    if not bench.runnable or bench.command is None or bench.metric is None:
+        raise ValueError(f"{entry.short} is not runnable: {bench.not_runnable}")
+    build = build_settings(gpu_arch, HostResources.detect(), None)
+    return TaskSpec(
+        name=entry.catalogue, repo=repo or vllm_repo_source(),
+        bench_command=bench.command, metric=bench.metric,
+        native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=rebuild_command(build),
+        goal=_goal(entry, bench),
+        # server logs and HF downloads must not depend on the host's user config
+        env={"PYTHONUNBUFFERED": "1",
+             "HF_HUB_DISABLE_TELEMETRY": "1", "VLLM_NO_USAGE_STATS": "1"},
+        server_command=bench.server_command, server_ready_url=bench.server_ready_url,
+        builder="vllm")
+

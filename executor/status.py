@@ -1,0 +1,347 @@
+"""`isobench status`: where a state directory stands and why things failed. Only reads.
+
+Reads isobench's layout (executor/state.py) and ISO-Bench's (executor/legacy): for each run it
+reports planned, attempted, succeeded, failed and remaining items; attempts and error rate; the
+most retried items with their outcome sequences; error signatures ranked; tokens, cost and
+durations. An item counts as succeeded or failed only when the retry policy calls its last
+attempt final, the same rule `isobench run --resume` uses to skip it; ISO-Bench runs are judged
+on their trajectories, not on their own `status`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from executor.batch.order import attempt_seconds
+from executor.batch.policy import DecisionKind, RetryPolicy, decide, failure_class
+from executor.errors import ErrorClass, UserInputError
+from executor.journal import Attempt, Journal, RunStatus, Usage, utcnow
+from executor.legacy.isobench_runs import SOURCE as ISO_SOURCE
+from executor.legacy.isobench_runs import is_isobench_journal, legacy_item
+from executor.state import (JOURNAL_NAME, PLAN_NAME, POLICY_NAME, LockState, lock_state,
+                            read_json)
+from executor.task import Plan, PlanItem
+
+OURS = "isobench"
+ITEM_DEPTH = "*/*/*/*/*"  # runs/<task>/<agent>/<model>/<run_id>/<item_id>
+
+
+class ItemStatus(BaseModel):
+    """One item: where it stands and how it got there."""
+
+    item_id: str = Field(description="Plan item id.")
+    state: str = Field(description="succeeded | failed | running | remaining.")
+    attempts: int = Field(description="Attempts recorded (interrupted ones included).")
+    sequence: list[str] = Field(description="Each attempt's outcome: success or signature.")
+    reason: str = Field(default="", description="The policy's reason for the state.")
+    claimed: list[str | None] = Field(default_factory=list,
+                                      description="ISO-Bench's own status per attempt.")
+    holder: str | None = Field(default=None, description="host:pid holding the lock, if held.")
+    plan_item: PlanItem = Field(description="The item as a plan entry (for remaining plans).")
+
+
+class SignatureCount(BaseModel):
+    """One failure signature across a run's attempts."""
+
+    name: str = Field(description="Signature name, or the status of an unsigned failure.")
+    error_class: ErrorClass = Field(description="retryable, permanent or infra.")
+    attempts: int = Field(description="Attempts that ended with it.")
+    items: int = Field(description="Distinct items that hit it.")
+    example: str = Field(description="An evidence line (the latest seen).")
+    cause: str = Field(default="", description="What it means.")
+
+
+class Durations(BaseModel):
+    """Wall time of finished attempts, and time per phase."""
+
+    attempts: int = Field(default=0, description="Finished attempts measured.")
+    total_s: float = Field(default=0.0, description="Sum of attempt durations.")
+    mean_s: float | None = Field(default=None, description="Mean attempt duration.")
+    median_s: float | None = Field(default=None, description="Median attempt duration.")
+    max_s: float | None = Field(default=None, description="Longest attempt.")
+    phases_s: dict[str, float] = Field(default_factory=dict, description="Total per phase.")
+
+
+class RunStatusReport(BaseModel):
+    """One run (ISO-Bench: one task/agent/model over all its timestamp runs)."""
+
+    source: str = Field(description="'isobench' or 'iso-bench' (the layout it was read from).")
+    task: str = Field(description="Task id.")
+    agent: str = Field(description="Agent name.")
+    model: str = Field(description="Model name.")
+    run_id: str = Field(description="Run id; for ISO-Bench 'iso-bench' (runs listed apart).")
+    runs: list[str] = Field(default_factory=list, description="ISO-Bench timestamp dirs.")
+    path: Path = Field(description="The run directory (ISO-Bench: the model directory).")
+    repo: str = Field(default="", description="Repository of the plan, where known.")
+    planned: int = Field(description="Items in the plan (or seen, without a plan).")
+    attempted: int = Field(description="Items with at least one attempt.")
+    succeeded: int = Field(description="Items whose last attempt succeeded.")
+    failed: int = Field(description="Items the policy calls finally failed.")
+    running: int = Field(description="Items whose lock a live controller holds.")
+    remaining: int = Field(description="planned - succeeded - failed (running included).")
+    attempts: int = Field(description="All attempts.")
+    failed_attempts: int = Field(description="Attempts that ended in a failure.")
+    interrupted_attempts: int = Field(description="Attempts stopped by Ctrl-C or a dead "
+                                                  "controller.")
+    error_rate: float | None = Field(description="failed / (finished, not interrupted).")
+    overturned: list[str] = Field(default_factory=list,
+                                  description="ISO-Bench items it called success that were not.")
+    most_retried: list[ItemStatus] = Field(description="Items with most attempts (>1).")
+    signatures: list[SignatureCount] = Field(description="Failures ranked by attempts.")
+    usage: Usage = Field(description="Tokens summed over attempts; cost over priced ones.")
+    unpriced_attempts: int = Field(default=0, description="Attempts with usage but no cost.")
+    durations: Durations = Field(description="Attempt and phase durations.")
+    items: list[ItemStatus] = Field(description="Every planned or seen item.")
+
+
+class StatusReport(BaseModel):
+    """Everything `isobench status` knows about a state directory."""
+
+    state_dir: Path = Field(description="What was read.")
+    generated_at: datetime = Field(default_factory=utcnow, description="When.")
+    runs: list[RunStatusReport] = Field(description="One entry per run.")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Item(BaseModel):
+    """A journal as read, with what only the reader knows."""
+
+    journal: Journal
+    claimed: list[str | None] = Field(default_factory=list)
+    runs: list[str] = Field(default_factory=list)
+    lock: LockState | None = None
+
+
+class _Run(BaseModel):
+    source: str
+    path: Path
+    names: tuple[str, str, str, str]  # task, agent, model, run_id as found in the path
+    items: list[_Item] = Field(default_factory=list)
+    plan: Plan | None = None
+    policy: RetryPolicy | None = None
+
+
+def runs_dir(state: Path) -> tuple[Path, Path]:
+    """(the runs/ directory, the part of it asked about) for STATE, STATE/runs or below."""
+    state = state.resolve()
+    if (state / "runs").is_dir():
+        return state / "runs", state / "runs"
+    for parent in (state, *state.parents):
+        if parent.name == "runs":
+            return parent, state
+    raise UserInputError(f"{state} is not a state directory (no runs/ in or above it)")
+
+
+def read_runs(state: Path) -> list[_Run]:
+    root, scope = runs_dir(state)
+    runs: dict[tuple[str, Path], _Run] = {}
+    legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
+    for journal_path in sorted(root.glob(f"{ITEM_DEPTH}/{JOURNAL_NAME}")):
+        item_dir = journal_path.parent
+        if not _within(item_dir, scope):
+            continue
+        data = read_json(journal_path)
+        if is_isobench_journal(data):
+            legacy[(item_dir.parent.parent, item_dir.name)].append((item_dir, data))
+        elif isinstance(data, dict) and "attempts" in data:
+            run = _our_run(runs, item_dir.parent, root)
+            run.items.append(_Item(journal=Journal.model_validate(data),
+                                   lock=lock_state(item_dir)))
+    for plan_path in root.glob(f"*/*/*/*/{PLAN_NAME}"):  # runs planned, maybe not started
+        if _within(plan_path.parent, scope) or _within(scope, plan_path.parent):
+            _our_run(runs, plan_path.parent, root)
+    for (model_dir, _), dirs in sorted(legacy.items()):
+        task, agent, model = model_dir.relative_to(root).parts
+        run = runs.setdefault((ISO_SOURCE, model_dir), _Run(
+            source=ISO_SOURCE, path=model_dir, names=(task, agent, model, ISO_SOURCE)))
+        item = legacy_item(task, agent, model, dirs)
+        run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs))
+    return sorted(runs.values(), key=lambda r: (r.names, r.source))
+
+
+def _our_run(runs: dict, run_dir: Path, root: Path) -> _Run:
+    key = (OURS, run_dir)
+    if key not in runs:
+        plan = read_json(run_dir / PLAN_NAME)
+        policy = read_json(run_dir / POLICY_NAME)
+        runs[key] = _Run(source=OURS, path=run_dir, names=tuple(run_dir.relative_to(root).parts),
+                         plan=Plan.model_validate(plan) if isinstance(plan, dict) else None,
+                         policy=RetryPolicy.model_validate(policy)
+                         if isinstance(policy, dict) else None)
+    return runs[key]
+
+
+def _within(path: Path, scope: Path) -> bool:
+    return path == scope or scope in path.parents
+
+
+# --------------------------------------------------------------------------- judging
+
+
+def attempt_label(attempt: Attempt) -> str:
+    """success, interrupted, running, or the failure's signature name."""
+    if attempt.status in (RunStatus.SUCCESS, RunStatus.INTERRUPTED, RunStatus.RUNNING):
+        return attempt.status.value
+    return attempt.signature.name if attempt.signature else attempt.status.value
+
+
+def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None) -> ItemStatus:
+    journal = item.journal
+    decision = decide(journal.attempts, policy)
+    holder = None
+    if decision.kind == DecisionKind.SUCCESS:
+        state = "succeeded"
+    elif decision.final:
+        state = "failed"
+    elif decision.kind == DecisionKind.ABANDONED and item.lock and item.lock.held is not False:
+        state = "running"
+        who = item.lock.holder
+        holder = f"{who.host}:{who.pid}" if who else None
+    else:
+        state = "remaining"
+    reason = decision.reason
+    if decision.kind == DecisionKind.ABANDONED and state == "remaining":
+        reason += "; its controller is gone (resume closes it as interrupted)"
+    return ItemStatus(item_id=journal.item_id, state=state, attempts=len(journal.attempts),
+                      sequence=[attempt_label(a) for a in journal.attempts], reason=reason,
+                      claimed=item.claimed, holder=holder,
+                      plan_item=plan_item or _plan_item_from(journal))
+
+
+def _plan_item_from(journal: Journal) -> PlanItem:
+    base = journal.commits.get("base", "")
+    human = journal.commits.get("human", "")
+    if "^" in base:  # our "<human>^<n>" placeholder: the plan said "parent n"
+        sha, _, n = base.partition("^")
+        return PlanItem(item_id=journal.item_id, human=human or sha, pre="",
+                        pre_parent_index=int(n or 1))
+    return PlanItem(item_id=journal.item_id, human=human, pre=base)
+
+
+def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | None = None,
+                  top: int = 5) -> RunStatusReport:
+    policy = policy or run.policy or RetryPolicy()
+    plan = plan or run.plan
+    planned = {i.item_id: i for i in plan.items} if plan else {}
+    seen = {i.journal.item_id: i for i in run.items}
+    order = list(planned) + [i for i in seen if i not in planned]
+    empty = lambda item_id: _Item(journal=Journal(  # noqa: E731 - planned, never attempted
+        task_id=run.names[0], item_id=item_id, run_id=run.names[3], agent=run.names[1],
+        model=run.names[2], commits={}))
+    items = [judge_item(seen.get(i) or empty(i), policy, planned.get(i)) for i in order]
+    attempts = [a for i in run.items for a in i.journal.attempts]
+    finished = [a for a in attempts if a.finished and a.status != RunStatus.INTERRUPTED]
+    failed = [a for a in finished if failure_class(a) is not None]
+    first = run.items[0].journal if run.items else None
+    count = Counter(i.state for i in items)
+    return RunStatusReport(
+        source=run.source, task=first.task_id if first else run.names[0],
+        agent=first.agent if first else run.names[1],
+        model=first.model if first else run.names[2], run_id=run.names[3],
+        runs=sorted({r for i in run.items for r in i.runs}), path=run.path,
+        repo=plan.repo if plan else "", planned=len(items),
+        attempted=sum(1 for i in items if i.attempts), succeeded=count["succeeded"],
+        failed=count["failed"], running=count["running"],
+        remaining=len(items) - count["succeeded"] - count["failed"],
+        attempts=len(attempts), failed_attempts=len(failed),
+        interrupted_attempts=sum(1 for a in attempts if a.status == RunStatus.INTERRUPTED),
+        error_rate=round(len(failed) / len(finished), 4) if finished else None,
+        overturned=sorted({i.journal.item_id for i in run.items
+                           for claim, a in zip(i.claimed, i.journal.attempts)
+                           if claim == "success" and a.status != RunStatus.SUCCESS}),
+        most_retried=sorted((i for i in items if i.attempts > 1),
+                            key=lambda i: (-i.attempts, i.item_id))[:top],
+        signatures=rank_signatures(run.items),
+        usage=sum_usage(attempts),
+        unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
+        durations=durations(attempts), items=items)
+
+
+def rank_signatures(items: list[_Item]) -> list[SignatureCount]:
+    """Every failure (and every interruption with a cause), most frequent first."""
+    counts: dict[str, SignatureCount] = {}
+    hit: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        for a in item.journal.attempts:
+            cls = failure_class(a)
+            if a.signature is None and cls is None:
+                continue
+            name = a.signature.name if a.signature else a.status.value
+            entry = counts.get(name) or SignatureCount(
+                name=name, error_class=a.signature.error_class if a.signature else cls,
+                attempts=0, items=0, example="",
+                cause=a.signature.cause if a.signature else "")
+            entry.attempts += 1
+            entry.example = (a.signature.evidence if a.signature
+                             else f"(no signature: status {a.status.value})")
+            hit[name].add(item.journal.item_id)
+            counts[name] = entry
+    for name, entry in counts.items():
+        entry.items = len(hit[name])
+    return sorted(counts.values(), key=lambda s: (-s.attempts, s.name))
+
+
+def sum_usage(attempts: list[Attempt]) -> Usage:
+    total = Usage()
+    priced = False
+    for a in attempts:
+        if a.usage is None:
+            continue
+        for name in ("input_tokens", "output_tokens", "cached_input_tokens",
+                     "cache_creation_input_tokens", "reasoning_tokens", "llm_calls"):
+            setattr(total, name, getattr(total, name) + getattr(a.usage, name))
+        if a.usage.cost_usd is not None:
+            total.cost_usd = (total.cost_usd or 0.0) + a.usage.cost_usd
+            priced = True
+    if priced:
+        total.cost_usd = round(total.cost_usd, 4)
+    return total
+
+
+def durations(attempts: list[Attempt]) -> Durations:
+    walls = [d for d in map(attempt_seconds, attempts) if d is not None]
+    phases: dict[str, float] = defaultdict(float)
+    for a in attempts:
+        for p in a.phases:
+            phases[p.name] += p.duration_s
+    if not walls:
+        return Durations(phases_s=dict(phases))
+    return Durations(attempts=len(walls), total_s=round(sum(walls), 3),
+                     mean_s=round(statistics.fmean(walls), 3),
+                     median_s=round(statistics.median(walls), 3), max_s=round(max(walls), 3),
+                     phases_s={k: round(v, 3) for k, v in phases.items()})
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def build_report(state: Path, *, plan: Plan | None = None, policy: RetryPolicy | None = None,
+                 top: int = 5) -> StatusReport:
+    """Read STATE (a state dir, its runs/, or any directory below) into a report.
+
+    `plan` applies to runs of its task (ISO-Bench runs keep no plan; pass theirs to count the
+    items never attempted). `policy` overrides the one each run recorded.
+    """
+    reports = []
+    for run in read_runs(state):
+        applies = plan is not None and plan.task_id in (run.names[0], _task_of(run))
+        reports.append(summarize_run(run, policy, plan if applies else None, top))
+    return StatusReport(state_dir=state, runs=reports)
+
+
+def _task_of(run: _Run) -> str:
+    return run.items[0].journal.task_id if run.items else run.names[0]
+
+
+def remaining_plan(report: RunStatusReport) -> Plan:
+    """The items of one run that are not final, as a plan (ISO-Bench plan.json format)."""
+    return Plan(repo=report.repo or report.task, task_id=report.task,
+                items=[i.plan_item for i in report.items
+                       if i.state not in ("succeeded", "failed")])

@@ -1,0 +1,55 @@
+"""The images of one vLLM commit job, planned from its own mirror and built: the one function
+both `isobench images build` and the pipeline call for tasks with `builder = "vllm"`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from executor.build import ImageRef, Log
+from executor.repo import export_leakproof, open_repo
+from executor.task import CommitJob
+from executor.vllm.image import ensure_vllm_image, resolve_cuda_base
+from executor.vllm.mirror import GitMirror
+from executor.vllm.planner import CommitPlan, plan_entry
+from executor.vllm.strategy import PlanOptions
+from executor.vllm.wheels import Prober
+
+
+class VllmBuildOptions(BaseModel):
+    """Operator choices for building vLLM sandboxes (air-gapped inputs included)."""
+
+    gpu_arch: str = Field(default="9.0", description="TORCH_CUDA_ARCH_LIST for full builds.")
+    wheel_dir: Path | None = Field(default=None, description="Local folder of vLLM wheels.")
+    deps_dir: Path | None = Field(default=None, description="Pre-fetched FETCHCONTENT sources.")
+    probe: bool = Field(default=True, description="HEAD-probe wheel URLs (offline: skipped).")
+    base_image: str | None = Field(default=None, description="CUDA base instead of the plan's.")
+    base_image_tar: Path | None = Field(default=None, description="`docker load` this first.")
+
+
+def plan_job(job: CommitJob, options: VllmBuildOptions) -> CommitPlan:
+    from executor.catalog import lookup
+
+    repo = open_repo(job.task.repo)
+    source = GitMirror(repo.working_tree_dir or repo.git_dir)
+    plan_options = PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
+                               deps_dir=options.deps_dir)
+    return plan_entry(lookup(job.human_sha), source, plan_options, Prober(enabled=options.probe))
+
+
+def ensure_vllm_job_images(job: CommitJob, options: VllmBuildOptions, log_dir: Path,
+                           log: Log) -> tuple[ImageRef, dict[str, ImageRef], CommitPlan]:
+    """(CUDA base of the base variant, {base, human} sandbox images, the plan behind them)."""
+    plan = plan_job(job, options)
+    repo = open_repo(job.task.repo)
+    images: dict[str, ImageRef] = {}
+    bases: dict[str, ImageRef] = {}
+    for role, variant in (("base", plan.base), ("human", plan.human)):
+        bases[role] = resolve_cuda_base(variant.install, base_image=options.base_image,
+                                        base_image_tar=options.base_image_tar, log=log)
+        images[role] = ensure_vllm_image(
+            variant.install, lambda dest, sha=variant.install.sha:
+            export_leakproof(repo, sha, dest), bases[role], log_dir,
+            deps_dir=options.deps_dir, log=log)
+    return bases["base"], images, plan
