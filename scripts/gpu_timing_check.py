@@ -5,6 +5,9 @@
     python3 scripts/gpu_timing_check.py --device cpu --size tiny --trials 4   # CPU smoke test
 
 Needs PyTorch, numpy, scipy and pydantic in the Python that runs it; no Docker, no network.
+(An image with torch but no pydantic: `pip download pydantic pydantic-core annotated-types
+typing-inspection typing-extensions` elsewhere, `pip install --no-index --target DIR *.whl`
+there, and run with PYTHONPATH=DIR.) Exits 3 with a one-line reason when something is missing.
 It runs isobench's own timing core (interleaved randomised schedule, one fresh process per
 trial, the same statistics and verdict rule as `isobench bench`) on a small decode-like
 workload: a chain of bf16 MLP layers (x @ W_up, gelu, @ W_down, residual, RMS norm) at batch

@@ -128,7 +128,8 @@ def parse_compute_apps(text: str) -> list[GpuProcess]:
     for uuid, pid, memory in _rows(text, len(APP_FIELDS)):
         if _cell(pid) is None:
             continue  # some drivers list a process they cannot name in this namespace
-        apps.append(GpuProcess(gpu_uuid=uuid.strip(), pid=int(pid), used_memory_mib=_number(memory)))
+        apps.append(GpuProcess(gpu_uuid=uuid.strip(), pid=int(pid),
+                               used_memory_mib=_number(memory)))
     return apps
 
 

@@ -127,8 +127,9 @@ def register(group: click.Group) -> None:
         options = BenchOptions(trials=trials, warmup=warmup, seed=seed, aa=aa, gpus=gpus,
                                limits=limits, timeout_s=trial_timeout, min_effect=min_effect,
                                alpha=alpha)
+        agent = f", agent patch {len(patch)} bytes" if patch else ""
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
-                 f"{job.base_sha[:12]}{', agent patch ' + str(len(patch)) + ' bytes' if patch else ''}")
+                 f"{job.base_sha[:12]}{agent}")
         try:
             _, images = ensure_images(job, RunOptions(state_dir=state_dir, run_id=run_id,
                                                       gpus=gpus, limits=limits),
