@@ -186,26 +186,87 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
     client = client or docker_client()
     removed = []
     host = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED}):
-        labels = container.labels or {}
+    for summary in _managed_summaries(client):
+        labels = summary.get("Labels") or {}
         if labels.get(LABEL_HOST) != host:
             continue
         expired = float(labels.get(LABEL_EXPIRES, "inf")) < time.time()
-        if expired or not _controller_alive(labels) or container.status in ("exited", "dead"):
-            try:
-                container.remove(force=True)
-                removed.append(container.name)
-            except docker.errors.NotFound:
-                pass  # it expired and removed itself meanwhile
-            except docker.errors.APIError as exc:
-                if "already in progress" not in str(exc):
-                    raise
+        if expired or not _controller_alive(labels) or summary.get("State") in ("exited",
+                                                                                "dead"):
+            if _remove_quietly(client, summary["Id"]):
+                removed.append(summary["Names"][0].lstrip("/"))
     return removed
+
+
+def _managed_summaries(client: docker.DockerClient, **label_filters: str) -> list[dict]:
+    """isobench containers as the list endpoint describes them (id, names, labels, state).
+
+    Not `containers.list()`: it inspects each container after listing, and one that ends
+    meanwhile (auto_remove; another controller's) makes the whole call fail with NotFound.
+    """
+    filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
+    return client.api.containers(all=True, filters={"label": filters})
+
+
+def _remove_quietly(client: docker.DockerClient, container_id: str) -> bool:
+    """Remove a container; False when it was already gone (expired, or removed by its own
+    sandbox meanwhile)."""
+    try:
+        client.api.remove_container(container_id, force=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+        return False
 
 
 def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
     filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
     return client.containers.list(all=True, filters={"label": filters})
+
+
+# --------------------------------------------------------------------------- stopping an item
+
+# (run_id, item) pairs whose sandboxes this process must not start: a cancelled batch item.
+# Module state because the sandboxes of one item are opened in several places (agent, variant,
+# gate, trials) that know the run and item but not the batch.
+_stopped: set[tuple[str, str]] = set()
+_stopped_lock = threading.Lock()
+
+
+class SandboxStopped(InfraError):
+    """The item was stopped (its batch was cancelled): no sandbox of it may start."""
+
+
+def refuse_item_sandboxes(run_id: str, item: str) -> None:
+    """From now on `Sandbox.start` of this item raises SandboxStopped, until
+    `allow_item_sandboxes`. Call before `remove_item_sandboxes`: `start` checks again once its
+    container exists, so a container created meanwhile is listed there or removed by its
+    creator."""
+    with _stopped_lock:
+        _stopped.add((run_id, item))
+
+
+def remove_item_sandboxes(run_id: str, item: str,
+                          client: docker.DockerClient | None = None) -> list[str]:
+    """Remove this process's running sandboxes of one item: the commands running in them end,
+    so whoever waits on them returns. Returns the names removed."""
+    client = client or docker_client()
+    mine = {LABEL_RUN: run_id, LABEL_ITEM: item, LABEL_PID: str(os.getpid())}
+    return [summary["Names"][0].lstrip("/") for summary in _managed_summaries(client, **mine)
+            if _remove_quietly(client, summary["Id"])]
+
+
+def allow_item_sandboxes(run_id: str, item: str) -> None:
+    with _stopped_lock:
+        _stopped.discard((run_id, item))
+
+
+def _item_stopped(spec: "SandboxSpec") -> bool:
+    with _stopped_lock:
+        return (spec.run_id, spec.item) in _stopped
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -265,6 +326,8 @@ class Sandbox:
 
     def start(self) -> None:
         spec = self.spec
+        if _item_stopped(spec):
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
         try:
             self.container = self._client.containers.run(**container_kwargs(spec, self.name))
         except docker.errors.ImageNotFound as exc:
@@ -273,6 +336,9 @@ class Sandbox:
             sig = classify_text(str(exc), "docker") or unclassified(str(exc), "docker")
             raise InfraError(f"could not start sandbox {self.name}: {exc.explanation or exc}",
                              sig) from exc
+        if _item_stopped(spec):  # stopped while the container was being created
+            self.remove()
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} removed")
 
     def remove(self) -> None:
         if self.container is None:

@@ -1,6 +1,6 @@
 """Starting or resuming a run: run ids, the run's plan and policy on disk, and run_item factories.
 
-`isobench run` calls these; so will the Ray backend's driver. A run id names one experiment:
+`isobench run` calls these, whichever the backend. A run id names one experiment:
 `--resume` continues it (same journals, more attempts), a fresh invocation gets a new one.
 """
 

@@ -12,6 +12,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from executor.agents import AGENTS
+from executor.bench.run import BenchOptions
+from executor.pipeline import RunOptions
 from executor.sandbox import GpuRequest, SandboxLimits
 
 console = Console(stderr=True, highlight=False)
@@ -37,24 +40,100 @@ def parse_gpus(_ctx, _param, value: str) -> GpuRequest:
         raise click.BadParameter(str(exc)) from exc
 
 
-def sandbox_options(fn):
-    """--gpus, --cpus, --cpuset, --memory, --pids for commands that start sandboxes."""
-    decorators = [
-        click.option("--gpus", default="none", show_default=True, callback=parse_gpus,
-                     help="GPUs for the sandboxes: none, all, or ids like 0,1."),
-        click.option("--cpus", type=float, default=None, help="CPU quota per container."),
-        click.option("--cpuset", default=None, help="Pin containers to host CPUs, e.g. 0-7."),
-        click.option("--memory", default=None, help="Memory limit per container, e.g. 32g."),
-        click.option("--pids", type=int, default=8192, show_default=True,
-                     help="Process limit per container."),
-    ]
+def _stack(fn, decorators):
     for decorator in reversed(decorators):
         fn = decorator(fn)
     return fn
 
 
+# Options of the commands that run commits (`run-commit`, `run`): defined once, so that a batch
+# item is described exactly as one commit is.
+
+def state_dir_option(fn):
+    """--state-dir"""
+    return click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                        default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
+                        help="Where journals, patches and results go.")(fn)
+
+
+def task_options(fn):
+    """--task, --repo"""
+    return _stack(fn, [
+        click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Task file (TOML/JSON) saying how to build, test and time the repo."),
+        click.option("--repo", help="Repository path or URL (overrides the task's; use "
+                                    "mirrors)."),
+    ])
+
+
+def agent_options(fn):
+    """--agent, --patch, --agent-script, --agent-budget, --max-steps, --agent-network"""
+    return _stack(fn, [
+        click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
+                     show_default=True, help="Agent adapter to run."),
+        click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Patch for the replay agent (the demo ships a default)."),
+        click.option("--agent-script", "script_file",
+                     type=click.Path(path_type=Path, dir_okay=False),
+                     help="Shell script for the script agent (runs in the repo, in the "
+                          "sandbox; $ISOBENCH_ITEM_ID names the item)."),
+        click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
+                     help="Agent wall-clock budget in minutes."),
+        click.option("--max-steps", type=click.IntRange(1), default=None,
+                     help="Agent step limit."),
+        click.option("--agent-network", default="bridge", show_default=True,
+                     help="Network mode of the agent sandbox (bridge, host, none)."),
+    ])
+
+
+def bench_options(fn):
+    """--trials, --warmup, --seed, --skip-bench"""
+    return _stack(fn, [
+        click.option("--trials", type=click.IntRange(2), default=5, show_default=True,
+                     help="Timed trials per variant, each in a fresh container."),
+        click.option("--warmup", type=click.IntRange(0), default=1, show_default=True,
+                     help="Warm-up blocks (each variant once), not analysed."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of the trial order (recorded); in batches also of the retry "
+                          "jitter."),
+        click.option("--skip-bench", is_flag=True, help="Stop after the agent phase."),
+    ])
+
+
+def limit_options(fn):
+    """--cpus, --cpuset, --memory, --pids"""
+    return _stack(fn, [
+        click.option("--cpus", type=float, default=None, help="CPU quota per container."),
+        click.option("--cpuset", default=None, help="Pin containers to host CPUs, e.g. 0-7."),
+        click.option("--memory", default=None, help="Memory limit per container, e.g. 32g."),
+        click.option("--pids", type=int, default=8192, show_default=True,
+                     help="Process limit per container."),
+    ])
+
+
+def sandbox_options(fn):
+    """--gpus, --cpus, --cpuset, --memory, --pids for commands that start sandboxes."""
+    return _stack(fn, [
+        click.option("--gpus", default="none", show_default=True, callback=parse_gpus,
+                     help="GPUs for the sandboxes: none, all, or ids like 0,1."),
+        limit_options,
+    ])
+
+
 def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:
     return SandboxLimits(cpus=cpus, cpuset=cpuset, memory=memory, pids=pids)
+
+
+def run_options(*, state_dir: Path, run_id: str, gpus: GpuRequest, cpus, cpuset, memory, pids,
+                agent_budget: int, max_steps: int | None, agent_network: str, skip_bench: bool,
+                trials: int, warmup: int, seed: int | None) -> RunOptions:
+    """RunOptions from the shared options above (budget in minutes, as typed)."""
+    limits = limits_from(cpus, cpuset, memory, pids)
+    return RunOptions(
+        state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
+        agent_budget_s=agent_budget * 60, max_steps=max_steps, agent_network=agent_network,
+        skip_bench=skip_bench,
+        bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus, limits=limits))
 
 
 def sigterm_as_interrupt() -> None:

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from rich.table import Table
 
-from executor.agents import AGENTS, make_agent
-from executor.bench.run import BenchOptions
-from executor.cli.common import (console, default_state_dir, limits_from, log_line, new_run_id,
-                                 sandbox_options, sigterm_as_interrupt)
+from executor.agents import make_agent
+from executor.cli.common import (agent_options, bench_options, console, log_line, new_run_id,
+                                 run_options, sandbox_options, sigterm_as_interrupt,
+                                 state_dir_option, task_options)
 from executor.journal import EXIT_CODES, RunStatus
-from executor.pipeline import CommitOutcome, RunOptions, run_commit
-from executor.resolve import resolve_job
+from executor.pipeline import CommitOutcome, run_commit
+from executor.resolve import reference_patch, resolve_job
 from executor.sandbox import docker_client, reap_orphans
-
-
-def _default_patch(job) -> tuple[bytes, str] | None:
-    if job.task.name == "demo":
-        from executor.demo import REFERENCE_AGENT_PATCH, reference_agent_patch
-
-        return reference_agent_patch(), str(REFERENCE_AGENT_PATCH.name)
-    return None
 
 
 def print_summary(outcome: CommitOutcome) -> None:
@@ -61,34 +52,13 @@ def print_summary(outcome: CommitOutcome) -> None:
 def register(group: click.Group) -> None:
     @group.command("run-commit")
     @click.argument("sha")
-    @click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="Task file (TOML/JSON) saying how to build, test and time the repo.")
-    @click.option("--repo", help="Repository path or URL (overrides the task's; use mirrors).")
+    @task_options
     @click.option("--base", help="Base commit (default: the parent of SHA).")
-    @click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
-                  show_default=True, help="Agent adapter to run.")
-    @click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="Patch for the replay agent (the demo ships a default).")
-    @click.option("--agent-script", "script_file",
-                  type=click.Path(path_type=Path, dir_okay=False),
-                  help="Shell script for the script agent (runs in the repo, in the sandbox).")
-    @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-                  default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
-                  help="Where journals, patches and results go.")
+    @agent_options
+    @state_dir_option
     @click.option("--run-id", default=None, help="Run id (default: a timestamp).")
     @click.option("--item-id", default=None, help="Item id (default: catalogue id or sha).")
-    @click.option("--trials", type=click.IntRange(2), default=5, show_default=True,
-                  help="Timed trials per variant, each in a fresh container.")
-    @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True,
-                  help="Warm-up blocks (each variant once), not analysed.")
-    @click.option("--seed", type=int, default=None, help="Trial-order seed (recorded).")
-    @click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
-                  help="Agent wall-clock budget in minutes.")
-    @click.option("--max-steps", type=click.IntRange(1), default=None,
-                  help="Agent step limit.")
-    @click.option("--agent-network", default="bridge", show_default=True,
-                  help="Network mode of the agent sandbox (bridge, host, none).")
-    @click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")
+    @bench_options
     @sandbox_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
                        state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
@@ -107,16 +77,15 @@ def register(group: click.Group) -> None:
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
-                           default_patch=_default_patch(job))
+                           default_patch=reference_patch(job))
         removed = reap_orphans(docker_client())
         if removed:
             log_line(f"removed {len(removed)} container(s) left by dead controllers")
-        options = RunOptions(
-            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus,
-            limits=limits_from(cpus, cpuset, memory, pids), agent_budget_s=agent_budget * 60,
+        options = run_options(
+            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
+            cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
             max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
-            bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus,
-                               limits=limits_from(cpus, cpuset, memory, pids)))
+            trials=trials, warmup=warmup, seed=seed)
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
