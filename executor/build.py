@@ -284,6 +284,38 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
                            log_dir / f"build-{recipe.sha[:12]}.log", log)
 
 
+def export_image_path(tag: str, path: str, dest: Path,
+                      client: docker.DockerClient | None = None) -> None:
+    """Copy the directory `path` of image `tag` to the host directory `dest` (which must not
+    exist), atomically: a temp dir beside it, renamed when complete, so a reader sees the whole
+    tree or none of it, and two workers exporting at once both end with one complete copy.
+
+    Symlinks are kept as they are (a venv's bin/python points at the image's interpreter, which
+    is where the sandbox has it too); this is our own image, so the 'tar' filter is enough.
+    """
+    client = client or docker_client(timeout=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    container = client.containers.create(tag, command=["true"],
+                                         labels={LABEL_IMAGE: "export"})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        chunks, _ = container.get_archive(path.rstrip("/") + "/.")
+        with tempfile.TemporaryFile() as spool:  # bundles are hundreds of MB: not in memory
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                tar.extractall(tmp, filter="tar")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise  # not "someone else finished first"
+    finally:
+        container.remove(force=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def load_image_archive(path: Path, client: docker.DockerClient | None = None) -> list[str]:
     """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
     client = client or docker_client(timeout=None)

@@ -34,7 +34,7 @@ import requests.exceptions
 from pydantic import BaseModel, Field
 
 from executor import __version__
-from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask
+from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
 from executor.build import (BaseImageRecipe, ImageRef, SandboxImageRecipe, dockerfile_text,
@@ -302,7 +302,11 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
         _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
 
         with rec.phase("agent_prepare"):
-            prep = agent.prepare(log)
+            prep = agent.prepare(log, PrepareContext(
+                base_image=base.tag, base_image_id=base.id, log_dir=attempt_dir,
+                toolchain_command=job.task.build_args.get("TOOLCHAIN_COMMAND", "true")))
+        # Again: what prepare() built or resolved (bundle, frozen packages) is in info() now.
+        _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
         spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
                            phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
                            limits=options.limits, gpus=options.gpus,

@@ -186,45 +186,28 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
     client = client or docker_client()
     removed = []
     host = socket.gethostname()
-    for summary in _managed_summaries(client):
-        labels = summary.get("Labels") or {}
+    # ignore_removed: a container can expire (auto_remove) between the list and its inspect.
+    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED},
+                                            ignore_removed=True):
+        labels = container.labels or {}
         if labels.get(LABEL_HOST) != host:
             continue
         expired = float(labels.get(LABEL_EXPIRES, "inf")) < time.time()
-        if expired or not _controller_alive(labels) or summary.get("State") in ("exited",
-                                                                                "dead"):
-            if _remove_quietly(client, summary["Id"]):
-                removed.append(summary["Names"][0].lstrip("/"))
+        if expired or not _controller_alive(labels) or container.status in ("exited", "dead"):
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except docker.errors.NotFound:
+                pass  # it expired and removed itself meanwhile
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):
+                    raise
     return removed
-
-
-def _managed_summaries(client: docker.DockerClient, **label_filters: str) -> list[dict]:
-    """isobench containers as the list endpoint describes them (id, names, labels, state).
-
-    Not `containers.list()`: it inspects each container after listing, and one that ends
-    meanwhile (auto_remove; another controller's) makes the whole call fail with NotFound.
-    """
-    filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
-    return client.api.containers(all=True, filters={"label": filters})
-
-
-def _remove_quietly(client: docker.DockerClient, container_id: str) -> bool:
-    """Remove a container; False when it was already gone (expired, or removed by its own
-    sandbox meanwhile)."""
-    try:
-        client.api.remove_container(container_id, force=True)
-        return True
-    except docker.errors.NotFound:
-        return False
-    except docker.errors.APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
-        return False
 
 
 def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
     filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
 # --------------------------------------------------------------------------- stopping an item
@@ -253,10 +236,18 @@ def remove_item_sandboxes(run_id: str, item: str,
                           client: docker.DockerClient | None = None) -> list[str]:
     """Remove this process's running sandboxes of one item: the commands running in them end,
     so whoever waits on them returns. Returns the names removed."""
-    client = client or docker_client()
     mine = {LABEL_RUN: run_id, LABEL_ITEM: item, LABEL_PID: str(os.getpid())}
-    return [summary["Names"][0].lstrip("/") for summary in _managed_summaries(client, **mine)
-            if _remove_quietly(client, summary["Id"])]
+    removed = []
+    for container in list_managed(client or docker_client(), **mine):
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except docker.errors.NotFound:
+            pass  # its own `with Sandbox` removed it meanwhile
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+    return removed
 
 
 def allow_item_sandboxes(run_id: str, item: str) -> None:

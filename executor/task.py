@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from executor.errors import UserInputError
 
@@ -75,6 +75,12 @@ class TaskSpec(BaseModel):
     builder: Literal["generic", "vllm"] = Field(
         default="generic", description="Image planner: generic runs install_command; vllm "
                                        "derives CUDA, torch and install strategy per commit.")
+
+    @model_validator(mode="after")
+    def _server_needs_readiness_url(self) -> "TaskSpec":
+        if self.server_command and not self.server_ready_url:
+            raise ValueError("server_command needs server_ready_url (how to tell it is up)")
+        return self
 
 
 class PlanItem(BaseModel):

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from executor.agents.base import Agent
 from executor.errors import UserInputError
+from executor.pricing import PriceTable
 
-AGENTS = ("replay", "script")
+AGENTS = ("replay", "script", "trae", "mini-swe-agent")
+
+
+class LlmAgentOptions(BaseModel):
+    """Command-line settings shared by the LLM agents (no secrets: the key stays in the env)."""
+
+    model: str | None = Field(default=None, description="Model name served by the endpoint.")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint URL.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Host variable with the key.")
+    source: str | None = Field(default=None, description="Agent source: checkout path or git URL.")
+    revision: str | None = Field(default=None, description="Source revision or package version.")
+    python: Path | None = Field(default=None, description="Relocatable CPython for the bundle.")
+    max_steps: int | None = Field(default=None, description="Agent step limit.")
+    prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")
+    verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -18,7 +35,8 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path | None = None,
-               default_patch: tuple[bytes, str] | None = None) -> Agent:
+               default_patch: tuple[bytes, str] | None = None,
+               llm: LlmAgentOptions | None = None) -> Agent:
     """Build the adapter named on the command line.
 
     `default_patch` is the task's own reference patch (the demo ships one), used by the
@@ -38,4 +56,36 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
         if script_file is None:
             raise UserInputError("the script agent needs --agent-script FILE")
         return ScriptAgent(_read(script_file, "script"), str(script_file))
+    if name in ("trae", "mini-swe-agent"):
+        llm = llm or LlmAgentOptions()
+        if not llm.model:
+            raise UserInputError(f"the {name} agent needs --model")
+        if name == "mini-swe-agent":
+            return _mini_swe(llm)
+        return _trae(llm)
     raise UserInputError(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)}")
+
+
+def _mini_swe(llm: LlmAgentOptions) -> Agent:
+    from executor.agents.llm_common import Endpoint
+    from executor.agents.mini_swe import MINI_SWE_VERSION, MiniSweAgent, MiniSweSettings
+
+    settings = MiniSweSettings(
+        endpoint=Endpoint(model=llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env),
+        version=llm.revision or MINI_SWE_VERSION, step_limit=llm.max_steps)
+    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose)
+
+
+def _trae(llm: LlmAgentOptions) -> Agent:
+    from executor.agents.trae import TRAE_REVISION, TRAE_SOURCE, TraeSettings
+    from executor.agents.trae_adapter import TraeAgent
+
+    settings = TraeSettings(model=llm.model, base_url=llm.base_url,
+                            source=llm.source or TRAE_SOURCE,
+                            revision=llm.revision or TRAE_REVISION,
+                            # TRAE retries every exception with 3-30 s sleeps; the controller
+                            # retries only what its classification says a retry can fix.
+                            max_retries=0,
+                            **({"max_steps": llm.max_steps} if llm.max_steps else {}))
+    return TraeAgent(settings, api_key_env=llm.api_key_env, python=llm.python,
+                     prices=llm.prices, verbose=llm.verbose)

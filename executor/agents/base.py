@@ -50,6 +50,17 @@ class AgentInfo(BaseModel):
     config: dict = Field(default_factory=dict, description="Settings, secrets masked.")
 
 
+class PrepareContext(BaseModel):
+    """Where the agent will run, as far as building its bundle needs to know."""
+
+    base_image: str = Field(description="Tag of the OS base image the sandbox image is built FROM.")
+    base_image_id: str = Field(description="Docker id of that base image (part of bundle tags).")
+    toolchain_command: str = Field(
+        default="true", description="The sandbox's TOOLCHAIN_COMMAND (Python on CUDA bases); a "
+        "bundle runs it too so that its interpreter is the sandbox's.")
+    log_dir: Path = Field(description="Where build logs go (the attempt dir).")
+
+
 class AgentPrep(BaseModel):
     """What a sandbox needs so that this agent can run in it."""
 
@@ -85,7 +96,7 @@ class Agent(Protocol):
         """Name, version, model and masked config, for the manifest."""
         ...
 
-    def prepare(self, log: Log) -> AgentPrep:
+    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         """Build or find what the sandbox needs (bundle, mounts); called once per run."""
         ...
 

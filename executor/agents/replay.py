@@ -11,7 +11,8 @@ import hashlib
 from pathlib import Path
 
 from executor import __version__
-from executor.agents.base import AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log
+from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
+                                  PrepareContext)
 from executor.errors import ErrorClass, ErrorSignature
 from executor.patching import apply_patch
 from executor.sandbox import Sandbox
@@ -31,7 +32,7 @@ class ReplayAgent:
                          config={"patch": self.source,
                                  "patch_sha256": hashlib.sha256(self.patch).hexdigest()})
 
-    def prepare(self, log: Log) -> AgentPrep:
+    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         return AgentPrep()
 
     def secret_env(self) -> dict[str, str]:

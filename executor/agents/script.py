@@ -13,7 +13,8 @@ import hashlib
 from pathlib import Path
 
 from executor import __version__
-from executor.agents.base import AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log
+from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
+                                  PrepareContext)
 from executor.errors import classify_text, signature, unclassified, AGENT_TIMEOUT
 from executor.sandbox import Sandbox
 
@@ -33,7 +34,7 @@ class ScriptAgent:
                          config={"script": self.source,
                                  "script_sha256": hashlib.sha256(self.script).hexdigest()})
 
-    def prepare(self, log: Log) -> AgentPrep:
+    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         return AgentPrep()
 
     def secret_env(self) -> dict[str, str]:

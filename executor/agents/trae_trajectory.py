@@ -50,16 +50,23 @@ def load_trajectory(path: Path) -> TraeOutcome:
     return read_trajectory(Path(path).read_bytes())
 
 
+def json_object(data: str | bytes | dict[str, Any]) -> dict[str, Any] | str:
+    """A trajectory as a dict, or why it is not one. Agents rewrite the file in place after
+    every step, so a kill mid-write leaves it cut: that is evidence, not a crash."""
+    if isinstance(data, dict):
+        return data
+    try:
+        data = json.loads(data)
+    except ValueError as exc:
+        return f"trajectory is not valid JSON: {exc}"
+    return data if isinstance(data, dict) else "trajectory is not a JSON object"
+
+
 def read_trajectory(data: str | bytes | dict[str, Any]) -> TraeOutcome:
     """Outcome, usage and failure signature of one TRAE trajectory."""
-    if not isinstance(data, dict):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            # TRAE rewrites the file in place after every step; a kill mid-write leaves it cut.
-            return _unreadable(f"trajectory is not valid JSON: {exc}")
-        if not isinstance(data, dict):
-            return _unreadable("trajectory is not a JSON object")
+    data = json_object(data)
+    if isinstance(data, str):
+        return _unreadable(data)
     steps: list[dict[str, Any]] = data.get("agent_steps") or []
     errors = [(i, str(step["error"])) for i, step in enumerate(steps) if step.get("error")]
     nudge_steps = [i for i, step in enumerate(steps) if _mentions_nudge(step.get("llm_messages"))]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from executor.agents import make_agent
+from executor.agents import LlmAgentOptions, make_agent
 from executor.batch.base import BatchContext, RunItem
 from executor.cancel import Cancel
 from executor.catalog import find_commit
@@ -79,6 +79,9 @@ class CommitItemSpec(BaseModel):
     task_file: InlineFile | None = Field(default=None, description="--task FILE, if given.")
     repo: str | None = Field(default=None, description="--repo: overrides the task's repository "
                                                        "(a path that exists on every node).")
+    llm: LlmAgentOptions = Field(default_factory=LlmAgentOptions,
+                                 description="LLM agents' settings (the key stays in the env "
+                                             "of whichever node runs the agent).")
     run: RunOptions = Field(description="Pipeline options; the state dir, run id and GPUs are "
                                         "set per attempt.")
     gpu_passthrough: bool | None = Field(
@@ -164,7 +167,7 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
             agent = make_agent(spec.agent, patch_file=spec.patch.local(spool) if spec.patch
                                else None,
                                script_file=spec.script.local(spool) if spec.script else None,
-                               default_patch=reference_patch(job))
+                               default_patch=reference_patch(job), llm=spec.llm)
         except UserInputError as exc:
             log(f"not runnable: {exc}")
             return bad_input_attempt(attempt_number, gpu_ids, exc)

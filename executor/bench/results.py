@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from executor.bench.gpu import GpuTrialInfo
 from executor.journal import utcnow
 
 RESULTS_SCHEMA = 1
@@ -24,7 +25,9 @@ class TrialRecord(BaseModel):
     duration_s: float = Field(default=0.0, description="Wall time of the benchmark command.")
     started_at: datetime = Field(default_factory=utcnow)
     container: str = ""
-    gpu: dict | None = Field(default=None, description="GPU name, driver, clocks, temperature.")
+    gpu: GpuTrialInfo | None = Field(default=None, description="GPU idle wait and state "
+                                     "(name, driver, clocks, temperature, power) around the run; "
+                                     "None without a GPU.")
 
 
 class VariantInfo(BaseModel):
@@ -47,6 +50,7 @@ class GateResult(BaseModel):
     exit_code: int
     duration_s: float
     output_tail: str
+    log_file: str | None = Field(default=None, description="Full output of the tests.")
 
 
 class BenchResults(BaseModel):
@@ -67,8 +71,16 @@ class BenchResults(BaseModel):
                                      "inconclusive | incorrect | apply_failed | build_failed "
                                      "| bench_failed")
     verdict_reason: str = ""
+    log_file: str | None = Field(default=None, description="The log that proves a failed "
+                                 "verdict: apply or rebuild log, or the gate's test output.")
+    options: dict = Field(default_factory=dict, description="The BenchOptions measured with.")
     created_at: datetime = Field(default_factory=utcnow)
 
     def samples(self, variant: str) -> list[float]:
-        return [t.value for t in self.trials
-                if t.variant == variant and not t.warmup and t.ok and t.value is not None]
+        return timed_values(self.trials, variant)
+
+
+def timed_values(trials: list[TrialRecord], variant: str) -> list[float]:
+    """The analysed values of one variant: timed (not warm-up) trials that produced a value."""
+    return [t.value for t in trials
+            if t.variant == variant and not t.warmup and t.ok and t.value is not None]

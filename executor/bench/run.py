@@ -12,16 +12,16 @@ Order of work, each step able to end the benchmark with a precise verdict:
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Callable
 
 from pydantic import BaseModel, Field
 
-from executor.bench.results import BenchResults, GateResult, TrialRecord, VariantInfo
-from executor.bench.schedule import interleaved_schedule
-from executor.bench.stats import compare_variants
-from executor.bench.trial import DockerTrialRunner, TrialRunner
+from executor.bench.docker_trial import DockerTrialRunner
+from executor.bench.gpu import IDLE_TIMEOUT_S, make_guard
+from executor.bench.measure import decide_trials, run_trials
+from executor.bench.results import BenchResults, GateResult, VariantInfo
+from executor.bench.trial import TrialRunner
 from executor.bench.variants import VariantFailure, prepare_agent_variant
 from executor.build import ImageRef
 from executor.repo import REPO_DIR
@@ -29,13 +29,14 @@ from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
 from executor.task import CommitJob
 
 Log = Callable[[str], None]
-MIN_GOOD_TRIALS = 2
 
 
 class BenchOptions(BaseModel):
     """How to measure: repetitions, isolation and the decision thresholds."""
 
-    trials: int = Field(default=5, ge=1, description="Timed trials per variant.")
+    # 20 trials: calibrated on the demo (scripts/calibrate_demo.py) on a shared 2-core machine,
+    # where 10 missed a 5% regression in ~1 run of 20 and 20 missed none; see docs.
+    trials: int = Field(default=20, ge=1, description="Timed trials per variant.")
     warmup: int = Field(default=1, ge=0, description="Warm-up blocks, run but not analysed.")
     seed: int | None = Field(default=None, description="Schedule seed; None draws one.")
     aa: bool = Field(default=False, description="Add a second base variant (calibration).")
@@ -45,6 +46,8 @@ class BenchOptions(BaseModel):
     min_effect: float = Field(default=0.02, description="Smallest speedup that counts (0.02=2%).")
     alpha: float = Field(default=0.05, description="False-change rate: alpha/2 per direction.")
     network: str = Field(default="none", description="Network mode of benchmark containers.")
+    gpu_idle_timeout_s: float = Field(default=IDLE_TIMEOUT_S,
+                                      description="Longest wait for an idle GPU per trial.")
 
 
 def _image_variant(name: str, image: ImageRef, sha: str) -> VariantInfo:
@@ -62,7 +65,8 @@ def run_gate(task, variant: VariantInfo, *, run_id: str, item_id: str, log_dir: 
         result = sandbox.exec(task.test_command, 3600, workdir=REPO_DIR,
                               stdout_file=log_file, stderr_file=log_file)
     return GateResult(command=task.test_command, passed=result.ok, exit_code=result.exit_code,
-                      duration_s=result.duration_s, output_tail=result.tail(15))
+                      duration_s=result.duration_s, output_tail=result.tail(15),
+                      log_file=str(log_file))
 
 
 def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
@@ -80,7 +84,9 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                                                          "human": job.human_sha},
                            metric={"kind": task.metric.kind}, seed=seed,
                            trials_per_variant=options.trials, warmup_blocks=options.warmup,
-                           variants=variants, verdict="inconclusive")
+                           variants=variants, verdict="inconclusive",
+                           options=options.model_dump(mode="json"))
+    variants = results.variants  # pydantic copied the dict: keep adding to the record's own
     common = dict(run_id=run_id, item_id=job.item_id, log_dir=out_dir, limits=options.limits,
                   gpus=options.gpus, network=options.network)
 
@@ -91,8 +97,11 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                                          limits=options.limits)
         if isinstance(prepared, VariantFailure):
             results.verdict, results.verdict_reason = prepared.verdict, prepared.reason
+            results.log_file = prepared.log_file
             return results
         variants["agent"] = prepared
+        log(f"bench: agent variant {prepared.image_tag} (apply: {prepared.apply_method}"
+            f"{', native rebuild' if prepared.rebuilt else ''})")
         if task.test_command:
             log("bench: correctness gate on the agent variant")
             results.gate = run_gate(task, prepared, **common)
@@ -100,37 +109,22 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                 results.verdict = "incorrect"
                 results.verdict_reason = (f"`{task.test_command}` failed on the agent variant "
                                           f"(exit {results.gate.exit_code})")
+                results.log_file = results.gate.log_file
                 return results
 
-    docker_runner = None
     if runner is None:
-        docker_runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s, **common)
-        runner = docker_runner
-    schedule = interleaved_schedule(list(variants), options.trials, options.warmup, seed)
-    started = time.monotonic()
-    for spec in schedule:
-        record: TrialRecord = runner(spec)
-        results.trials.append(record)
-        status = f"{record.value:.6g}" if record.ok else f"FAILED ({record.error})"
-        log(f"bench: trial {spec.index + 1}/{len(schedule)} {spec.variant:<6}"
-            f"{' (warm-up)' if spec.warmup else ''}: {status}")
-    log(f"bench: {len(schedule)} trials in {time.monotonic() - started:.1f}s")
-    if docker_runner and docker_runner.metric_info:
-        results.metric = docker_runner.metric_info
-
-    samples = {name: results.samples(name) for name in variants}
-    short = [name for name, values in samples.items() if len(values) < MIN_GOOD_TRIALS]
-    if short:
-        failures = [t.error for t in results.trials if not t.ok]
-        results.verdict = "bench_failed"
-        results.verdict_reason = (f"fewer than {MIN_GOOD_TRIALS} good trials for "
-                                  f"{', '.join(short)}; first error: "
-                                  f"{failures[0] if failures else 'none'}")
-        return results
-    report = compare_variants(samples, lower_is_better=results.metric.get("lower_is_better",
-                                                                          True),
-                              min_effect=options.min_effect, alpha=options.alpha, seed=seed)
-    results.analysis = report.model_dump(mode="json")
-    results.verdict = report.verdict
-    results.verdict_reason = report.reason
+        guard = None
+        if options.gpus.mode != "none":
+            guard = make_guard(options.gpus.ids or None, log, options.gpu_idle_timeout_s)
+        runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
+                                   gpu_guard=guard, **common)
+    results.trials = run_trials(list(variants), runner, trials=options.trials,
+                                warmup=options.warmup, seed=seed, log=log)
+    if runner.metric_info:
+        results.metric = runner.metric_info
+    decision = decide_trials(results.trials, list(variants),
+                             lower_is_better=results.metric.get("lower_is_better", True),
+                             min_effect=options.min_effect, alpha=options.alpha, seed=seed)
+    results.verdict, results.verdict_reason = decision.verdict, decision.reason
+    results.analysis = decision.analysis
     return results

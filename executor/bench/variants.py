@@ -49,6 +49,8 @@ def prepare_agent_variant(task: TaskSpec, base: ImageRef, base_sha: str, patch: 
     log_file = log_dir / "prepare-agent.log"
     log_dir.mkdir(parents=True, exist_ok=True)
     if found := find_image(docker_client(), tag):
+        log_file.write_text(f"{tag} was already built from this base image and patch "
+                            f"(native rebuild: {native}): reused\n")
         return VariantInfo(name="agent", image_tag=tag, image_id=found.id, commit=base_sha,
                            patch_sha256=patch_sha, apply_method="cached", rebuilt=native)
     spec = SandboxSpec(image=base.tag, budget_s=REBUILD_TIMEOUT_S + 600, run_id=run_id,

@@ -17,6 +17,7 @@ from executor.errors import IsobenchError
 # Modules that each define `register(group)`; adding a command is one line here.
 COMMAND_MODULES = (
     "executor.cli.run_commit",
+    "executor.cli.bench",
     "executor.cli.images",
     "executor.cli.doctor",
     "executor.cli.batch",
@@ -43,8 +44,9 @@ def cli() -> None:
     Start here:
       isobench doctor                     check Docker, GPUs, disk and images
       isobench run-commit <sha>           one commit end to end: agent, patch, benchmark
+      isobench bench <sha> [--patch F]    benchmark base, human (and a patch) only
     The embedded demo needs no GPU, network or API key:
-      isobench run-commit ff1d9ea0 --state-dir ./state
+      isobench run-commit a0476e8c --state-dir ./state
     """
 
 

@@ -17,8 +17,9 @@ from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_comm
 from executor.batch.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
-from executor.cli.common import (agent_options, bench_options, limit_options, run_options,
-                                 state_dir_option, task_options)
+from executor.cli.common import (agent_options, limit_options, llm_options, run_options,
+                                 skip_bench_option, state_dir_option, task_options,
+                                 trial_options)
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
@@ -29,6 +30,7 @@ from executor.status_view import render_markdown, render_terminal
 from executor.task import load_plan
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+LLM_AGENTS = ("trae", "mini-swe-agent")  # the agents that take --model (executor.agents)
 
 
 @click.command("plan")
@@ -77,8 +79,6 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
               help="Continue the run: skip items the policy calls final, re-run the rest.")
 @agent_options
 @task_options
-@click.option("--model", default="none", show_default=True,
-              help="Model name in the state layout (the replay and script agents use none).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="local: worker threads on this host; ray: one Ray task "
                                       "per attempt on a cluster's GPU nodes.")
@@ -114,10 +114,11 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @click.option("--order", type=click.Choice(["history", "plan"]), default="history",
               show_default=True, help="history: longest first, estimated from earlier runs of "
                                       "the task (plan order where none); plan: plan order.")
-@bench_options
+@trial_options
+@skip_bench_option
 @limit_options
 @click.pass_context
-def run_command(ctx, plan_file, state_dir, run_id, resume, model, backend, ray_address, workers,
+def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
                 backoff_s, run_item_spec, progress, verbose, order, seed, **item_options
                 ) -> None:
@@ -140,12 +141,14 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, model, backend, ray_a
     policy = RetryPolicy(retryable_attempts=retryable_attempts, infra_attempts=infra_attempts,
                          backoff_base_s=backoff_s)
     agent_name = item_options["agent_name"]
-    key = resolve_run_key(layout, plan, agent_name, model, run_id, resume)
+    # The layout names the model as the agent reports it: LLM agents their --model, others none.
+    key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
+                          resume)
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
         factory = functools.partial(commit_run_item, commit_item_spec(
-            key, state_dir, model, gpu_passthrough, verbose, seed, item_options))
+            key, state_dir, gpu_passthrough, verbose, seed, item_options))
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -183,13 +186,20 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, model, backend, ray_a
     ctx.exit(summary.exit_code)
 
 
-def commit_item_spec(key: RunKey, state_dir: Path, model: str, gpu_passthrough: bool | None,
+def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
                      verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
-    if model != "none":
-        raise UserInputError(f"--model {model}: the {opts['agent_name']} agent uses no model")
+    agent, model = opts["agent_name"], opts["model"]
+    if agent in LLM_AGENTS and not model:
+        raise UserInputError(f"the {agent} agent needs --model")
+    if agent not in LLM_AGENTS and model:
+        raise UserInputError(f"--model {model}: the {agent} agent uses no model")
     read = lambda path, what: InlineFile.read(path, what) if path else None  # noqa: E731
+    # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
+    llm = llm_options(verbose=False, **{k: opts[k] for k in (
+        "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
+        "price_table", "max_steps")})
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
@@ -197,7 +207,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, model: str, gpu_passthrough: 
     return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
                           script=read(opts["script_file"], "agent script"),
                           task_file=read(opts["task_file"], "task file"), repo=opts["repo"],
-                          run=run, gpu_passthrough=gpu_passthrough, echo=verbose)
+                          llm=llm, run=run, gpu_passthrough=gpu_passthrough, echo=verbose)
 
 
 def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):

@@ -8,13 +8,15 @@ import click
 from rich.table import Table
 
 from executor.agents import make_agent
-from executor.cli.common import (agent_options, bench_options, console, log_line, new_run_id,
-                                 run_options, sandbox_options, sigterm_as_interrupt,
-                                 state_dir_option, task_options)
+from executor.attempts import RetryPolicy, run_commit_with_retries
+from executor.cli.common import (agent_options, console, job_options, llm_options, log_line,
+                                 new_run_id, reap_dead_controllers, record_options, run_options,
+                                 sandbox_options, sigterm_as_interrupt, skip_bench_option,
+                                 trial_options)
+from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
-from executor.pipeline import CommitOutcome, run_commit
+from executor.pipeline import CommitOutcome
 from executor.resolve import reference_patch, resolve_job
-from executor.sandbox import docker_client, reap_orphans
 
 
 def print_summary(outcome: CommitOutcome) -> None:
@@ -24,25 +26,9 @@ def print_summary(outcome: CommitOutcome) -> None:
         table.add_row("cause", f"{outcome.signature.name} ({outcome.signature.error_class}): "
                                f"{outcome.signature.evidence[:160]}")
     table.add_row("patch", f"{outcome.patch_bytes} bytes")
-    results = outcome.results
-    if results is not None:
-        metric = results.metric
-        unit = metric.get("unit", "")
-        direction = "lower is better" if metric.get("lower_is_better", True) else \
-            "higher is better"
-        table.add_row("metric", f"{metric.get('name', metric.get('kind'))} ({unit or '?'}), "
-                                f"{direction}; {results.trials_per_variant} trials/variant")
-        analysis = results.analysis or {}
-        for name, summary in (analysis.get("summaries") or {}).items():
-            table.add_row(f"  {name}", f"median {summary['median']:.6g} "
-                                       f"[{summary['ci_low']:.6g}, {summary['ci_high']:.6g}]")
-        for key, decision in (analysis.get("comparisons") or {}).items():
-            comp = decision["comparison"]
-            interval = (f"[{comp['ci_low']:.3f}, {comp['ci_high']:.3f}]"
-                        if comp.get("ci_low") is not None else "[n/a]")
-            table.add_row(f"  {key}", f"speedup {comp['speedup']:.3f}x {interval} "
-                                      f"{decision['verdict']}")
-        table.add_row("verdict", f"[bold]{results.verdict}[/bold] {results.verdict_reason}")
+    if outcome.results is not None:
+        for label, text in results_rows(outcome.results):
+            table.add_row(label, text)
     elif outcome.detail:
         table.add_row("detail", outcome.detail[:300])
     table.add_row("record", str(outcome.item_dir))
@@ -52,17 +38,22 @@ def print_summary(outcome: CommitOutcome) -> None:
 def register(group: click.Group) -> None:
     @group.command("run-commit")
     @click.argument("sha")
-    @task_options
-    @click.option("--base", help="Base commit (default: the parent of SHA).")
+    @job_options
     @agent_options
-    @state_dir_option
-    @click.option("--run-id", default=None, help="Run id (default: a timestamp).")
-    @click.option("--item-id", default=None, help="Item id (default: catalogue id or sha).")
-    @bench_options
+    @record_options
+    @trial_options
+    @skip_bench_option
+    @click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True,
+                  help="Attempts in all; only retryable and infra failures are tried again.")
+    @click.option("--retry-wait-max", type=click.FloatRange(0), default=300, show_default=True,
+                  help="Cap in seconds of one backoff wait between attempts.")
+    @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
-                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps, agent_network,
-                       skip_bench, gpus, cpus, cpuset, memory, pids):
+                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
+                       agent_network, skip_bench, model, base_url, api_key_env, agent_source,
+                       agent_revision, agent_python, price_table, max_attempts, retry_wait_max,
+                       verbose, gpus, cpus, cpuset, memory, pids):
         """Run one perf commit end to end in fresh containers.
 
         Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
@@ -76,11 +67,13 @@ def register(group: click.Group) -> None:
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
+        llm = llm_options(model=model, base_url=base_url, api_key_env=api_key_env,
+                          agent_source=agent_source, agent_revision=agent_revision,
+                          agent_python=agent_python, price_table=price_table,
+                          max_steps=max_steps, verbose=verbose)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
-                           default_patch=reference_patch(job))
-        removed = reap_orphans(docker_client())
-        if removed:
-            log_line(f"removed {len(removed)} container(s) left by dead controllers")
+                           default_patch=reference_patch(job), llm=llm)
+        reap_dead_controllers()
         options = run_options(
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
             cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
@@ -89,7 +82,9 @@ def register(group: click.Group) -> None:
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
-            outcome = run_commit(job, agent, options, log=log_line)
+            outcome = run_commit_with_retries(
+                job, agent, options, RetryPolicy(max_attempts=max_attempts,
+                                                 wait_max_s=retry_wait_max), log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")

@@ -26,10 +26,10 @@ TREE_DIR = DEMO_DIR / "tree"
 REFERENCE_AGENT_PATCH = DEMO_DIR / "reference_agent.patch"
 
 # Shas of the generated history; tests/unit/test_demo.py proves generation reproduces them.
-DEMO_ROOT_SHA = "ea567974f30e70f98813ea79662d50ebcff18eda"
-DEMO_BASE_SHA = "c0c2f93c8270a85350c3327081d093d0ffab3fe8"
-DEMO_HUMAN_SHA = "ff1d9ea02cbe2fc442e4d0beed3306ecd24898f3"
-DEMO_LATEST_SHA = "874df616673b36056967326c5c41168aad35a87f"
+DEMO_ROOT_SHA = "e9f1659e44680b17c1777d8336700b097d1982d0"
+DEMO_BASE_SHA = "d2563e98b26ceb5325b8d32b1060244baf312c25"
+DEMO_HUMAN_SHA = "a0476e8c179f2c96a96fb947122d8507cc1de560"
+DEMO_LATEST_SHA = "9d29f3c8232c2e1165e0a5703027edf24251a41d"
 
 
 class DemoCommit(BaseModel):

@@ -127,29 +127,28 @@ def no_tool_output_error(call_id: str) -> ApiError:
 
 
 def check_responses_pairing(items: list[dict[str, Any]]) -> None:
-    """Every function_call must be answered by its function_call_output before anything else.
+    """Every function_call needs a function_call_output with its call_id, later in the input.
 
-    Consecutive calls (a parallel batch) may be answered in any order; an output for a call that
-    never happened is rejected too. Note: upstream TRAE (e839e55) files a turn's text *after* its
-    function_call items, so a model turn with text and a call is refused on the next request
-    under this rule (tests/fixtures/trae/text_then_call.json).
+    The real service checks presence, not adjacency: upstream TRAE (e839e55) files a turn's text
+    *after* its function_call items, so the text sits between a call and its output, and that
+    works against the real API. What it refuses is a call that is never answered ("No tool
+    output found for function call ...", the must-patch death of FIELD_NOTES section 3) and an
+    output whose call does not come before it. Chat Completions is stricter (check_chat_pairing).
     """
-    known: set[str] = set()
-    pending: list[str] = []
+    seen: set[str] = set()
+    pending: list[str] = []  # calls not yet answered, in the order they were made
     for item in items:
         kind = item_type(item)
         if kind == "function_call":
-            known.add(item.get("call_id", ""))
+            seen.add(item.get("call_id", ""))
             pending.append(item.get("call_id", ""))
         elif kind == "function_call_output":
             call_id = item.get("call_id", "")
-            if call_id not in known:
+            if call_id not in seen:
                 raise ApiError(400, f"No tool call found for function call output with call_id "
                                f"{call_id}.", "invalid_request_error", "input")
             if call_id in pending:
                 pending.remove(call_id)
-        elif pending:
-            raise no_tool_output_error(pending[0])
     if pending:
         raise no_tool_output_error(pending[0])
 

@@ -132,6 +132,8 @@ def test_run_defaults_to_the_pipeline_and_checks_its_options_before_writing(tmp_
     assert result.exit_code == 2 and "cannot read agent script" in result.output
     result = invoke("run", plan, "--state-dir", state, "--model", "gpt-5")
     assert result.exit_code == 2 and "uses no model" in result.output
+    result = invoke("run", plan, "--state-dir", state, "--agent", "mini-swe-agent")
+    assert result.exit_code == 2 and "needs --model" in result.output
     result = invoke("run", plan, "--state-dir", state, "--backend", "ray", "--gpus", "0,1")
     assert result.exit_code == 2 and "Ray assigns" in result.output
     assert not state.exists()  # nothing journaled: nothing started

@@ -21,7 +21,7 @@ def test_lookup_short_full_and_demo():
     entry = lookup("015069b0")
     assert entry.item_id == "vllm_core-0000" and entry.human.startswith("015069b01741")
     assert lookup(entry.human.upper()).item_id == entry.item_id
-    assert lookup("ff1d9ea0").catalogue == "demo"
+    assert lookup("a0476e8c").catalogue == "demo"
 
 
 def test_unknown_ambiguous_and_malformed_are_user_errors(monkeypatch):
@@ -46,7 +46,7 @@ def test_find_commit_gives_a_runnable_serving_task():
     assert "api_server" in task.server_command and "--load-format dummy" in task.server_command
     assert "--save-result" in task.bench_command and task.metric.kind == "serving_json"
     assert "csrc/" in task.native_paths and "--no-build-isolation" in task.rebuild_command
-    demo_task, demo_item = find_commit("ff1d9ea0")
+    demo_task, demo_item = find_commit("a0476e8c")
     assert demo_task.name == "demo" and demo_item.item_id == "demo-0000"
 
 

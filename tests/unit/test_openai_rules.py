@@ -23,6 +23,9 @@ def out(call_id):
     [USER, fc("a"), out("a"), USER],
     [USER, fc("a"), fc("b"), out("b"), out("a")],  # a parallel batch, answered in any order
     [USER, fc("a"), out("a"), fc("b"), out("b")],
+    # TRAE files a turn's text after its calls, before the output: the real API accepts it.
+    [USER, fc("a"), {"role": "assistant", "content": "hm"}, out("a")],
+    [USER, fc("a"), fc("b"), out("a"), USER, out("b")],  # presence, not adjacency
 ])
 def test_valid_responses_inputs(items):
     check_responses_pairing(items)
@@ -30,10 +33,9 @@ def test_valid_responses_inputs(items):
 
 @pytest.mark.parametrize("items,named", [
     ([USER, fc("a")], "call a."),
-    ([USER, fc("a"), USER], "call a."),
-    # TRAE files a turn's text after its calls: the text lands before the output.
-    ([USER, fc("a"), {"role": "assistant", "content": "hm"}, out("a")], "call a."),
+    ([USER, fc("a"), USER], "call a."),  # the must-patch nudge instead of an output
     ([USER, fc("a"), fc("b"), out("a"), USER], "call b."),
+    ([USER, out("a"), fc("a")], "call_id a."),  # an output before its call
     ([USER, out("zz")], "call_id zz."),
 ])
 def test_invalid_responses_inputs(items, named):

@@ -145,8 +145,19 @@ def test_must_patch_death_is_named_by_its_real_cause():
     assert out.usage.llm_calls == 3  # the refused request left no interaction
 
 
-def test_unpaired_call_without_the_nudge_is_plain_tool_output_missing():
+def test_text_between_call_and_output_is_accepted():
+    # TRAE files a turn's text after its calls; the real API (and our server) only require an
+    # output for every call somewhere later in the input.
     out = load_trajectory(FIXTURES / "text_then_call.json")
+    assert out.ending == AgentEnding.FINISHED and out.signature is None
+
+
+def test_unpaired_call_without_the_nudge_is_plain_tool_output_missing():
+    data = json.loads((FIXTURES / "must_patch_death.json").read_text())
+    for step in data["agent_steps"]:  # as if something other than must-patch dropped the output
+        step["llm_messages"] = [m for m in step.get("llm_messages") or []
+                                if "Your Patch is empty" not in str(m.get("content"))]
+    out = read_trajectory(data)
     assert out.signature.name == "tool_output_missing"
     assert out.must_patch_nudges == 0
 
