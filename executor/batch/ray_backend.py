@@ -17,9 +17,12 @@ The driver lands the archive in its own state dir (artifacts.land_item_archive: 
 whole attempt dir), then the dispatcher records the attempt. A task whose worker process or
 node dies comes back as a `ray.exceptions.*` error, named `ray_worker_lost` (class infra) by the
 taxonomy: the policy retries it like any infra failure, so a lost node costs an attempt, never
-an item. Ray's own task retries are off so that every try is in the journal. Ctrl-C cancels the
-running tasks (`ray.cancel`: a KeyboardInterrupt in the task, whose pipeline journals
-`interrupted` and removes its sandboxes); the driver journals them interrupted.
+an item. Ray's own task retries are off so that every try is in the journal. Ctrl-C sets a stop flag
+(a small actor) that every task polls: the task sets its pipeline's cancel token, which removes
+the item's sandboxes, and returns its `interrupted` attempt and files like any other; the driver
+waits for that, so nodes clean up before the job ends. (Not `ray.cancel`: Ray reports a
+cancelled task at once, and the job's end then kills workers mid-cleanup. A `ray.cancel` from
+elsewhere still stops a task the same way, through its KeyboardInterrupt.)
 
 Ray is imported here only: `pip install 'isobench[ray]'` on the driver and on every node.
 """
@@ -55,9 +58,10 @@ from executor.sandbox import reap_orphans
 from executor.state import ItemLock, LockHeld, LockHolder, StateLayout
 from executor.task import PlanItem
 
-# How often a waiting main thread (the driver's in ray.wait, a task's joining its worker
-# thread) comes back to let a pending KeyboardInterrupt run.
+# How often the driver's main thread comes back from ray.wait to let a pending Ctrl-C run.
 SIGNAL_LATENCY_S = 0.5
+# How often a task looks at the batch's stop flag (and lets a pending KeyboardInterrupt run).
+STOP_POLL_S = 1.0
 
 
 class RayOptions(BaseModel):
@@ -114,17 +118,32 @@ def sweep_node_dirs(parent: str | None) -> list[Path]:
     return removed
 
 
+class StopFlag:
+    """The batch's Ctrl-C, as tasks on any node can see it (a Ray actor, one per batch)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 def run_attempt_task(factory: RunItemFactory, ctx_json: str, item_json: str, number: int,
-                     journal_json: str, node_state_dir: str | None) -> tuple[str, bytes]:
+                     journal_json: str, node_state_dir: str | None,
+                     stop: "ray.actor.ActorHandle") -> tuple[str, bytes]:
     """The body of one Ray task (see the module docstring): returns (attempt JSON, archive)."""
     with _sigint_raises():
         return _run_attempt(factory, BatchContext.model_validate_json(ctx_json),
                             PlanItem.model_validate_json(item_json), number, journal_json,
-                            node_state_dir)
+                            node_state_dir, stop)
 
 
 def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, number: int,
-                 journal_json: str, node_state_dir: str | None) -> tuple[str, bytes]:
+                 journal_json: str, node_state_dir: str | None,
+                 stop: "ray.actor.ActorHandle") -> tuple[str, bytes]:
     sweep_node_dirs(node_state_dir)
     root, lock = claim_node_dir(node_state_dir)
     try:
@@ -134,7 +153,7 @@ def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, num
         reap_orphans()  # sandboxes of this node's earlier workers that died (kill, OOM, crash)
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         returned = _interruptible(lambda cancel: factory(local)(item, number, gpu_ids, cancel),
-                                  item.item_id)
+                                  item.item_id, lambda: _stop_requested(stop))
         # As the dispatcher would: a run_item that journaled its attempt is believed there.
         recorded = next((a for a in load_journal(journal_path).attempts
                          if a.attempt == number and a.finished), returned)
@@ -162,12 +181,20 @@ def _sigint_raises() -> Iterator[None]:
             signal.signal(signal.SIGINT, restore)
 
 
-def _interruptible(run, name: str):
-    """`run(cancel)` on a thread, so that `ray.cancel` can stop it. Ray raises its
-    KeyboardInterrupt in the task's main thread, and only between bytecodes: a main thread
-    blocked in a Docker stream read would never see it. Waiting here in short joins, the main
-    thread takes it and sets `cancel`, which (as after Ctrl-C on a local batch) removes the
-    item's sandboxes; the pipeline journals the attempt interrupted, then the task ends."""
+def _stop_requested(stop: "ray.actor.ActorHandle") -> bool:
+    try:
+        return bool(ray.get(stop.is_set.remote(), timeout=STOP_POLL_S))
+    except (ray.exceptions.RayError, TimeoutError):
+        return False  # the flag's node is gone or slow: carry on; a later poll may answer
+
+
+def _interruptible(run, name: str, stop_requested):
+    """`run(cancel)` on a thread, while this (the task's main) thread waits in short joins and
+    sets `cancel` when the batch's stop flag is up, which (as after Ctrl-C on a local batch)
+    removes the item's sandboxes; the pipeline journals the attempt interrupted and returns.
+
+    The main thread also takes Ray's KeyboardInterrupt (`ray.cancel` from elsewhere), which Ray
+    raises only between bytecodes: a main thread blocked in a Docker stream read never would."""
     cancel = Cancel()
     outcome: dict = {}
 
@@ -181,7 +208,9 @@ def _interruptible(run, name: str):
     thread.start()
     try:
         while thread.is_alive():
-            thread.join(SIGNAL_LATENCY_S)
+            thread.join(STOP_POLL_S)
+            if thread.is_alive() and not cancel.is_set() and stop_requested():
+                cancel.set()
     except KeyboardInterrupt:
         cancel.set()
         thread.join()
@@ -206,25 +235,27 @@ class RayExecutor:
         self._in_flight: dict[ray.ObjectRef, Ticket] = {}
         self._woken = threading.Event()
         self._cancel: Cancel | None = None
-        self._cancelled: set[ray.ObjectRef] = set()
+        self._stop_sent = False
+        # num_cpus=0: it must never wait for a slot that attempts hold.
+        self._stop = ray.remote(num_cpus=0)(StopFlag).remote()
 
     def submit(self, ticket: Ticket, run_item, cancel: Cancel) -> None:
         # `run_item` is the driver's placeholder: the task builds its own where it lands.
         ref = self._task.remote(self.factory, self.ctx.model_dump_json(),
                                 ticket.item.model_dump_json(), ticket.attempt,
-                                ticket.journal.path.read_text(), self.options.node_state_dir)
+                                ticket.journal.path.read_text(), self.options.node_state_dir,
+                                self._stop)
         self._in_flight[ref] = ticket
         self._cancel = cancel  # the dispatcher's one token (it already wakes us when set)
 
     def _cancel_if_asked(self) -> None:
-        """ray.cancel every running task once the batch is cancelled. Called from the wait
-        loop, never from the cancel callback: that runs in the SIGINT handler, inside whatever
-        Ray call the main thread was in, and a Ray call made there does not return."""
-        if self._cancel is None or not self._cancel.is_set():
+        """Raise the stop flag once the batch is cancelled. Called from the wait loop, never
+        from the cancel callback: that runs in the SIGINT handler, inside whatever Ray call the
+        main thread was in, and a Ray call made there does not return."""
+        if self._stop_sent or self._cancel is None or not self._cancel.is_set():
             return
-        for ref in self._in_flight.keys() - self._cancelled:
-            ray.cancel(ref)
-            self._cancelled.add(ref)
+        ray.get(self._stop.set.remote())
+        self._stop_sent = True
 
     def wait(self, timeout: float | None) -> list[Completion]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -256,7 +287,6 @@ class RayExecutor:
 
     def _complete(self, ref: ray.ObjectRef) -> Completion:
         ticket = self._in_flight.pop(ref)
-        self._cancelled.discard(ref)
         try:
             attempt_json, archive = ray.get(ref)
         except (ray.exceptions.TaskCancelledError, KeyboardInterrupt):
