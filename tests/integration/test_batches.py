@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -264,6 +265,7 @@ def ray_cluster(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the session this fixture started, no other
             proc.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_ray_cluster_runs_the_plan_on_both_gpu_slots_and_survives_a_lost_worker(
