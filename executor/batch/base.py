@@ -30,7 +30,7 @@ from typing import Protocol, Sequence
 from pydantic import BaseModel, Field
 
 from executor.batch.order import Priority
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.cancel import Cancel  # noqa: F401 (re-exported: batch code imports it from here)
 from executor.journal import Attempt, RunStatus
 from executor.state import RunKey, StateLayout

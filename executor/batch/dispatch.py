@@ -23,7 +23,7 @@ from executor.batch.base import (BatchContext, BatchEvent, BatchSummary, Cancel,
                                  ItemOutcome, ItemResult, Observer, RunItem)
 from executor.batch.leases import GpuLease, GpuLeasePool
 from executor.batch.order import ItemQueue, Priority
-from executor.batch.policy import Decision, DecisionKind, decide
+from executor.policy import Decision, DecisionKind, decide
 from executor.errors import classify_text, unclassified
 from executor.journal import Attempt, RunStatus, utcnow
 from executor.state import ItemJournal, ItemLock, LockHeld, LockHolder

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from executor.batch.base import BatchContext, RunItem
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
 from executor.state import JOURNAL_NAME, RunKey, StateLayout, merge_run_plan, path_component

@@ -14,7 +14,7 @@ from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
 from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_commit_list
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
 from executor.cli.common import (agent_options, limit_options, llm_options, run_options,

@@ -84,7 +84,7 @@ def register(group: click.Group) -> None:
         try:
             outcome = run_commit_with_retries(
                 job, agent, options, RetryPolicy(max_attempts=max_attempts,
-                                                 wait_max_s=retry_wait_max), log=log_line)
+                                                 backoff_max_s=retry_wait_max), log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")
