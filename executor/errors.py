@@ -115,6 +115,12 @@ RULES: tuple[SignatureRule, ...] = (
           r"APIConnectionError|Connection error\.|litellm\.Timeout|"
           r"Connection (reset|refused|aborted)|RemoteDisconnected",
           "The provider failed or timed out; retry with backoff."),
+    _rule("ray_worker_lost", I,
+          r"WorkerCrashedError|NodeDiedError|LocalRayletDiedError|ObjectLostError|"
+          r"OwnerDiedError|ObjectFetchTimedOutError|RaySystemError|"
+          r"The worker died unexpectedly",
+          "The Ray worker or node running the attempt died (node lost, worker crashed or "
+          "killed for memory); the attempt is retried wherever a GPU is free."),
     _rule("nvml_detached", I,
           r"Failed to initialize NVML|NVML: Unknown Error",
           "The container lost its GPU (host systemd reload); rerun on a healthy node."),

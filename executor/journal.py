@@ -101,8 +101,13 @@ class Attempt(BaseModel):
     agent_outcome: str | None = Field(default=None, description="The agent adapter's own view.")
     usage: Usage | None = None
     patch: PatchStats | None = None
-    host: str = Field(default_factory=lambda: os.uname().nodename)
-    controller_pid: int = Field(default_factory=os.getpid)
+    host: str = Field(default_factory=lambda: os.uname().nodename,
+                      description="Node the attempt ran on (a Ray worker's, not the driver's).")
+    controller_pid: int = Field(default_factory=os.getpid,
+                                description="Process that ran it (the pipeline's process).")
+    gpu_ids: list[str] = Field(default_factory=list,
+                               description="Devices leased to the attempt; recorded even when "
+                                           "they were not passed into its sandboxes.")
 
     @property
     def finished(self) -> bool:

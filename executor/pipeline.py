@@ -9,12 +9,21 @@
 raises for a failed run: the failure is classified, journaled and returned. It raises only for
 bad input found before an attempt starts (UserInputError) and re-raises KeyboardInterrupt after
 journaling the attempt as interrupted.
+
+One record per attempt. Alone (`run-commit`), run_commit appends attempt n+1 to the item's
+journal. In a batch, the batch layer has already journaled attempt n as `running` under the
+item lock (so a crash before any work is visible); it passes an `AttemptSlot` and run_commit
+fills in that same record, phase by phase, instead of appending another. A `cancel` token set
+meanwhile (Ctrl-C on a batch) removes the item's sandboxes and refuses new ones; the attempt is
+journaled `interrupted`, never as the failure that the removal caused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,12 +48,20 @@ from executor.prompt import render_prompt
 from executor.redact import Redactor
 from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
                            patch_stats, verify_no_leak)
-from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.cancel import CancelToken
+from executor.sandbox import (GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
+                              allow_item_sandboxes, refuse_item_sandboxes,
+                              remove_item_sandboxes)
+from executor.state import JournalConflict
 from executor.task import CommitJob
 from executor.vllm.jobs import VllmBuildOptions
 
 Log = Callable[[str], None]
 AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
+
+INTERRUPTED = ErrorSignature(name="interrupted", error_class=ErrorClass.INFRA,
+                             evidence="KeyboardInterrupt", source="controller",
+                             cause="Stopped by the user; resume to run it again.")
 
 
 class RunOptions(BaseModel):
@@ -63,6 +80,16 @@ class RunOptions(BaseModel):
     vllm: VllmBuildOptions = Field(default_factory=VllmBuildOptions,
                                    description="Image inputs for vLLM tasks.")
     command_line: list[str] = Field(default_factory=lambda: list(sys.argv))
+
+
+class AttemptSlot(BaseModel):
+    """An attempt the batch layer journaled as `running`: run_commit fills in that record."""
+
+    item_dir: Path = Field(description="The item's directory in the batch's layout.")
+    number: int = Field(ge=1, description="The running attempt's number in its journal.")
+    gpu_ids: list[str] = Field(default_factory=list,
+                               description="Devices leased to it (recorded even when not "
+                                           "passed into sandboxes).")
 
 
 class CommitOutcome(BaseModel):
@@ -118,12 +145,16 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
 # --------------------------------------------------------------------------- attempt helpers
 
 
+class _Stopped(IsobenchError):
+    """The attempt was cancelled between phases."""
+
+
 class _AttemptRecorder:
     """Keeps the journal on disk in step with the attempt, phase by phase."""
 
-    def __init__(self, journal: Journal, path: Path):
-        self.journal, self.path = journal, path
-        self.attempt = journal.attempts[-1]
+    def __init__(self, journal: Journal, attempt: Attempt, path: Path,
+                 cancel: CancelToken | None = None):
+        self.journal, self.attempt, self.path, self.cancel = journal, attempt, path, cancel
 
     def save(self) -> None:
         self.journal.written_at = utcnow()
@@ -131,6 +162,8 @@ class _AttemptRecorder:
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        if self.cancel is not None and self.cancel.is_set():
+            raise _Stopped(f"cancelled before {name}")
         started, t0 = utcnow(), time.monotonic()
         try:
             yield
@@ -144,6 +177,62 @@ class _AttemptRecorder:
         self.attempt.signature = signature or self.attempt.signature
         self.attempt.finished_at = utcnow()
         self.save()
+
+
+def _open_attempt(path: Path, job: CommitJob, agent: Agent, options: RunOptions,
+                  slot: AttemptSlot | None) -> tuple[Journal, Attempt]:
+    """The journal and the attempt this run records: a new one appended, or the batch's."""
+    info = agent.info()
+    journal = load_journal(path) or Journal(
+        task_id=job.task.name, item_id=job.item_id, run_id=options.run_id,
+        commits={}, agent=info.name, model=info.model)
+    journal.commits = {"base": job.base_sha, "human": job.human_sha}  # plans may say `sha^1`
+    if slot is None:
+        attempt = Attempt(attempt=len(journal.attempts) + 1, gpu_ids=options.gpus.ids)
+        journal.attempts.append(attempt)
+        return journal, attempt
+    found = [a for a in journal.attempts if a.attempt == slot.number]
+    if not found or found[0].finished:
+        raise JournalConflict(f"{path}: attempt {slot.number} is not a running attempt")
+    attempt = found[0]
+    # Where it really runs: a Ray task's node and process, not the driver that journaled it.
+    attempt.host, attempt.controller_pid = os.uname().nodename, os.getpid()
+    attempt.gpu_ids = list(slot.gpu_ids)
+    return journal, attempt
+
+
+@contextlib.contextmanager
+def _stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
+                    ) -> Iterator[None]:
+    """While the attempt runs, a set `cancel` stops the item's sandboxes."""
+    if cancel is None:
+        yield
+        return
+    guard = threading.Lock()
+    live = [True]
+
+    def remove() -> None:
+        try:
+            removed = remove_item_sandboxes(run_id, item)
+            log(f"cancelled: removed {len(removed)} sandbox(es)")
+        except Exception as exc:  # noqa: BLE001 - they expire on their own; say so, go on
+            log(f"cancelled: could not remove sandboxes now ({exc}); they expire on their own")
+
+    def stop() -> None:
+        with guard:  # never after the `finally` below has allowed the item again
+            if live[0]:
+                refuse_item_sandboxes(run_id, item)
+                # Removal off the caller's thread: cancel is set from a signal handler, which
+                # must return at once; Docker calls take a while.
+                threading.Thread(target=remove, name=f"stop-{item}", daemon=True).start()
+
+    cancel.on_set(stop)
+    try:
+        yield
+    finally:
+        with guard:
+            live[0] = False
+        allow_item_sandboxes(run_id, item)
 
 
 def _status_for(run: AgentRun, patch: bytes) -> RunStatus:
@@ -168,19 +257,23 @@ def _infra_signature(exc: BaseException, source: str) -> ErrorSignature:
 
 
 def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = print,
-               redactor: Redactor | None = None) -> CommitOutcome:
+               redactor: Redactor | None = None, *, slot: AttemptSlot | None = None,
+               cancel: CancelToken | None = None) -> CommitOutcome:
     """Run one commit end to end. See the module docstring for the contract."""
+    with _stop_on_cancel(cancel, options.run_id, job.item_id, log):
+        return _run_commit(job, agent, options, log, redactor, slot, cancel)
+
+
+def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
+                redactor: Redactor | None, slot: AttemptSlot | None,
+                cancel: CancelToken | None) -> CommitOutcome:
     redactor = (redactor or Redactor()).with_secrets(agent.secret_env().values())
-    item_dir = item_dir_for(options, job, agent)
+    item_dir = slot.item_dir if slot else item_dir_for(options, job, agent)
     journal_path = item_dir / "journal.json"
     info = agent.info()
-    journal = load_journal(journal_path) or Journal(
-        task_id=job.task.name, item_id=job.item_id, run_id=options.run_id,
-        commits={"base": job.base_sha, "human": job.human_sha}, agent=info.name,
-        model=info.model)
-    number = len(journal.attempts) + 1
-    journal.attempts.append(Attempt(attempt=number))
-    rec = _AttemptRecorder(journal, journal_path)
+    journal, attempt = _open_attempt(journal_path, job, agent, options, slot)
+    number = attempt.attempt
+    rec = _AttemptRecorder(journal, attempt, journal_path, cancel)
     rec.save()
     attempt_dir = item_dir / f"attempt-{number}"
     attempt_dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +282,11 @@ def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = pri
 
     def done(status: RunStatus, signature: ErrorSignature | None = None,
              detail: str = "") -> CommitOutcome:
+        if cancel is not None and cancel.is_set():
+            # Whatever ended it (a removed sandbox, a refused one), the user stopped it; even
+            # a result that got through may be short of trials. Resume runs it again.
+            status, detail = RunStatus.INTERRUPTED, "cancelled"
+            signature = INTERRUPTED.model_copy(update={"evidence": "cancel requested"})
         rec.finish(status, signature)
         outcome.status, outcome.exit_code = status, EXIT_CODES[status]
         outcome.signature, outcome.detail = rec.attempt.signature, detail
@@ -252,9 +350,7 @@ def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = pri
             return done(RunStatus.BENCH_FAILED, sig, results.verdict_reason)
         return done(RunStatus.SUCCESS, None, f"verdict {results.verdict}")
     except KeyboardInterrupt:
-        done(RunStatus.INTERRUPTED, ErrorSignature(
-            name="interrupted", error_class=ErrorClass.INFRA, evidence="KeyboardInterrupt",
-            source="controller", cause="Stopped by the user; resume to run it again."))
+        done(RunStatus.INTERRUPTED, INTERRUPTED)
         raise
     except LeakDetected as exc:
         return done(RunStatus.INFRA_ERROR, ErrorSignature(

@@ -85,3 +85,13 @@ def resolve_job(sha: str, *, task_file: Path | None = None, repo: str | None = N
         base_sha = parent_sha(git_repo, human, item.pre_parent_index if item else parent_index)
     return CommitJob(task=task, item_id=item_id or (item.item_id if item else human[:12]),
                      human_sha=human, base_sha=base_sha)
+
+
+def reference_patch(job: CommitJob) -> tuple[bytes, str] | None:
+    """The patch a task ships for the replay agent when no --patch is given (the demo's
+    reference fix), as (bytes, name); None for tasks that ship none."""
+    if job.task.name == "demo":
+        from executor.demo import REFERENCE_AGENT_PATCH, reference_agent_patch
+
+        return reference_agent_patch(), str(REFERENCE_AGENT_PATCH.name)
+    return None

@@ -210,6 +210,56 @@ def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
     return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
+# --------------------------------------------------------------------------- stopping an item
+
+# (run_id, item) pairs whose sandboxes this process must not start: a cancelled batch item.
+# Module state because the sandboxes of one item are opened in several places (agent, variant,
+# gate, trials) that know the run and item but not the batch.
+_stopped: set[tuple[str, str]] = set()
+_stopped_lock = threading.Lock()
+
+
+class SandboxStopped(InfraError):
+    """The item was stopped (its batch was cancelled): no sandbox of it may start."""
+
+
+def refuse_item_sandboxes(run_id: str, item: str) -> None:
+    """From now on `Sandbox.start` of this item raises SandboxStopped, until
+    `allow_item_sandboxes`. Call before `remove_item_sandboxes`: `start` checks again once its
+    container exists, so a container created meanwhile is listed there or removed by its
+    creator."""
+    with _stopped_lock:
+        _stopped.add((run_id, item))
+
+
+def remove_item_sandboxes(run_id: str, item: str,
+                          client: docker.DockerClient | None = None) -> list[str]:
+    """Remove this process's running sandboxes of one item: the commands running in them end,
+    so whoever waits on them returns. Returns the names removed."""
+    mine = {LABEL_RUN: run_id, LABEL_ITEM: item, LABEL_PID: str(os.getpid())}
+    removed = []
+    for container in list_managed(client or docker_client(), **mine):
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except docker.errors.NotFound:
+            pass  # its own `with Sandbox` removed it meanwhile
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+    return removed
+
+
+def allow_item_sandboxes(run_id: str, item: str) -> None:
+    with _stopped_lock:
+        _stopped.discard((run_id, item))
+
+
+def _item_stopped(spec: "SandboxSpec") -> bool:
+    with _stopped_lock:
+        return (spec.run_id, spec.item) in _stopped
+
+
 # --------------------------------------------------------------------------- sandbox
 
 
@@ -267,6 +317,8 @@ class Sandbox:
 
     def start(self) -> None:
         spec = self.spec
+        if _item_stopped(spec):
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
         try:
             self.container = self._client.containers.run(**container_kwargs(spec, self.name))
         except docker.errors.ImageNotFound as exc:
@@ -275,6 +327,9 @@ class Sandbox:
             sig = classify_text(str(exc), "docker") or unclassified(str(exc), "docker")
             raise InfraError(f"could not start sandbox {self.name}: {exc.explanation or exc}",
                              sig) from exc
+        if _item_stopped(spec):  # stopped while the container was being created
+            self.remove()
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} removed")
 
     def remove(self) -> None:
         if self.container is None:

@@ -9,11 +9,13 @@ Layout (the README copies this block)::
         policy.json            the retry policy the last controller of this run used
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
+                               (a batch appends attempt n as `running`; the pipeline fills it in)
           item.lock            flock(2) target; holds the current holder's host/pid as JSON
           manifest.json        how to rerun the item (written by the one-commit pipeline)
           results.json         benchmark results of the last measured attempt
           model_patch.diff     the harness patch of the last attempt that produced one
-          attempt-<n>/         everything attempt n wrote (logs, trajectory, prompt)
+          attempt-<n>/         everything attempt n wrote (controller.log, agent logs,
+                               trajectory, prompt, patch, bench logs), wherever it ran
 
 Every component is passed through `path_component`, so a model called `openai/gpt-5` lives in
 `openai_gpt-5/` while the journal keeps the real name. Writes are atomic (temp file + rename,
@@ -299,12 +301,12 @@ class ItemJournal:
             self.save(journal)
         return closed
 
-    def begin(self, journal: Journal, number: int) -> Attempt:
+    def begin(self, journal: Journal, number: int, gpu_ids: tuple[str, ...] = ()) -> Attempt:
         """Append attempt `number` as running (before any work: a crash leaves it visible)."""
         if number != len(journal.attempts) + 1:
             raise JournalConflict(f"{self.path}: attempt {number} after "
                                   f"{len(journal.attempts)} attempts")
-        attempt = Attempt(attempt=number)
+        attempt = Attempt(attempt=number, gpu_ids=list(gpu_ids))
         journal.attempts.append(attempt)
         self.save(journal)
         return attempt

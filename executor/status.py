@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.batch.order import attempt_seconds
-from executor.batch.policy import DecisionKind, RetryPolicy, decide, failure_class
+from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, UserInputError
 from executor.journal import Attempt, Journal, RunStatus, Usage, utcnow
 from executor.legacy.isobench_runs import SOURCE as ISO_SOURCE

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from executor.batch.base import BatchContext, ItemOutcome  # noqa: E402
 from executor.batch.order import history_estimates, longest_first  # noqa: E402
-from executor.batch.policy import RetryPolicy  # noqa: E402
+from executor.policy import RetryPolicy  # noqa: E402
 from executor.batch.simulate import SimBackend  # noqa: E402
 from executor.errors import classify_text  # noqa: E402
 from executor.journal import Attempt, PhaseTiming, RunStatus, utcnow  # noqa: E402

@@ -2,8 +2,9 @@
 
 For baselines that need no LLM (a formatter, a known rewrite, a sed one-liner), for tests that
 need an agent with a controllable life (one that waits, fails, or makes commits), and for batch
-rehearsals. The script runs in the repository with the prompt in $ISOBENCH_PROMPT_FILE; exit 0
-means finished, a timeout means timeout, anything else is an agent error.
+rehearsals. The script runs in the repository with the prompt in $ISOBENCH_PROMPT_FILE and the
+plan item's id in $ISOBENCH_ITEM_ID (one script can serve a whole batch); exit 0 means
+finished, a timeout means timeout, anything else is an agent error classified from its output.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class ScriptAgent:
         stdout, stderr = out_dir / "agent_stdout.txt", out_dir / "agent_stderr.txt"
         result = sandbox.exec(f"bash {SCRIPT_PATH}", task.budget_s, workdir=task.repo_dir,
                               env={"ISOBENCH_PROMPT_FILE": PROMPT_PATH,
-                                   "ISOBENCH_SCRATCH": task.scratch_dir},
+                                   "ISOBENCH_SCRATCH": task.scratch_dir,
+                                   "ISOBENCH_ITEM_ID": task.item_id},
                               stdout_file=stdout, stderr_file=stderr)
         common = dict(exit_code=result.exit_code, duration_s=result.duration_s,
                       artifacts=[stdout.name, stderr.name])

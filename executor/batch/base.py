@@ -15,53 +15,26 @@ run_item contract
 - `cancel` is set when the user presses Ctrl-C: stop promptly and return an attempt with status
   `interrupted`. A run_item that ignores it is abandoned on a second Ctrl-C; its journal then
   says `running`, which the next controller closes as interrupted.
-- `gpu_ids` are the device ids of the lease ([] on a CPU slot).
+- `gpu_ids` are the device ids of the lease ([] on a CPU slot); under Ray, the ids Ray gave
+  the task (`ray.get_gpu_ids()`). The attempt records them (`Attempt.gpu_ids`).
+- The default run_item is the one-commit pipeline (batch.commit_item), which fills in the
+  journaled attempt itself (pipeline.AttemptSlot): one record per attempt, one writer at a
+  time (the item lock).
 """
 
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
 from executor.batch.order import Priority
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
+from executor.cancel import Cancel  # noqa: F401 (re-exported: batch code imports it from here)
 from executor.journal import Attempt, RunStatus
 from executor.state import RunKey, StateLayout
 from executor.task import PlanItem
-
-
-class Cancel:
-    """A cancellation token: an Event that also runs callbacks (to wake a waiting dispatcher)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._callbacks: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    def set(self) -> None:
-        with self._lock:
-            if self._event.is_set():
-                return
-            self._event.set()
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._event.wait(timeout)
-
-    def on_set(self, callback: Callable[[], None]) -> None:
-        with self._lock:
-            self._callbacks.append(callback)
-            fire = self._event.is_set()
-        if fire:
-            callback()
 
 
 class RunItem(Protocol):
@@ -150,9 +123,10 @@ class BatchSummary(BaseModel):
 class Backend(Protocol):
     """Runs plan items through run_item until each is final, or until cancelled.
 
-    `local` (threads + GPU leases on this host) and, next, `ray` (one Ray task per attempt,
+    `local` (threads + GPU leases on this host) and `ray` (one Ray task per attempt,
     `num_gpus` per item) implement it over the same Dispatcher; they differ only in how an
-    attempt is executed and where its devices come from. `priority` orders the items (lower
+    attempt is executed and where its devices come from. (The ray backend takes the run_item
+    *factory*, since it builds the run_item on the node where each task lands.) `priority` orders the items (lower
     first; default plan order), e.g. `order.longest_first(estimates)`.
     """
 

@@ -1,7 +1,7 @@
 """The dispatcher: one loop that every backend shares.
 
 It owns the queue, the item locks, the journals and the policy; an `Executor` only runs
-attempts somewhere (threads here, Ray tasks next round, a virtual timeline in the scheduling
+attempts somewhere (threads, Ray tasks, a virtual timeline in the scheduling
 benchmark) and hands back completions. All bookkeeping happens on the dispatcher's thread, so
 journals have a single writer per controller and observers see events in order.
 
@@ -23,7 +23,7 @@ from executor.batch.base import (BatchContext, BatchEvent, BatchSummary, Cancel,
                                  ItemOutcome, ItemResult, Observer, RunItem)
 from executor.batch.leases import GpuLease, GpuLeasePool
 from executor.batch.order import ItemQueue, Priority
-from executor.batch.policy import Decision, DecisionKind, decide
+from executor.policy import Decision, DecisionKind, decide
 from executor.errors import classify_text, unclassified
 from executor.journal import Attempt, RunStatus, utcnow
 from executor.state import ItemJournal, ItemLock, LockHeld, LockHolder
@@ -179,12 +179,16 @@ class Dispatcher:
                 self._emit(EventKind.SKIPPED, item.item_id, outcome=_outcome(decision),
                            detail=decision.reason)
                 return
-            begun = journal_file.begin(journal, decision.next_attempt)
+            lease = self.leases.acquire()
+            assert lease is not None, "dispatch only starts items when a lease is free"
+            try:
+                begun = journal_file.begin(journal, decision.next_attempt, lease.gpu_ids)
+            except BaseException:
+                self.leases.release(lease)
+                raise
         except BaseException:
             lock.release()
             raise
-        lease = self.leases.acquire()
-        assert lease is not None, "dispatch only starts items when a lease is free"
         ticket = Ticket(item=item, attempt=decision.next_attempt, lease=lease, lock=lock,
                         journal=journal_file, begun=begun, started=self.clock.now(),
                         ran_before=ran)

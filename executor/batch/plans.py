@@ -92,6 +92,17 @@ def catalogue_plan(name: str) -> Plan:
                  pre_parent_index=e.pre_parent_index) for e in entries])
 
 
+def demo_plan(items: int) -> Plan:
+    """`items` rehearsal items of the embedded demo commit: one commit, distinct item ids, so a
+    batch (workers, retries, resume, Ray) can be exercised end to end without a GPU."""
+    from executor.catalog import find_commit
+    from executor.demo import DEMO_HUMAN_SHA
+
+    task, item = find_commit(DEMO_HUMAN_SHA)
+    return Plan(repo=task.repo, task_id=task.name, items=[
+        item.model_copy(update={"item_id": f"{task.name}-{n:04d}"}) for n in range(items)])
+
+
 def make_plan(shas: list[str], *, base: Plan | None, task_id: str | None,
               repo: str | None) -> Plan:
     """What `isobench plan` writes: `base` narrowed to `shas`, or a new plan of `shas`."""

@@ -1,6 +1,6 @@
 """Starting or resuming a run: run ids, the run's plan and policy on disk, and run_item factories.
 
-`isobench run` calls these; so will the Ray backend's driver. A run id names one experiment:
+`isobench run` calls these, whichever the backend. A run id names one experiment:
 `--resume` continues it (same journals, more attempts), a fresh invocation gets a new one.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from executor.batch.base import BatchContext, RunItem
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
 from executor.state import JOURNAL_NAME, RunKey, StateLayout, merge_run_plan, path_component

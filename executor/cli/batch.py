@@ -9,22 +9,28 @@ import click
 from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
+from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item
 from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
-from executor.batch.plans import catalogue_plan, make_plan, read_commit_list
-from executor.batch.policy import RetryPolicy
+from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_commit_list
+from executor.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
+from executor.cli.common import (agent_options, limit_options, llm_options, run_options,
+                                 skip_bench_option, state_dir_option, task_options,
+                                 trial_options)
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
-from executor.state import StateLayout
+from executor.sandbox import GpuRequest, docker_client, reap_orphans
+from executor.state import RunKey, StateLayout
 from executor.status import build_report
 from executor.status import remaining_plan as plan_of_remaining
 from executor.status_view import render_markdown, render_terminal
 from executor.task import load_plan
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+LLM_AGENTS = ("trae", "mini-swe-agent")  # the agents that take --model (executor.agents)
 
 
 @click.command("plan")
@@ -34,21 +40,30 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--from-plan", "from_plan", type=FILE,
               help="Start from this plan.json (ISO-Bench format); shas then select items.")
 @click.option("--catalogue", help="A catalogue task, e.g. vllm_core.")
+@click.option("--demo", "demo_items", type=click.IntRange(min=1), metavar="N",
+              help="A rehearsal plan: N items of the embedded demo commit (no GPU needed).")
 @click.option("--task-id", help="Task id of a plan made from commits (e.g. demo).")
 @click.option("--repo", help="Repository (path or URL) of a plan made from commits.")
 @click.option("-o", "--out", type=FILE, help="Write the plan here (default: stdout).")
-def plan_command(shas, commit_file, from_plan, catalogue, task_id, repo, out) -> None:
+def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, repo, out) -> None:
     """Make a plan.json from commits, an existing plan, or the catalogue.
 
     \b
       isobench plan --task-id demo --repo ./demo 7e485709 1a2b3c4d -o plan.json
       isobench plan --from-plan vllm_core_plan.json --commits vllm_39.txt -o plan39.json
+      isobench plan --demo 6 -o demo-plan.json
     """
-    if from_plan and catalogue:
-        raise UserInputError("give --from-plan or --catalogue, not both")
+    if sum(map(bool, (from_plan, catalogue, demo_items))) > 1:
+        raise UserInputError("give one of --from-plan, --catalogue and --demo")
     wanted = list(shas) + (read_commit_list(commit_file) if commit_file else [])
-    base = load_plan(from_plan) if from_plan else catalogue_plan(catalogue) if catalogue else None
-    plan = make_plan(wanted, base=base, task_id=task_id, repo=repo)
+    if demo_items:
+        if wanted:
+            raise UserInputError("--demo makes its own items; give no commits with it")
+        plan = demo_plan(demo_items)
+    else:
+        base = (load_plan(from_plan) if from_plan else catalogue_plan(catalogue) if catalogue
+                else None)
+        plan = make_plan(wanted, base=base, task_id=task_id, repo=repo)
     if out:
         write_json_atomic(out, plan)
         click.echo(f"{out}: {len(plan.items)} items of {plan.task_id}", err=True)
@@ -58,65 +73,100 @@ def plan_command(shas, commit_file, from_plan, catalogue, task_id, repo, out) ->
 
 @click.command("run")
 @click.argument("plan_file", metavar="PLAN", type=FILE)
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("state"), show_default=True, help="State directory.")
+@state_dir_option
 @click.option("--run-id", help="Run id (default: a new timestamp; with --resume the latest).")
 @click.option("--resume", is_flag=True,
               help="Continue the run: skip items the policy calls final, re-run the rest.")
-@click.option("--agent", default="trae", show_default=True, help="Agent name (state layout).")
-@click.option("--model", default="none", show_default=True, help="Model name (state layout).")
-@click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True,
-              help="Where attempts run.")
+@agent_options
+@task_options
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="local: worker threads on this host; ray: one Ray task "
+                                      "per attempt on a cluster's GPU nodes.")
+@click.option("--ray-address", help="ray: the cluster ('auto' on a node of it, or HOST:6379); "
+                                    "default $RAY_ADDRESS, else a Ray instance on this host.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Attempts at once (default: one per GPU lease, or 1 without GPUs).")
+              help="Attempts at once (default: one per GPU lease, or 1 without GPUs; ray: the "
+                   "cluster's GPUs / --gpus-per-item).")
 @click.option("--gpus", default="none", show_default=True,
-              help="GPU ids to lease, e.g. 0,1,2,3; 'none' for CPU slots.")
-@click.option("--gpus-per-item", type=click.IntRange(min=1), default=1, show_default=True)
+              help="local: GPU ids to lease, e.g. 0,1,2,3; 'none' for CPU slots. ray: leave "
+                   "it; Ray assigns devices.")
+@click.option("--gpus-per-item", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Devices per item: the size of a local lease; num_gpus of a Ray task.")
+@click.option("--gpu-passthrough/--no-gpu-passthrough", default=None,
+              help="Pass each attempt's leased GPUs into its sandboxes. Default: where "
+                   "nvidia-smi sees GPUs on the node (logical GPUs are only recorded).")
 @click.option("--retryable-attempts", type=click.IntRange(min=1), default=4, show_default=True,
               help="Attempts for retryable failures (429, 5xx, timeouts).")
 @click.option("--infra-attempts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Attempts for infrastructure failures.")
+              help="Attempts for infrastructure failures (Docker, lost Ray nodes).")
 @click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=30.0,
-              show_default=True, help="First retry delay in seconds (doubles per retry).")
+              show_default=True, help="First retry delay in seconds (doubles per retry, "
+                                      "plus up to 25% jitter).")
 @click.option("--run-item", "run_item_spec", metavar="MODULE:NAME",
-              help="Factory NAME(ctx) -> run_item; MODULE may be a FILE.py.")
+              help="Instead of the one-commit pipeline: factory NAME(ctx) -> run_item; MODULE "
+                   "may be a FILE.py (with ray: importable on every node).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar and one line per attempt on stderr (the bar redraws only on "
                    "a terminal).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Echo each item's pipeline log on stderr (always in attempt-<n>/"
+                   "controller.log).")
 @click.option("--order", type=click.Choice(["history", "plan"]), default="history",
               show_default=True, help="history: longest first, estimated from earlier runs of "
                                       "the task (plan order where none); plan: plan order.")
-@click.option("--seed", type=int, help="Seed the backoff jitter.")
+@trial_options
+@skip_bench_option
+@limit_options
 @click.pass_context
-def run_command(ctx, plan_file, state_dir, run_id, resume, agent, model, backend, workers, gpus,
-                gpus_per_item, retryable_attempts, infra_attempts, backoff_s, run_item_spec,
-                progress, order, seed) -> None:
-    """Run a plan: every item through run_item, on GPU leases, with retries and resume.
+def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
+                gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
+                backoff_s, run_item_spec, progress, verbose, order, seed, **item_options
+                ) -> None:
+    """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
+    tasks (ray), with retries and resume.
+
+    \b
+      isobench run plan.json --gpus 0,1,2,3 --agent replay
+      isobench run plan.json --resume
+      isobench run plan.json --backend ray --ray-address auto
 
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
-    if run_item_spec is None:
-        # HOOK(pipeline): the default becomes the one-commit pipeline (executor.pipeline
-        # run_commit behind the run_item contract) when it is wired in.
-        raise UserInputError("isobench run needs --run-item MODULE:NAME until the one-commit "
-                             "pipeline is wired to batches")
     plan = load_plan(plan_file)
     gpu_ids = parse_gpus(gpus)
+    if backend == "ray" and gpu_ids:
+        raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
+                             "(--gpus-per-item sets how many)")
     layout = StateLayout(root=state_dir)
     policy = RetryPolicy(retryable_attempts=retryable_attempts, infra_attempts=infra_attempts,
                          backoff_base_s=backoff_s)
-    key = resolve_run_key(layout, plan, agent, model, run_id, resume)
-    factory = load_run_item_factory(run_item_spec)  # before anything is written
+    agent_name = item_options["agent_name"]
+    # The layout names the model as the agent reports it: LLM agents their --model, others none.
+    key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
+                          resume)
+    if run_item_spec:  # before anything is written
+        factory = load_run_item_factory(run_item_spec)
+    else:
+        factory = functools.partial(commit_run_item, commit_item_spec(
+            key, state_dir, gpu_passthrough, verbose, seed, item_options))
+        if backend == "local":  # Ray tasks reap on their own nodes
+            removed = reap_orphans(docker_client())
+            if removed:
+                click.echo(f"removed {len(removed)} container(s) left by dead controllers",
+                           err=True)
     batch = prepare_run(layout, key, plan, policy, resume=resume, seed=seed)
-    run_item = factory(batch)
-    leases = len(gpu_ids) // gpus_per_item if gpu_ids else 1
-    options = LocalOptions(workers=workers or max(1, leases), gpu_ids=gpu_ids,
-                           gpus_per_item=gpus_per_item)
     priority = (longest_first(history_estimates(layout, key.task, exclude_run=key.run_id))
                 if order == "history" else None)
     cancel = Cancel()
-    run = functools.partial(LocalBackend(options).run, plan.items, run_item, batch,
-                            cancel=cancel, priority=priority)
+    if backend == "ray":
+        run = functools.partial(ray_backend(ray_address, workers, gpus_per_item, verbose).run,
+                                plan.items, factory, batch, cancel=cancel, priority=priority)
+    else:
+        leases = len(gpu_ids) // gpus_per_item if gpu_ids else 1
+        options = LocalOptions(workers=workers or max(1, leases), gpu_ids=gpu_ids,
+                               gpus_per_item=gpus_per_item)
+        run = functools.partial(LocalBackend(options).run, plan.items, factory(batch), batch,
+                                cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
         with sigint_cancels(cancel, on_first=print_stopping):
@@ -134,6 +184,40 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent, model, backend
                f"{summary.count(ItemOutcome.REMAINING)} remaining"
                + (" (interrupted)" if summary.interrupted else ""), err=True)
     ctx.exit(summary.exit_code)
+
+
+def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
+                     verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
+    """The pipeline's spec from the shared run-commit options; input files are read now, so a
+    missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
+    agent, model = opts["agent_name"], opts["model"]
+    if agent in LLM_AGENTS and not model:
+        raise UserInputError(f"the {agent} agent needs --model")
+    if agent not in LLM_AGENTS and model:
+        raise UserInputError(f"--model {model}: the {agent} agent uses no model")
+    read = lambda path, what: InlineFile.read(path, what) if path else None  # noqa: E731
+    # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
+    llm = llm_options(verbose=False, **{k: opts[k] for k in (
+        "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
+        "price_table", "max_steps")})
+    run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
+                      **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
+                                              "agent_budget", "max_steps", "agent_network",
+                                              "skip_bench", "trials", "warmup")})
+    return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
+                          script=read(opts["script_file"], "agent script"),
+                          task_file=read(opts["task_file"], "task file"), repo=opts["repo"],
+                          llm=llm, run=run, gpu_passthrough=gpu_passthrough, echo=verbose)
+
+
+def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):
+    try:
+        from executor.batch.ray_backend import RayBackend, RayOptions
+    except ImportError as exc:
+        raise UserInputError(f"--backend ray needs Ray: pip install 'isobench[ray]' ({exc})") \
+            from exc
+    return RayBackend(RayOptions(address=address, workers=workers, gpus_per_item=gpus_per_item,
+                                 log_to_driver=verbose))
 
 
 @click.command("status")

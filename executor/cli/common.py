@@ -12,6 +12,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from executor.agents import AGENTS, LlmAgentOptions
+from executor.bench.run import BenchOptions
+from executor.pipeline import RunOptions
+from executor.pricing import DEFAULT_PRICES, PriceTable
 from executor.sandbox import GpuRequest, SandboxLimits
 
 console = Console(stderr=True, highlight=False)
@@ -37,18 +41,24 @@ def parse_gpus(_ctx, _param, value: str) -> GpuRequest:
         raise click.BadParameter(str(exc)) from exc
 
 
-def sandbox_options(fn):
-    """--gpus, --cpus, --cpuset, --memory, --pids for commands that start sandboxes."""
-    decorators = [
-        click.option("--gpus", default="none", show_default=True, callback=parse_gpus,
-                     help="GPUs for the sandboxes: none, all, or ids like 0,1."),
+def limit_options(fn):
+    """--cpus, --cpuset, --memory, --pids"""
+    return _stack(fn, [
         click.option("--cpus", type=float, default=None, help="CPU quota per container."),
         click.option("--cpuset", default=None, help="Pin containers to host CPUs, e.g. 0-7."),
         click.option("--memory", default=None, help="Memory limit per container, e.g. 32g."),
         click.option("--pids", type=int, default=8192, show_default=True,
                      help="Process limit per container."),
-    ]
-    return _stack(fn, decorators)
+    ])
+
+
+def sandbox_options(fn):
+    """--gpus, --cpus, --cpuset, --memory, --pids for commands that start sandboxes."""
+    return _stack(fn, [
+        click.option("--gpus", default="none", show_default=True, callback=parse_gpus,
+                     help="GPUs for the sandboxes: none, all, or ids like 0,1."),
+        limit_options,
+    ])
 
 
 def _stack(fn, decorators):
@@ -57,32 +67,93 @@ def _stack(fn, decorators):
     return fn
 
 
-def job_options(fn):
-    """--task, --repo, --base, --item-id: what `resolve_job` needs besides the sha."""
+def task_options(fn):
+    """--task, --repo: where the task's definition and repository come from."""
     return _stack(fn, [
         click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False),
                      help="Task file (TOML/JSON) saying how to build, test and time the repo."),
         click.option("--repo", help="Repository path or URL (overrides the task's; use "
                                     "mirrors)."),
+    ])
+
+
+def job_options(fn):
+    """--task, --repo, --base, --item-id: what `resolve_job` needs besides the sha."""
+    return _stack(fn, [
+        task_options,
         click.option("--base", help="Base commit (default: the parent of SHA)."),
         click.option("--item-id", default=None, help="Item id (default: catalogue id or sha)."),
     ])
 
 
+def state_dir_option(fn):
+    """--state-dir"""
+    return click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                        default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
+                        help="Where journals, patches and results go.")(fn)
+
+
 def record_options(fn):
     """--state-dir, --run-id: where the records of this invocation go."""
     return _stack(fn, [
-        click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-                     default=default_state_dir, show_default="./state or $ISOBENCH_STATE",
-                     help="Where journals, patches and results go."),
+        state_dir_option,
         click.option("--run-id", default=None, help="Run id (default: a timestamp)."),
     ])
 
 
+# The agent, as `run-commit` and `run` (each item of a batch) both take it.
+
+def agent_options(fn):
+    """--agent and its inputs, budget and network, and the LLM agents' settings."""
+    return _stack(fn, [
+        click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
+                     show_default=True, help="Agent adapter to run."),
+        click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Patch for the replay agent (the demo ships a default)."),
+        click.option("--agent-script", "script_file",
+                     type=click.Path(path_type=Path, dir_okay=False),
+                     help="Shell script for the script agent (runs in the repo, in the "
+                          "sandbox; $ISOBENCH_ITEM_ID names the item)."),
+        click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
+                     help="Agent wall-clock budget in minutes."),
+        click.option("--max-steps", type=click.IntRange(1), default=None,
+                     help="Agent step limit."),
+        click.option("--agent-network", default="bridge", show_default=True,
+                     help="Network mode of the agent sandbox (bridge, host, none)."),
+        click.option("--model", help="LLM agents: model name served by the endpoint."),
+        click.option("--base-url", help="LLM agents: OpenAI-compatible endpoint URL (a "
+                     "loopback URL puts the agent sandbox on the host network)."),
+        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+                     help="LLM agents: host environment variable holding the API key."),
+        click.option("--agent-source", help="trae: local checkout/mirror path or git URL."),
+        click.option("--agent-revision", help="trae: source revision; mini-swe-agent: version."),
+        click.option("--agent-python", type=click.Path(path_type=Path, file_okay=False,
+                                                      exists=True),
+                     help="trae: a relocatable CPython >= 3.12 (install prefix) for its "
+                          "bundle."),
+        click.option("--price-table", type=click.Path(path_type=Path, dir_okay=False,
+                                                     exists=True),
+                     help="TOML/JSON prices added to the defaults, for the cost in the "
+                          "journal."),
+    ])
+
+
+def llm_options(*, model, base_url, api_key_env, agent_source, agent_revision, agent_python,
+                price_table, max_steps, verbose: bool) -> LlmAgentOptions:
+    """LlmAgentOptions from `agent_options`' values."""
+    prices = DEFAULT_PRICES.merged(PriceTable.load(price_table)) if price_table else None
+    return LlmAgentOptions(model=model, base_url=base_url, api_key_env=api_key_env,
+                           source=agent_source, revision=agent_revision, python=agent_python,
+                           max_steps=max_steps, prices=prices, verbose=verbose)
+
+
+def skip_bench_option(fn):
+    """--skip-bench"""
+    return click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")(fn)
+
+
 def trial_options(fn):
     """--trials, --warmup, --seed: how the benchmark repeats and orders its trials."""
-    from executor.bench.run import BenchOptions
-
     defaults = BenchOptions()
     return _stack(fn, [
         click.option("--trials", type=click.IntRange(2), default=defaults.trials,
@@ -91,7 +162,9 @@ def trial_options(fn):
         click.option("--warmup", type=click.IntRange(0), default=defaults.warmup,
                      show_default=True, help="Warm-up blocks (each variant once), not "
                                              "analysed."),
-        click.option("--seed", type=int, default=None, help="Trial-order seed (recorded)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of the trial order (recorded); in batches also of the retry "
+                          "jitter."),
     ])
 
 
@@ -105,6 +178,18 @@ def reap_dead_controllers() -> None:
 
 def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:
     return SandboxLimits(cpus=cpus, cpuset=cpuset, memory=memory, pids=pids)
+
+
+def run_options(*, state_dir: Path, run_id: str, gpus: GpuRequest, cpus, cpuset, memory, pids,
+                agent_budget: int, max_steps: int | None, agent_network: str, skip_bench: bool,
+                trials: int, warmup: int, seed: int | None) -> RunOptions:
+    """The pipeline's RunOptions from the shared options above (budget typed in minutes)."""
+    limits = limits_from(cpus, cpuset, memory, pids)
+    return RunOptions(
+        state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
+        agent_budget_s=agent_budget * 60, max_steps=max_steps, agent_network=agent_network,
+        skip_bench=skip_bench,
+        bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus, limits=limits))
 
 
 def sigterm_as_interrupt() -> None:

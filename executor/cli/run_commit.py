@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from rich.table import Table
 
-from executor.agents import AGENTS, LlmAgentOptions, make_agent
+from executor.agents import make_agent
 from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.bench.run import BenchOptions
-from executor.cli.common import (console, job_options, limits_from, log_line, new_run_id,
-                                 reap_dead_controllers, record_options, sandbox_options,
-                                 sigterm_as_interrupt, trial_options)
+from executor.cli.common import (agent_options, console, job_options, llm_options, log_line,
+                                 new_run_id, reap_dead_controllers, record_options, run_options,
+                                 sandbox_options, sigterm_as_interrupt, skip_bench_option,
+                                 trial_options)
 from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
-from executor.pipeline import CommitOutcome, RunOptions
-from executor.pricing import DEFAULT_PRICES, PriceTable
-from executor.resolve import resolve_job
-
-
-def _default_patch(job) -> tuple[bytes, str] | None:
-    if job.task.name == "demo":
-        from executor.demo import REFERENCE_AGENT_PATCH, reference_agent_patch
-
-        return reference_agent_patch(), str(REFERENCE_AGENT_PATCH.name)
-    return None
+from executor.pipeline import CommitOutcome
+from executor.resolve import reference_patch, resolve_job
 
 
 def print_summary(outcome: CommitOutcome) -> None:
@@ -49,34 +39,10 @@ def register(group: click.Group) -> None:
     @group.command("run-commit")
     @click.argument("sha")
     @job_options
-    @click.option("--agent", "agent_name", type=click.Choice(AGENTS), default="replay",
-                  show_default=True, help="Agent adapter to run.")
-    @click.option("--patch", "patch_file", type=click.Path(path_type=Path, dir_okay=False),
-                  help="Patch for the replay agent (the demo ships a default).")
-    @click.option("--agent-script", "script_file",
-                  type=click.Path(path_type=Path, dir_okay=False),
-                  help="Shell script for the script agent (runs in the repo, in the sandbox).")
+    @agent_options
     @record_options
     @trial_options
-    @click.option("--agent-budget", type=click.IntRange(1), default=120, show_default=True,
-                  help="Agent wall-clock budget in minutes.")
-    @click.option("--max-steps", type=click.IntRange(1), default=None,
-                  help="Agent step limit.")
-    @click.option("--agent-network", default="bridge", show_default=True,
-                  help="Network mode of the agent sandbox (bridge, host, none).")
-    @click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")
-    @click.option("--model", help="LLM agents: model name served by the endpoint.")
-    @click.option("--base-url", help="LLM agents: OpenAI-compatible endpoint URL (a loopback "
-                  "URL puts the agent sandbox on the host network).")
-    @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
-                  help="LLM agents: host environment variable holding the API key.")
-    @click.option("--agent-source", help="trae: local checkout/mirror path or git URL.")
-    @click.option("--agent-revision", help="trae: source revision; mini-swe-agent: version.")
-    @click.option("--agent-python", type=click.Path(path_type=Path, file_okay=False,
-                                                   exists=True),
-                  help="trae: a relocatable CPython >= 3.12 (install prefix) for its bundle.")
-    @click.option("--price-table", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                  help="TOML/JSON prices added to the defaults, for the cost in the journal.")
+    @skip_bench_option
     @click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True,
                   help="Attempts in all; only retryable and infra failures are tried again.")
     @click.option("--retry-wait-max", type=click.FloatRange(0), default=300, show_default=True,
@@ -101,26 +67,24 @@ def register(group: click.Group) -> None:
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
-        prices = DEFAULT_PRICES.merged(PriceTable.load(price_table)) if price_table else None
-        llm = LlmAgentOptions(model=model, base_url=base_url, api_key_env=api_key_env,
-                              source=agent_source, revision=agent_revision,
-                              python=agent_python, max_steps=max_steps, prices=prices,
-                              verbose=verbose)
+        llm = llm_options(model=model, base_url=base_url, api_key_env=api_key_env,
+                          agent_source=agent_source, agent_revision=agent_revision,
+                          agent_python=agent_python, price_table=price_table,
+                          max_steps=max_steps, verbose=verbose)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
-                           default_patch=_default_patch(job), llm=llm)
+                           default_patch=reference_patch(job), llm=llm)
         reap_dead_controllers()
-        options = RunOptions(
-            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus,
-            limits=limits_from(cpus, cpuset, memory, pids), agent_budget_s=agent_budget * 60,
+        options = run_options(
+            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
+            cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
             max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
-            bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus,
-                               limits=limits_from(cpus, cpuset, memory, pids)))
+            trials=trials, warmup=warmup, seed=seed)
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
             outcome = run_commit_with_retries(
                 job, agent, options, RetryPolicy(max_attempts=max_attempts,
-                                                 wait_max_s=retry_wait_max), log=log_line)
+                                                 backoff_max_s=retry_wait_max), log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")

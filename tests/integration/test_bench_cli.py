@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import uuid
 
 import pytest
 
@@ -87,10 +88,13 @@ def test_patch_already_in_the_tree_is_recognised(docker_engine, base_image, tmp_
     _, images = ensure_images(job, RunOptions(state_dir=tmp_path, run_id="already"), tmp_path,
                               lambda _: None)
     patch = (demo.DEMO_DIR / "commits" / "0002-can-allocate.patch").read_bytes()  # in base
-    variant = prepare_agent_variant(job.task, images["base"], job.base_sha,
-                                    patch + b"\n",  # a new hash: never a cached image
+    # A line before the first diff header is ignored by git apply and patch, and gives a hash
+    # no earlier run built: the engine may be shared and long-lived, so never a cached image.
+    unique = f"isobench test {uuid.uuid4().hex}\n".encode() + patch
+    variant = prepare_agent_variant(job.task, images["base"], job.base_sha, unique,
                                     run_id="already", item_id="demo", log_dir=tmp_path)
     assert variant.apply_method == "already-applied"
+    docker_engine.images.remove(variant.image_tag)  # unique to this run: nobody reuses it
 
 
 @pytest.mark.parametrize("args,message", [

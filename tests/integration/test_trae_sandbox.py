@@ -45,7 +45,7 @@ def run_trae(tmp_path: Path, turns: list, run_id: str, **settings):
                              agent_budget_s=600)
         lines: list[str] = []
         outcome = run_commit_with_retries(resolve_job(demo.DEMO_HUMAN_SHA), agent, options,
-                                          RetryPolicy(max_attempts=2, wait_max_s=0),
+                                          RetryPolicy(max_attempts=2, backoff_base_s=0),
                                           log=lines.append)
         requests = llm.requests
     return outcome, requests, lines

@@ -17,7 +17,7 @@ from executor.agents.mini_swe import (CONFIG_PATH, MiniSweSettings, install_comm
                                       mini_command, mini_config, mini_env)
 from executor.agents.mini_swe_trajectory import read_mini_trajectory
 from executor.agents.source import export_source
-from executor.attempts import RetryPolicy, attempt_signature, run_commit_with_retries
+from executor.attempts import RetryPolicy, run_commit_with_retries
 from executor.errors import ErrorClass, ErrorSignature, UserInputError
 from executor.journal import RunStatus
 from executor.pipeline import CommitOutcome
@@ -199,7 +199,8 @@ def test_retryable_and_infra_failures_are_retried_then_stop_at_success():
            outcome(RunStatus.SUCCESS)]
     result, calls, waits = run_sequence(seq)
     assert result.status == RunStatus.SUCCESS and calls == 3 and len(waits) == 2
-    assert all(0 <= w <= RetryPolicy().wait_max_s for w in waits)
+    policy = RetryPolicy()
+    assert all(0 < w <= policy.backoff_max_s * (1 + policy.backoff_jitter) for w in waits)
 
 
 @pytest.mark.parametrize("failure", [
@@ -215,5 +216,3 @@ def test_attempts_are_bounded_and_the_last_outcome_returned():
     rate = outcome(RunStatus.AGENT_ERROR, "rate_limit", ErrorClass.RETRYABLE)
     result, calls, _ = run_sequence([rate] * 5, max_attempts=2)
     assert calls == 2 and result is rate
-    assert attempt_signature(outcome(RunStatus.NO_PATCH)).name == "no_patch"
-    assert attempt_signature(outcome(RunStatus.SUCCESS)) is None

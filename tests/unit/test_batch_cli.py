@@ -96,7 +96,7 @@ def test_run_six_items_429_retried_401_permanent_then_status_shows_it(tmp_path):
                                   "demo-0003": ["auth", "success"]}))
     env = {"ISOBENCH_TEST_SCRIPT": str(script), "ISOBENCH_TEST_LOG": str(tmp_path / "log")}
     state = tmp_path / "state"
-    args = ("run", plan, "--state-dir", state, "--run-id", "ci", "--agent", "scripted",
+    args = ("run", plan, "--state-dir", state, "--run-id", "ci", "--agent", "script",
             "--workers", "2", "--gpus", "0,1", "--backoff", "0", "--no-progress",
             "--run-item", "tests.unit.batch_items:scripted")
     result = invoke(*args, env=env)
@@ -105,7 +105,7 @@ def test_run_six_items_429_retried_401_permanent_then_status_shows_it(tmp_path):
 
     ran = [(i, n) for i, n, _ in executions(tmp_path / "log")]
     assert ran.count(("demo-0001", 2)) == 1 and [n for i, n in ran if i == "demo-0003"] == [1]
-    layout, key = StateLayout(root=state), RunKey(task="demo", agent="scripted", model="none",
+    layout, key = StateLayout(root=state), RunKey(task="demo", agent="script", model="none",
                                                   run_id="ci")
     assert load_journal(layout.journal_path(key, "demo-0003")).status == RunStatus.AGENT_ERROR
     assert load_plan(layout.plan_path(key)).task_id == "demo"
@@ -123,8 +123,17 @@ def test_run_six_items_429_retried_401_permanent_then_status_shows_it(tmp_path):
     assert [s["name"] for s in report["signatures"]] == ["auth", "rate_limit"]
 
 
-def test_run_needs_a_run_item_until_the_pipeline_is_wired(tmp_path):
+def test_run_defaults_to_the_pipeline_and_checks_its_options_before_writing(tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(ISO_PLAN))
-    result = invoke("run", plan, "--state-dir", tmp_path / "state")
-    assert result.exit_code == 2 and "--run-item" in result.output
+    state = tmp_path / "state"
+    result = invoke("run", plan, "--state-dir", state, "--agent", "script",
+                    "--agent-script", tmp_path / "missing.sh")
+    assert result.exit_code == 2 and "cannot read agent script" in result.output
+    result = invoke("run", plan, "--state-dir", state, "--model", "gpt-5")
+    assert result.exit_code == 2 and "uses no model" in result.output
+    result = invoke("run", plan, "--state-dir", state, "--agent", "mini-swe-agent")
+    assert result.exit_code == 2 and "needs --model" in result.output
+    result = invoke("run", plan, "--state-dir", state, "--backend", "ray", "--gpus", "0,1")
+    assert result.exit_code == 2 and "Ray assigns" in result.output
+    assert not state.exists()  # nothing journaled: nothing started

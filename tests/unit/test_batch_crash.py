@@ -23,7 +23,7 @@ from tests.unit.batch_items import executions
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ITEMS = [f"demo-{n:04d}" for n in range(6)]
 GATED = ["demo-0001", "demo-0003"]
-KEY = RunKey(task="demo", agent="scripted", model="none", run_id="r1")
+KEY = RunKey(task="demo", agent="script", model="none", run_id="r1")
 
 
 def write_plan(tmp_path: Path) -> Path:
@@ -40,7 +40,7 @@ def controller(tmp_path: Path, factory: str, *args: str, env: dict | None = None
     log = open(tmp_path / f"controller-{len(list(tmp_path.glob('controller-*')))}.log", "w")
     return subprocess.Popen(
         [sys.executable, "-m", "executor.cli", "run", str(tmp_path / "plan.json"),
-         "--state-dir", str(tmp_path / "state"), "--run-id", "r1", "--agent", "scripted",
+         "--state-dir", str(tmp_path / "state"), "--run-id", "r1", "--agent", "script",
          "--model", "none", "--workers", "2", "--backoff", "0", "--no-progress",
          "--run-item", f"tests.unit.batch_items:{factory}", *args],
         cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, pass_fds=pass_fds,

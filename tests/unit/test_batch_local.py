@@ -10,7 +10,7 @@ from rich.console import Console
 from executor.batch.base import BatchContext, BatchEvent, Cancel, EventKind, ItemOutcome
 from executor.batch.leases import GpuLeasePool, parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.journal import RunStatus, load_journal
 from executor.state import ItemLock, RunKey, StateLayout

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from executor.batch.policy import DecisionKind, RetryPolicy, decide, failure_class
+from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, classify_text, unclassified
 from executor.journal import Attempt, RunStatus
 from executor.state import CONTROLLER_LOST

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from executor.batch.base import BatchContext, BatchEvent, EventKind, ItemOutcome
 from executor.batch.order import ItemQueue, history_estimates, longest_first
-from executor.batch.policy import RetryPolicy
+from executor.policy import RetryPolicy
 from executor.batch.simulate import SimBackend
 from executor.errors import classify_text
 from executor.journal import Attempt, PhaseTiming, RunStatus, utcnow

@@ -53,6 +53,10 @@ CASES = [
     ("Connection error.", "provider_unavailable", R),
     ("litellm.Timeout: Connection timed out after 600.0 seconds.", "provider_unavailable", R),
     ("litellm.InternalServerError: OpenAIException - Error code: 502", "provider_unavailable", R),
+    ("WorkerCrashedError: The worker died unexpectedly while executing this task.",
+     "ray_worker_lost", I),
+    ("NodeDiedError: The node with node id: 3f2a and address: 10.0.0.7 and node name: 10.0.0.7 "
+     "has been marked dead", "ray_worker_lost", I),
     ("Failed to initialize NVML: Unknown Error", "nvml_detached", I),
     ("container exited with code 137 (OOMKilled)", "container_oom", I),
     ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "

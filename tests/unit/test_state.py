@@ -118,3 +118,14 @@ def test_close_abandoned_marks_running_attempts_interrupted(tmp_path):
     assert attempt.status == RunStatus.INTERRUPTED and attempt.finished_at is not None
     assert attempt.signature.name == "controller_lost"
     assert f"{me.host}:{me.pid}" in attempt.signature.evidence
+
+
+def test_the_readme_shows_the_state_layout_as_documented_in_state_py():
+    from pathlib import Path
+
+    import executor.state
+
+    doc = executor.state.__doc__.split("Layout (the README copies this block)::\n\n", 1)[1]
+    block = "\n".join(line[4:] for line in doc.split("\n\n", 1)[0].splitlines())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert block in readme

@@ -1,5 +1,8 @@
 """Resume and retry policy: when is an item done, and when is another attempt worth it.
 
+The one policy for every caller: `isobench run-commit` (executor/attempts.py), batches
+(executor/batch/dispatch.py), resume and `isobench status`.
+
 ISO-Bench's resume skipped any item once called "success" (which often was not) and its retries
 repeated every exception, permanent 400/401 included. Here an item is skipped only when its last
 attempt reached an outcome this policy calls *final*:
@@ -18,8 +21,10 @@ from __future__ import annotations
 
 import random
 from enum import StrEnum
+from typing import Callable
 
 from pydantic import BaseModel, Field
+from tenacity import RetryCallState
 
 from executor.errors import ErrorClass
 from executor.journal import Attempt, RunStatus
@@ -91,9 +96,14 @@ class RetryPolicy(BaseModel):
                 ErrorClass.INFRA: self.infra_attempts}.get(error_class, 1)
 
     def backoff_s(self, retry_number: int, rng: random.Random | None = None) -> float:
-        """Wait before retry `retry_number` (1 = first retry): exponential, capped, jittered."""
+        """Wait before retry `retry_number` (1 = first retry): exponential, capped, jittered
+        (so workers that hit the same rate limit together do not come back together)."""
         wait = min(self.backoff_max_s, self.backoff_base_s * 2 ** max(0, retry_number - 1))
         return wait * (1 + self.backoff_jitter * (rng or random).random())
+
+    def tenacity_wait(self) -> Callable[[RetryCallState], float]:
+        """The same backoff as a tenacity wait strategy, for loops that tenacity drives."""
+        return lambda state: self.backoff_s(state.attempt_number)
 
 
 def failure_class(attempt: Attempt) -> ErrorClass | None:
