@@ -137,7 +137,7 @@ def decide(attempts: list[Attempt], policy: RetryPolicy) -> Decision:
                         error_class=error_class, reason=f"{name} is permanent")
     counted = [a for a in attempts if a.status != RunStatus.INTERRUPTED]
     same_class = sum(1 for a in counted if failure_class(a) == error_class)
-    limit = policy.attempts_for(error_class)
+    limit = min(policy.attempts_for(error_class), policy.max_attempts)
     if same_class >= limit or len(counted) >= policy.max_attempts:
         return Decision(kind=DecisionKind.EXHAUSTED, next_attempt=following,
                         error_class=error_class,
