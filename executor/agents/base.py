@@ -8,6 +8,8 @@ controller, which also computes the patch itself (repo.harness_patch).
 
 from __future__ import annotations
 
+import hashlib
+
 from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
@@ -107,3 +109,29 @@ class Agent(Protocol):
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         """Run the agent in the sandbox; write logs and trajectory under out_dir."""
         ...
+
+
+class OfflineAgent:
+    """Shared by agents that need no LLM, no key and nothing installed (replay, script): they
+    carry one payload (a patch, a script) and are identified by its hash."""
+
+    name = "offline"
+    payload_kind = "payload"  # the config key naming the payload in the manifest
+
+    def __init__(self, payload: bytes, source: str):
+        self.payload = payload
+        self.source = source
+
+    def info(self) -> AgentInfo:
+        from executor import __version__
+
+        return AgentInfo(name=self.name, version=__version__, model="none",
+                         config={self.payload_kind: self.source,
+                                 f"{self.payload_kind}_sha256":
+                                     hashlib.sha256(self.payload).hexdigest()})
+
+    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
+        return AgentPrep()
+
+    def secret_env(self) -> dict[str, str]:
+        return {}

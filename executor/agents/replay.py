@@ -7,36 +7,23 @@ chain and the same harness diff as a real agent, so everything downstream is exe
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from executor import __version__
-from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
-                                  PrepareContext)
+from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log, OfflineAgent
 from executor.errors import ErrorClass, ErrorSignature
 from executor.patching import apply_patch
 from executor.sandbox import Sandbox
 
 
-class ReplayAgent:
+class ReplayAgent(OfflineAgent):
     """Applies `patch` to the working tree and declares itself finished."""
 
     name = "replay"
+    payload_kind = "patch"
 
-    def __init__(self, patch: bytes, source: str):
-        self.patch = patch
-        self.source = source
-
-    def info(self) -> AgentInfo:
-        return AgentInfo(name=self.name, version=__version__, model="none",
-                         config={"patch": self.source,
-                                 "patch_sha256": hashlib.sha256(self.patch).hexdigest()})
-
-    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
-        return AgentPrep()
-
-    def secret_env(self) -> dict[str, str]:
-        return {}
+    @property
+    def patch(self) -> bytes:
+        return self.payload
 
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         result = apply_patch(sandbox, task.repo_dir, self.patch)

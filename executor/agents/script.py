@@ -9,12 +9,9 @@ finished, a timeout means timeout, anything else is an agent error classified fr
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from executor import __version__
-from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
-                                  PrepareContext)
+from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log, OfflineAgent
 from executor.errors import classify_text, signature, unclassified, AGENT_TIMEOUT
 from executor.sandbox import Sandbox
 
@@ -22,23 +19,14 @@ SCRIPT_PATH = "/opt/isobench/agent_script.sh"
 PROMPT_PATH = "/opt/isobench/prompt.txt"
 
 
-class ScriptAgent:
+class ScriptAgent(OfflineAgent):
+
     name = "script"
+    payload_kind = "script"
 
-    def __init__(self, script: bytes, source: str):
-        self.script = script
-        self.source = source
-
-    def info(self) -> AgentInfo:
-        return AgentInfo(name=self.name, version=__version__, model="none",
-                         config={"script": self.source,
-                                 "script_sha256": hashlib.sha256(self.script).hexdigest()})
-
-    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
-        return AgentPrep()
-
-    def secret_env(self) -> dict[str, str]:
-        return {}
+    @property
+    def script(self) -> bytes:
+        return self.payload
 
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         sandbox.put_file(SCRIPT_PATH, self.script, mode=0o755)

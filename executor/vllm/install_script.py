@@ -82,7 +82,7 @@ def wheel_install_command(plan: InstallPlan) -> str:
                   "NAME=$(printf '%s' \"$META\" | grep -o '[^\"/]*x86_64[^\"]*\\.whl' | head -n1)",
                   'test -n "$NAME" || { echo "isobench: metadata.json names no x86_64 wheel"; '
                   'exit 3; }',
-                  f"SRC=/opt/isobench/wheel-dl/$NAME",
+                  "SRC=/opt/isobench/wheel-dl/$NAME",
                   "mkdir -p /opt/isobench/wheel-dl",
                   f"curl -fL --retry 3 -o \"$SRC\" "
                   f"{shlex.quote(wheel.location.rsplit('/', 1)[0])}/\"$NAME\""]
