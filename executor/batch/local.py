@@ -118,6 +118,8 @@ class LocalBackend:
 def sigint_cancels(cancel: Cancel, *, on_first=None) -> Iterator[None]:
     """First Ctrl-C: set `cancel` (no new items; running ones are asked to stop and are
     journaled `interrupted`). Second Ctrl-C: KeyboardInterrupt, abandoning what still runs.
+    SIGTERM (a cluster scheduler, `docker stop`, systemd) is a first Ctrl-C: schedulers send it
+    and wait a grace period before SIGKILL, time enough to stop cleanly.
 
     A handler rather than catching KeyboardInterrupt: the exception could land in the middle of
     the dispatcher's bookkeeping; the handler only sets a flag and wakes the dispatcher.
@@ -127,18 +129,20 @@ def sigint_cancels(cancel: Cancel, *, on_first=None) -> Iterator[None]:
         return
 
     def handler(signum, frame):
-        if cancel.is_set():
+        if cancel.is_set() and signum == signal.SIGINT:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
-        if on_first is not None:
+        if not cancel.is_set() and on_first is not None:
             on_first()
         cancel.set()
 
     previous = signal.signal(signal.SIGINT, handler)
+    previous_term = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def print_stopping() -> None:
