@@ -44,6 +44,9 @@ class TraeOutcome(BaseModel):
                                    description="Times TRAE injected 'ERROR! Your Patch is empty'.")
     signature: ErrorSignature | None = Field(default=None,
                                              description="Why it failed; None when finished.")
+    start_time: str | None = Field(default=None, description="ISO time, as TRAE wrote it.")
+    end_time: str | None = Field(default=None, description="ISO time, as TRAE wrote it.")
+    execution_time_s: float | None = Field(default=None, description="TRAE's execution_time.")
 
 
 def load_trajectory(path: Path) -> TraeOutcome:
@@ -81,6 +84,9 @@ def read_trajectory(data: str | bytes | dict[str, Any]) -> TraeOutcome:
         # A step records the messages it queued for the next call: the nudge shows on the
         # task_done step that caused it, and again on a next step that then failed.
         must_patch_nudges=len(set(nudge_steps) - {i for i, _ in errors}),
+        start_time=data.get("start_time") or None,
+        end_time=data.get("end_time") or None,
+        execution_time_s=data.get("execution_time"),
     )
     outcome.ending, outcome.signature = _ending(outcome, errors, nudge_steps)
     return outcome

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.errors import (MAX_STEPS, MUST_PATCH_NO_TOOL_OUTPUT, ErrorClass, ErrorSignature,
-                             classify_text, signature, unclassified)
+from executor.agents.base import AgentEnding
+from executor.agents.trae_trajectory import TraeOutcome, json_object, read_trajectory
+from executor.errors import ErrorClass, ErrorSignature, classify_text, signature, unclassified
 from executor.journal import Attempt, Journal, PhaseTiming, RunStatus
-from executor.legacy.trajectory import MAX_STEPS_RESULT, TrajectorySummary, read_trajectory
 
 SOURCE = "iso-bench"
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
@@ -49,34 +49,41 @@ class LegacyItem(BaseModel):
     item_dirs: list[Path] = Field(description="The item directories, per attempt.")
 
 
-def true_outcome(journal: dict, trajectory: TrajectorySummary | None,
+def load_outcome(path: Path) -> TraeOutcome | None:
+    """The TRAE adapter's own reading of a trajectory; None when missing or not JSON (TRAE
+    rewrites it each step, not atomically, so a killed run can leave it cut short)."""
+    try:
+        data = json_object(path.read_bytes())
+    except OSError:
+        return None
+    return None if isinstance(data, str) else read_trajectory(data)
+
+
+def _journal_error(journal: dict) -> tuple[RunStatus, ErrorSignature]:
+    text = f"{journal.get('error_type') or 'error'}: {journal['error']}"
+    return RunStatus.AGENT_ERROR, classify_text(text, "journal") or unclassified(text, "journal")
+
+
+def true_outcome(journal: dict, trajectory: TraeOutcome | None,
                  patch: str | None) -> tuple[RunStatus, ErrorSignature | None]:
     """How the run really ended, from evidence: trajectory first, then the harness's error."""
     if trajectory is None:
         if journal.get("error"):
-            text = f"{journal.get('error_type') or 'error'}: {journal['error']}"
-            return RunStatus.AGENT_ERROR, (classify_text(text, "journal")
-                                           or unclassified(text, "journal"))
+            return _journal_error(journal)
         return RunStatus.AGENT_ERROR, signature(NO_TRAJECTORY, "trajectory.json missing or "
                                                 "unreadable", "trajectory")
-    if trajectory.success:
+    if trajectory.ending == AgentEnding.FINISHED:
         if patch is not None and not patch.strip():
             return RunStatus.NO_PATCH, signature(EMPTY_PATCH, "model_patch.diff is empty",
                                                  "patch")
         return RunStatus.SUCCESS, None
-    if trajectory.final_result == MAX_STEPS_RESULT:
-        return RunStatus.MAX_STEPS, signature(MAX_STEPS, trajectory.final_result, "trajectory")
-    if trajectory.last_error:
-        found = classify_text(trajectory.last_error, "trajectory")
-        if found and found.name == "tool_output_missing" and trajectory.patch_empty_rejected:
-            # The 400 is the symptom; the must-patch check's empty-diff message is the cause.
-            found = signature(MUST_PATCH_NO_TOOL_OUTPUT, found.evidence, "trajectory")
-        return RunStatus.AGENT_ERROR, found or unclassified(trajectory.last_error, "trajectory")
+    if trajectory.ending == AgentEnding.MAX_STEPS:
+        return RunStatus.MAX_STEPS, trajectory.signature
+    if trajectory.last_error:  # the signature names it (the must-patch death included)
+        return RunStatus.AGENT_ERROR, trajectory.signature
     if journal.get("error"):
-        text = f"{journal.get('error_type') or 'error'}: {journal['error']}"
-        return RunStatus.AGENT_ERROR, (classify_text(text, "journal")
-                                       or unclassified(text, "journal"))
-    if not trajectory.finished:
+        return _journal_error(journal)
+    if not trajectory.finalized:
         return RunStatus.INTERRUPTED, None  # never finalized: the process was killed
     text = trajectory.final_result or "trajectory says success: false without an error"
     return RunStatus.AGENT_ERROR, unclassified(text, "trajectory")
@@ -84,7 +91,7 @@ def true_outcome(journal: dict, trajectory: TrajectorySummary | None,
 
 def read_attempt(item_dir: Path, journal: dict, number: int) -> Attempt:
     """One ISO-Bench item directory as one finished attempt."""
-    trajectory = read_trajectory(item_dir / "trajectory.json")
+    trajectory = load_outcome(item_dir / "trajectory.json")
     patch_path = item_dir / "model_patch.diff"
     patch = patch_path.read_text(errors="replace") if patch_path.is_file() else None
     status, sig = true_outcome(journal, trajectory, patch)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from executor.cli import cli
 from executor.errors import ErrorClass
 from executor.journal import Attempt, Journal, write_json_atomic
-from executor.legacy.trajectory import MAX_STEPS_RESULT
+from executor.agents.trae_trajectory import MAX_STEPS_RESULT
 from executor.state import ItemLock, LockHolder, RunKey, StateLayout, merge_run_plan
 from executor.status import build_report, remaining_plan
 from executor.task import Plan, PlanItem
