@@ -52,7 +52,7 @@ from executor.cancel import CancelToken
 from executor.sandbox import (GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
                               allow_item_sandboxes, refuse_item_sandboxes,
                               remove_item_sandboxes)
-from executor.state import JournalConflict
+from executor.state import JournalConflict, RunKey, StateLayout
 from executor.task import CommitJob
 from executor.vllm.jobs import VllmBuildOptions
 
@@ -106,11 +106,10 @@ class CommitOutcome(BaseModel):
 
 
 def item_dir_for(options: RunOptions, job: CommitJob, agent: Agent) -> Path:
-    """STATE/runs/<task>/<agent>/<model>/<run_id>/<item_id>/"""
+    """STATE/runs/<task>/<agent>/<model>/<run_id>/<item_id>/, the layout batches use too."""
     info = agent.info()
-    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "_" for c in s)  # noqa: E731
-    return (options.state_dir / "runs" / safe(job.task.name) / safe(info.name)
-            / safe(info.model) / safe(options.run_id) / safe(job.item_id))
+    key = RunKey(task=job.task.name, agent=info.name, model=info.model, run_id=options.run_id)
+    return StateLayout(root=options.state_dir).item_dir(key, job.item_id)
 
 
 # --------------------------------------------------------------------------- images

@@ -49,7 +49,7 @@ POLICY_NAME = "policy.json"
 
 
 def path_component(name: str) -> str:
-    """A name made safe as one directory level (same rule as the one-commit pipeline uses)."""
+    """A name made safe as one directory level (batches and the one-commit pipeline alike)."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     # '.' and '..' are legal characters but not legal directory names here.
     return safe if safe.strip(".") else safe.replace(".", "_") or "_"
