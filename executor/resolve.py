@@ -28,14 +28,12 @@ def catalogue_lookup(sha: str) -> tuple[TaskSpec, PlanItem] | None:
     A catalogued commit that cannot run (no benchmark, TPU-only...) is a UserInputError with
     the catalogue's reason, as is an ambiguous prefix.
     """
-    from executor.catalog import find_commit
+    from executor.catalog import NotCatalogued, find_commit
 
     try:
         return find_commit(sha)
-    except UserInputError as exc:
-        if "in no built-in catalogue" in str(exc) or "is not a commit sha" in str(exc):
-            return None
-        raise
+    except NotCatalogued:
+        return None
 
 
 def _task_from_repo(repo: git.Repo, sha: str, source: str) -> TaskSpec | None:

@@ -16,7 +16,7 @@ from executor.task import PlanItem, TaskSpec
 
 MIN_PREFIX = 4
 DEMO_ITEM_ID = "demo-0000"
-__all__ = ["CatalogEntry", "all_entries", "find_commit", "lookup", "vllm_core_entries"]
+__all__ = ["CatalogEntry", "NotCatalogued", "all_entries", "find_commit", "lookup", "vllm_core_entries"]
 
 
 def demo_entry() -> CatalogEntry:
@@ -27,6 +27,11 @@ def demo_entry() -> CatalogEntry:
                         subject="free-block stack (embedded demo; needs no GPU)")
 
 
+class NotCatalogued(UserInputError):
+    """No built-in catalogue holds this sha (or it is not a sha at all): callers that have
+    other ways to find a task (a task file, the repo's own isobench.toml) go on with those."""
+
+
 def all_entries() -> tuple[CatalogEntry, ...]:
     return (demo_entry(),) + vllm_core_entries()
 
@@ -35,10 +40,10 @@ def lookup(sha: str) -> CatalogEntry:
     """The entry whose human sha starts with `sha` (at least 4 hex digits), across catalogues."""
     ref = sha.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{%d,40}" % MIN_PREFIX, ref):
-        raise UserInputError(f"{sha!r} is not a commit sha (at least {MIN_PREFIX} hex digits)")
+        raise NotCatalogued(f"{sha!r} is not a commit sha (at least {MIN_PREFIX} hex digits)")
     matches = [e for e in all_entries() if e.human.startswith(ref)]
     if not matches:
-        raise UserInputError(f"commit {sha} is in no built-in catalogue (demo, vllm_core); "
+        raise NotCatalogued(f"commit {sha} is in no built-in catalogue (demo, vllm_core); "
                              f"`isobench images plan --all-catalogue` lists them")
     if len(matches) > 1:
         listed = ", ".join(f"{e.human[:12]} ({e.item_id})" for e in matches)
