@@ -16,7 +16,8 @@ from executor.task import PlanItem, TaskSpec
 
 MIN_PREFIX = 4
 DEMO_ITEM_ID = "demo-0000"
-__all__ = ["CatalogEntry", "NotCatalogued", "all_entries", "find_commit", "lookup", "vllm_core_entries"]
+__all__ = ["CatalogEntry", "NotCatalogued", "all_entries", "find_commit", "lookup",
+           "vllm_core_entries"]
 
 
 def demo_entry() -> CatalogEntry:

@@ -27,10 +27,7 @@ LABEL = "isobench.image"
 def _plans(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None, wheel_dir,
            deps_dir, gpu_arch: str, probe: bool):
     from executor.catalog import lookup, vllm_core_entries
-    from executor.vllm.mirror import GitMirror
-    from executor.vllm.planner import plan_entry
-    from executor.vllm.strategy import PlanOptions
-    from executor.vllm.wheels import Prober
+    from executor.vllm.jobs import VllmBuildOptions, plan_entries
 
     if not shas and not all_catalogue:
         raise UserInputError("name at least one sha, or --all-catalogue")
@@ -38,10 +35,9 @@ def _plans(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None, whee
     if demo := [e for e in entries if e.catalogue != "vllm_core"]:
         raise UserInputError(f"{demo[0].short} is the CPU demo: its image needs no plan "
                              f"(`isobench run-commit {demo[0].short}` builds it)")
-    source = GitMirror(mirror) if mirror else None
-    options = PlanOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir)
-    prober = Prober(enabled=probe)
-    return [plan_entry(e, source, options, prober) for e in entries], source is not None
+    options = VllmBuildOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir,
+                               probe=probe)
+    return plan_entries(entries, mirror, options), mirror is not None
 
 
 def register(group: click.Group) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.build import ImageRef, Log
+from executor.catalog.entries import CatalogEntry
 from executor.repo import export_leakproof, open_repo
 from executor.task import CommitJob
 from executor.vllm.image import ensure_vllm_image, resolve_cuda_base
@@ -28,14 +29,22 @@ class VllmBuildOptions(BaseModel):
     base_image_tar: Path | None = Field(default=None, description="`docker load` this first.")
 
 
+def plan_entries(entries: list[CatalogEntry], mirror: Path | str | None,
+                 options: VllmBuildOptions) -> list[CommitPlan]:
+    """Plans of catalogue entries, read from a mirror when there is one (else metadata only)."""
+    source = GitMirror(mirror) if mirror else None
+    plan_options = PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
+                               deps_dir=options.deps_dir)
+    prober = Prober(enabled=options.probe)
+    return [plan_entry(entry, source, plan_options, prober) for entry in entries]
+
+
 def plan_job(job: CommitJob, options: VllmBuildOptions) -> CommitPlan:
     from executor.catalog import lookup
 
     repo = open_repo(job.task.repo)
-    source = GitMirror(repo.working_tree_dir or repo.git_dir)
-    plan_options = PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
-                               deps_dir=options.deps_dir)
-    return plan_entry(lookup(job.human_sha), source, plan_options, Prober(enabled=options.probe))
+    return plan_entries([lookup(job.human_sha)], repo.working_tree_dir or repo.git_dir,
+                        options)[0]
 
 
 def ensure_vllm_job_images(job: CommitJob, options: VllmBuildOptions, log_dir: Path,
