@@ -145,6 +145,27 @@ MUST_PATCH_NO_TOOL_OUTPUT = (
     "injected 'ERROR! Your Patch is empty' without answering the task_done call, and the API "
     "rejected the unpaired call with 400. Not a parallel-tool-call problem.",
 )
+REPEATED_FORMAT_ERROR = ("repeated_format_error", P,
+                         "The model answered without a valid bash tool call several times in a "
+                         "row.")
+PATCH_APPLY_FAILED = ("patch_apply_failed", P,
+                      "The patch does not apply to the base tree by git apply, 3-way merge or "
+                      "fuzzy patch.")
+INTERRUPTED = ("interrupted", I, "Stopped by the user; resume to run it again.")
+CONTROLLER_LOST = ("controller_lost", I,
+                   "The controller running this attempt died (kill -9, crash, lost node); the "
+                   "attempt was closed as interrupted when the next controller took the item.")
+BAD_INPUT = ("bad_input", P,
+             "The item does not resolve to a runnable commit, task and agent; fix the plan or "
+             "the options, then run it again.")
+LEAK_DETECTED = ("leak_detected", P, "The sandbox could reach commits beyond base.")
+NO_TRAJECTORY = ("no_trajectory", I,
+                 "No readable trajectory.json: nothing shows how the agent ended, so the run "
+                 "cannot count as a success; rerun it.")
+EMPTY_PATCH = ("empty_patch", P,
+               "TRAE reported success but model_patch.diff is empty: nothing to measure.")
+IMAGE_BUILD_FAILED = ("image_build_failed", P,
+                      "The sandbox image did not build; read the build log.")
 
 
 def signature(spec: tuple[str, ErrorClass, str], evidence: str, source: str) -> ErrorSignature:

@@ -40,8 +40,10 @@ from executor.bench.run import BenchOptions, benchmark
 from executor.build import (BaseImageRecipe, ImageRef, SandboxImageRecipe, dockerfile_text,
                             ensure_base_image, ensure_sandbox_image, host_ca_bundle,
                             resolve_named_base, sha256_hex)
-from executor.errors import (ErrorClass, ErrorSignature, ImageBuildError, IsobenchError,
-                             LeakDetected, classify_text, unclassified)
+from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
+                             ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
+                             classify_text, unclassified)
+from executor.errors import signature as error_signature
 from executor.journal import (EXIT_CODES, Attempt, Journal, Manifest, PhaseTiming, RunStatus,
                               load_journal, utcnow, write_bytes_atomic, write_json_atomic)
 from executor.prompt import render_prompt
@@ -58,11 +60,6 @@ from executor.vllm.jobs import VllmBuildOptions
 
 Log = Callable[[str], None]
 AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
-
-INTERRUPTED = ErrorSignature(name="interrupted", error_class=ErrorClass.INFRA,
-                             evidence="KeyboardInterrupt", source="controller",
-                             cause="Stopped by the user; resume to run it again.")
-
 
 class RunOptions(BaseModel):
     """How to run one commit (shared by run-commit, batches and reruns)."""
@@ -285,7 +282,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             # Whatever ended it (a removed sandbox, a refused one), the user stopped it; even
             # a result that got through may be short of trials. Resume runs it again.
             status, detail = RunStatus.INTERRUPTED, "cancelled"
-            signature = INTERRUPTED.model_copy(update={"evidence": "cancel requested"})
+            signature = error_signature(INTERRUPTED, "cancel requested", "controller")
         rec.finish(status, signature)
         outcome.status, outcome.exit_code = status, EXIT_CODES[status]
         outcome.signature, outcome.detail = rec.attempt.signature, detail
@@ -349,17 +346,15 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             return done(RunStatus.BENCH_FAILED, sig, results.verdict_reason)
         return done(RunStatus.SUCCESS, None, f"verdict {results.verdict}")
     except KeyboardInterrupt:
-        done(RunStatus.INTERRUPTED, INTERRUPTED)
+        done(RunStatus.INTERRUPTED, error_signature(INTERRUPTED, "KeyboardInterrupt",
+                                                    "controller"))
         raise
     except LeakDetected as exc:
-        return done(RunStatus.INFRA_ERROR, ErrorSignature(
-            name="leak_detected", error_class=ErrorClass.PERMANENT, evidence=str(exc)[:500],
-            source="leak_check", cause="The sandbox could reach commits beyond base."))
+        return done(RunStatus.INFRA_ERROR,
+                    error_signature(LEAK_DETECTED, str(exc), "leak_check"))
     except ImageBuildError as exc:
-        sig = ErrorSignature(name="image_build_failed", error_class=ErrorClass.PERMANENT,
-                             evidence=str(exc)[:500], source="build",
-                             cause="The sandbox image did not build; read the build log.")
-        return done(RunStatus.INFRA_ERROR, sig, str(exc))
+        return done(RunStatus.INFRA_ERROR,
+                    error_signature(IMAGE_BUILD_FAILED, str(exc), "build"), str(exc))
     except (IsobenchError, docker.errors.DockerException,
             requests.exceptions.RequestException) as exc:
         return done(RunStatus.INFRA_ERROR, _infra_signature(exc, "docker"), str(exc))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.errors import ErrorClass, ErrorSignature
+from executor.errors import CONTROLLER_LOST, signature
 from executor.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
                               write_json_atomic)
 from executor.task import Plan, PlanItem
@@ -254,12 +254,6 @@ class JournalConflict(Exception):
     """Someone tried to rewrite a finished attempt or skip an attempt number."""
 
 
-CONTROLLER_LOST = ErrorSignature(
-    name="controller_lost", error_class=ErrorClass.INFRA, evidence="", source="batch",
-    cause="The controller running this attempt died (kill -9, crash, lost node); the attempt "
-          "was closed as interrupted when the next controller took the item.")
-
-
 class ItemJournal:
     """One item's journal.json: create it, append attempts, finish them; never rewrite a
     finished attempt. Callers hold the item lock, so there is one writer at a time."""
@@ -295,7 +289,7 @@ class ItemJournal:
                         f"lock free when {taken_by.host}:{taken_by.pid} took the item")
             journal.attempts[i] = att.model_copy(update={
                 "status": RunStatus.INTERRUPTED, "finished_at": utcnow(),
-                "signature": CONTROLLER_LOST.model_copy(update={"evidence": evidence})})
+                "signature": signature(CONTROLLER_LOST, evidence, "batch")})
             closed.append(journal.attempts[i])
         if closed:
             self.save(journal)

@@ -16,15 +16,12 @@ from pydantic import BaseModel, Field
 
 from executor.agents.base import AgentEnding
 from executor.agents.trae_trajectory import json_object
-from executor.errors import (AGENT_TIMEOUT, MAX_STEPS, ErrorClass, ErrorSignature, classify_text,
-                             signature, unclassified)
+from executor.errors import (AGENT_TIMEOUT, MAX_STEPS, REPEATED_FORMAT_ERROR,
+                             ErrorSignature, classify_text, signature, unclassified)
 from executor.journal import Usage
 
 SOURCE = "trajectory"
 TRAJECTORY_FORMAT = "mini-swe-agent-1.1"
-REPEATED_FORMAT_ERROR = ErrorSignature(
-    name="repeated_format_error", error_class=ErrorClass.PERMANENT, evidence="", source=SOURCE,
-    cause="The model answered without a valid bash tool call several times in a row.")
 
 
 class MiniSweOutcome(BaseModel):
@@ -62,8 +59,8 @@ def _ending(status: str, last: dict[str, Any]) -> tuple[AgentEnding, ErrorSignat
     if status == "TimeExceeded":
         return AgentEnding.TIMEOUT, signature(AGENT_TIMEOUT, "exit_status TimeExceeded", SOURCE)
     if status == "RepeatedFormatError":
-        return AgentEnding.ERROR, REPEATED_FORMAT_ERROR.model_copy(
-            update={"evidence": "exit_status RepeatedFormatError"})
+        return AgentEnding.ERROR, signature(REPEATED_FORMAT_ERROR,
+                                            "exit_status RepeatedFormatError", SOURCE)
     if not status:
         return AgentEnding.ERROR, unclassified(
             "mini-swe-agent wrote no exit_status (killed, crashed or still running)", SOURCE)

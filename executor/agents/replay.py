@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log, OfflineAgent
-from executor.errors import ErrorClass, ErrorSignature
+from executor.errors import PATCH_APPLY_FAILED, signature
 from executor.patching import apply_patch
 from executor.sandbox import Sandbox
 
@@ -32,11 +32,7 @@ class ReplayAgent(OfflineAgent):
             last = result.log.strip().splitlines()[-1] if result.log.strip() else "no output"
             return AgentRun(
                 ending=AgentEnding.PATCH_APPLY_FAILED, artifacts=["replay_apply.log"],
-                signature=ErrorSignature(
-                    name="patch_apply_failed", error_class=ErrorClass.PERMANENT,
-                    evidence=last[:500], source="replay",
-                    cause="The patch does not apply to the base tree by git apply, 3-way "
-                          "merge or fuzzy patch."),
+                signature=signature(PATCH_APPLY_FAILED, last, "replay"),
                 detail=f"{self.source} does not apply to the base commit")
         log(f"replay: applied {self.source} ({result.method})")
         return AgentRun(ending=AgentEnding.FINISHED, artifacts=["replay_apply.log"],

@@ -29,7 +29,7 @@ from executor.batch.base import BatchContext, RunItem
 from executor.cancel import Cancel
 from executor.catalog import find_commit
 from executor.doctor import host_gpus
-from executor.errors import ErrorClass, ErrorSignature, UserInputError
+from executor.errors import BAD_INPUT, UserInputError, signature
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.pipeline import AttemptSlot, Log, RunOptions, run_commit
 from executor.resolve import reference_patch, resolve_job
@@ -146,11 +146,8 @@ def item_log(path: Path, item_id: str, echo: bool) -> Log:
 def bad_input_attempt(number: int, gpu_ids: list[str], exc: UserInputError) -> Attempt:
     """An item that cannot run as planned: a permanent failure of this item, not of the batch."""
     return Attempt(attempt=number, status=RunStatus.INFRA_ERROR, finished_at=utcnow(),
-                   gpu_ids=list(gpu_ids), signature=ErrorSignature(
-                       name="bad_input", error_class=ErrorClass.PERMANENT,
-                       evidence=str(exc)[:500], source="resolve",
-                       cause="The item does not resolve to a runnable commit, task and agent; "
-                             "fix the plan or the options, then run it again."))
+                   gpu_ids=list(gpu_ids),
+                   signature=signature(BAD_INPUT, str(exc), "resolve"))
 
 
 def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:

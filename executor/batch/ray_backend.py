@@ -51,9 +51,8 @@ from executor.batch.leases import GpuLeasePool
 from executor.batch.order import Priority
 from executor.batch.runner import RunItemFactory
 from executor.cancel import Cancel
-from executor.errors import UserInputError
+from executor.errors import INTERRUPTED, UserInputError, signature
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
-from executor.pipeline import INTERRUPTED
 from executor.sandbox import reap_orphans
 from executor.state import ItemLock, LockHeld, LockHolder, StateLayout
 from executor.task import PlanItem
@@ -307,7 +306,7 @@ class RayExecutor:
     def _interrupted(self, ticket: Ticket) -> Completion:
         return Completion(ticket, attempt=ticket.begun.model_copy(update={
             "status": RunStatus.INTERRUPTED, "finished_at": utcnow(),
-            "signature": INTERRUPTED.model_copy(update={"evidence": "ray.cancel"})}))
+            "signature": signature(INTERRUPTED, "ray.cancel", "batch")}))
 
 
 def _runs_remotely(*_args) -> Attempt:

@@ -21,18 +21,12 @@ from pydantic import BaseModel, Field
 
 from executor.agents.base import AgentEnding
 from executor.agents.trae_trajectory import TraeOutcome, json_object, read_trajectory
-from executor.errors import ErrorClass, ErrorSignature, classify_text, signature, unclassified
+from executor.errors import (EMPTY_PATCH, NO_TRAJECTORY, ErrorSignature, classify_text, signature,
+                             unclassified)
 from executor.journal import Attempt, Journal, PhaseTiming, RunStatus
 
 SOURCE = "iso-bench"
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
-
-NO_TRAJECTORY = ("no_trajectory", ErrorClass.INFRA,
-                 "No readable trajectory.json: nothing shows how the agent ended, so the run "
-                 "cannot count as a success; rerun it.")
-EMPTY_PATCH = ("empty_patch", ErrorClass.PERMANENT,
-               "TRAE reported success but model_patch.diff is empty: nothing to measure.")
-
 
 def is_isobench_journal(data: object) -> bool:
     """ISO-Bench's journal has a top-level status and no attempts list."""

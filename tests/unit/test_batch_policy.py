@@ -9,7 +9,7 @@ import pytest
 from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, classify_text, unclassified
 from executor.journal import Attempt, RunStatus
-from executor.state import CONTROLLER_LOST
+from executor.errors import CONTROLLER_LOST, signature
 
 POLICY = RetryPolicy(retryable_attempts=3, infra_attempts=2, max_attempts=5)
 
@@ -92,7 +92,7 @@ def test_running_attempt_left_by_dead_controller_is_not_done():
 
 def test_interrupted_attempt_is_rerun_without_using_retries():
     closed = att(2, RunStatus.INTERRUPTED, finished_at=None)
-    closed.signature = CONTROLLER_LOST
+    closed.signature = signature(CONTROLLER_LOST, "controller died", "batch")
     history = [att(1, RunStatus.AGENT_ERROR, RATE), closed]
     d = decide(history, POLICY)
     assert (d.kind, d.next_attempt) == (DecisionKind.RESUME, 3)
