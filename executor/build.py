@@ -190,6 +190,14 @@ class SandboxImageRecipe(BaseModel):
         return f"isobench/sandbox-{safe_task}:{self.sha[:12]}-{self.content_hash()[:12]}"
 
 
+def sandbox_recipe(task: str, sha: str, base_image_id: str, args: dict[str, str]
+                   ) -> SandboxImageRecipe:
+    """The recipe the demo and vLLM share: same Dockerfile, CA bundle and tag scheme."""
+    return SandboxImageRecipe(task=task, sha=sha, base_image_id=base_image_id,
+                              dockerfile_sha=sha256_hex(dockerfile_text()),
+                              ca_sha=sha256_hex(host_ca_bundle()), build_args=args)
+
+
 def build_context(files: dict[str, bytes], trees: dict[str, Path], out: Path) -> None:
     """Write a Docker build context tar: literal files plus host directories (repo exports)."""
     with tarfile.open(out, "w") as tar:

@@ -37,9 +37,8 @@ from executor import __version__
 from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
-from executor.build import (BaseImageRecipe, ImageRef, SandboxImageRecipe, dockerfile_text,
-                            ensure_base_image, ensure_sandbox_image, host_ca_bundle,
-                            resolve_named_base, sha256_hex)
+from executor.build import (BaseImageRecipe, ImageRef, ensure_base_image, ensure_sandbox_image,
+                            resolve_named_base, sandbox_recipe)
 from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
                              classify_text, unclassified)
@@ -126,12 +125,9 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
     repo = open_repo(task.repo)
     images: dict[str, ImageRef] = {}
     for role, sha in (("base", job.base_sha), ("human", job.human_sha)):
-        recipe = SandboxImageRecipe(
-            task=task.name, sha=sha, base_image_id=base.id,
-            dockerfile_sha=sha256_hex(dockerfile_text()),
-            ca_sha=sha256_hex(host_ca_bundle()),
-            build_args={"INSTALL_COMMAND": task.install_command, "REPO_DIR": REPO_DIR,
-                        **task.build_args})
+        recipe = sandbox_recipe(task.name, sha, base.id,
+                                {"INSTALL_COMMAND": task.install_command, "REPO_DIR": REPO_DIR,
+                                 **task.build_args})
         images[role] = ensure_sandbox_image(
             recipe, lambda dest, sha=sha: export_leakproof(repo, sha, dest),
             base_tag=base.tag, log_dir=log_dir, log=log)

@@ -14,9 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from executor.build import (ImageRef, Log, SandboxImageRecipe, dockerfile_text,
-                            ensure_sandbox_image, host_ca_bundle, load_image_archive,
-                            resolve_named_base, sha256_hex)
+from executor.build import (ImageRef, Log, ensure_sandbox_image, load_image_archive,
+                            resolve_named_base, sandbox_recipe, sha256_hex)
 from executor.vllm.install_script import install_command, toolchain_command
 from executor.vllm.strategy import InstallPlan
 
@@ -56,14 +55,6 @@ def build_args(plan: InstallPlan, deps_dir: Path | None = None, agent_bundle: st
         "INSTALL_COMMAND": install,
         "AGENT_BUNDLE": agent_bundle,
     }
-
-
-def sandbox_recipe(task: str, sha: str, base_image_id: str, args: dict[str, str]
-                   ) -> SandboxImageRecipe:
-    """The recipe the demo and vLLM share: same Dockerfile, CA bundle and tag scheme."""
-    return SandboxImageRecipe(task=task, sha=sha, base_image_id=base_image_id,
-                              dockerfile_sha=sha256_hex(dockerfile_text()),
-                              ca_sha=sha256_hex(host_ca_bundle()), build_args=args)
 
 
 def provisional_tag(plan: InstallPlan, task: str = "vllm_core", deps_dir: Path | None = None

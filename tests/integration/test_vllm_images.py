@@ -31,7 +31,7 @@ def test_demo_image_is_built_once_then_reused(engine, tmp_path):
     from executor.build import BaseImageRecipe, ensure_base_image
     from executor.demo import DEMO_BASE_SHA, demo_repo_path, demo_task
     from executor.repo import export_leakproof, open_repo
-    from executor.vllm.image import sandbox_recipe
+    from executor.build import sandbox_recipe
 
     base = ensure_base_image(BaseImageRecipe(), client=engine)
     repo = open_repo(str(demo_repo_path()))

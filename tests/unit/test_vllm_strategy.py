@@ -3,7 +3,8 @@
 import datetime as dt
 import zipfile
 
-from executor.vllm.image import build_args, provisional_tag, sandbox_recipe
+from executor.build import sandbox_recipe
+from executor.vllm.image import build_args, provisional_tag
 from executor.vllm.install_script import install_command
 from executor.vllm.strategy import HostResources, PlanOptions, build_settings, plan_install
 from executor.vllm.wheels import Prober
