@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -200,7 +199,3 @@ def sigterm_as_interrupt() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"isobench: error: {message}", err=True)
-    sys.exit(code)

@@ -125,7 +125,9 @@ def register(group: click.Group) -> None:
     @click.option("--wheel-dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
     @click.option("--deps-dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
     @click.option("--gpu-arch", default="9.0", show_default=True)
-    @click.option("--probe", is_flag=True, help="HEAD-probe wheel URLs before choosing.")
+    @click.option("--probe/--no-probe", default=True, show_default=True,
+                  help="HEAD-probe wheel URLs before choosing (as run-commit does, so both "
+                       "build the same images; an unreachable host degrades to unprobed).")
     @click.option("--base-image", help="CUDA base to use instead of the planned one.")
     @click.option("--base-image-tar", type=click.Path(path_type=Path, dir_okay=False,
                                                       exists=True),
