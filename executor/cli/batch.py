@@ -17,9 +17,10 @@ from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_comm
 from executor.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
-from executor.cli.common import (agent_options, limit_options, llm_options, run_options,
-                                 skip_bench_option, state_dir_option, task_options,
-                                 trial_options)
+from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_options,
+                                 limit_options, llm_options, run_options, skip_bench_option,
+                                 state_dir_option, task_options, trial_options,
+                                 vllm_build_options)
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
@@ -49,7 +50,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
     """Make a plan.json from commits, an existing plan, or the catalogue.
 
     \b
-      isobench plan --task-id demo --repo ./demo 7e485709 1a2b3c4d -o plan.json
+      isobench plan --task-id demo --repo ./demo a0476e8c 9d29f3c8 -o plan.json
       isobench plan --from-plan vllm_core_plan.json --commits vllm_39.txt -o plan39.json
       isobench plan --demo 6 -o demo-plan.json
     """
@@ -117,6 +118,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @trial_options
 @skip_bench_option
 @limit_options
+@image_input_options
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
@@ -203,7 +205,8 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
-                                              "skip_bench", "trials", "warmup")})
+                                              "skip_bench", "trials", "warmup")},
+                      vllm=vllm_build_options(**{k: opts[k] for k in IMAGE_INPUTS}))
     return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
                           script=read(opts["script_file"], "agent script"),
                           task_file=read(opts["task_file"], "task file"), repo=opts["repo"],

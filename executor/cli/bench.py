@@ -11,9 +11,10 @@ from rich.table import Table
 
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
-from executor.cli.common import (console, job_options, limits_from, log_line, new_run_id,
-                                 reap_dead_controllers, record_options, sandbox_options,
-                                 sigterm_as_interrupt, trial_options)
+from executor.cli.common import (console, image_input_options, job_options, limits_from,
+                                 log_line, new_run_id, reap_dead_controllers, record_options,
+                                 sandbox_options, sigterm_as_interrupt, trial_options,
+                                 vllm_build_options)
 from executor.cli.summary import results_rows
 from executor.errors import UserInputError
 from executor.journal import write_bytes_atomic, write_json_atomic
@@ -94,9 +95,10 @@ def register(group: click.Group) -> None:
                   show_default=True, help="Seconds one benchmark run may take.")
     @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
     @sandbox_options
+    @image_input_options
     def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, state_dir, run_id,
                   trials, warmup, seed, aa, min_effect, alpha, trial_timeout, as_json, gpus,
-                  cpus, cpuset, memory, pids):
+                  cpus, cpuset, memory, pids, **image_inputs):
         """Benchmark base, human and an agent patch of one commit, each trial in a fresh
         container.
 
@@ -131,8 +133,9 @@ def register(group: click.Group) -> None:
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
                  f"{job.base_sha[:12]}{agent}")
         try:
-            _, images = ensure_images(job, RunOptions(state_dir=state_dir, run_id=run_id,
-                                                      gpus=gpus, limits=limits),
+            _, images = ensure_images(job, RunOptions(
+                state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
+                vllm=vllm_build_options(**image_inputs)),
                                       out_dir / "logs", log_line)
             results = benchmark(job, images, patch, options, out_dir / "logs", run_id,
                                 log_line)

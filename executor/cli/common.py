@@ -16,6 +16,7 @@ from executor.bench.run import BenchOptions
 from executor.pipeline import RunOptions
 from executor.pricing import DEFAULT_PRICES, PriceTable
 from executor.sandbox import GpuRequest, SandboxLimits
+from executor.vllm.jobs import VllmBuildOptions
 
 console = Console(stderr=True, highlight=False)
 
@@ -167,6 +168,39 @@ def trial_options(fn):
     ])
 
 
+def image_input_options(fn):
+    """How vLLM sandbox images are built: the same options for `images build`, `run-commit`,
+    `bench` and `run`, so each plans (and reuses) exactly the same images."""
+    defaults = VllmBuildOptions()
+    return _stack(fn, [
+        click.option("--gpu-arch", default=defaults.gpu_arch, show_default=True,
+                     help="vLLM full builds: TORCH_CUDA_ARCH_LIST (9.0: H100/H200)."),
+        click.option("--wheel-dir", type=click.Path(path_type=Path, file_okay=False,
+                                                   exists=True),
+                     help="vLLM: a local folder of prebuilt wheels (air-gapped hosts)."),
+        click.option("--deps-dir", type=click.Path(path_type=Path, file_okay=False,
+                                                  exists=True),
+                     help="vLLM: pre-fetched FETCHCONTENT sources for offline native builds."),
+        click.option("--probe/--no-probe", default=defaults.probe, show_default=True,
+                     help="vLLM: HEAD-probe wheel URLs before choosing (an unreachable host "
+                          "degrades to unprobed)."),
+        click.option("--base-image", help="vLLM: CUDA base to use instead of the planned one."),
+        click.option("--base-image-tar", type=click.Path(path_type=Path, dir_okay=False,
+                                                        exists=True),
+                     help="vLLM: `docker load` the CUDA base from this tarball first."),
+    ])
+
+
+def vllm_build_options(*, gpu_arch, wheel_dir, deps_dir, probe, base_image,
+                       base_image_tar) -> VllmBuildOptions:
+    """VllmBuildOptions from `image_input_options`' values."""
+    return VllmBuildOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir,
+                            probe=probe, base_image=base_image, base_image_tar=base_image_tar)
+
+
+IMAGE_INPUTS = ("gpu_arch", "wheel_dir", "deps_dir", "probe", "base_image", "base_image_tar")
+
+
 def reap_dead_controllers() -> None:
     from executor.sandbox import docker_client, reap_orphans
 
@@ -181,13 +215,14 @@ def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:
 
 def run_options(*, state_dir: Path, run_id: str, gpus: GpuRequest, cpus, cpuset, memory, pids,
                 agent_budget: int, max_steps: int | None, agent_network: str, skip_bench: bool,
-                trials: int, warmup: int, seed: int | None) -> RunOptions:
+                trials: int, warmup: int, seed: int | None,
+                vllm: VllmBuildOptions | None = None) -> RunOptions:
     """The pipeline's RunOptions from the shared options above (budget typed in minutes)."""
     limits = limits_from(cpus, cpuset, memory, pids)
     return RunOptions(
         state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
         agent_budget_s=agent_budget * 60, max_steps=max_steps, agent_network=agent_network,
-        skip_bench=skip_bench,
+        skip_bench=skip_bench, vllm=vllm or VllmBuildOptions(),
         bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus, limits=limits))
 
 

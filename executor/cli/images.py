@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from executor.cli.common import image_input_options, vllm_build_options
 from executor.errors import UserInputError
 
 console = Console()
@@ -122,27 +123,15 @@ def register(group: click.Group) -> None:
     @click.argument("shas", nargs=-1, required=True)
     @click.option("--mirror", type=click.Path(path_type=Path, file_okay=False), required=True,
                   help="Local vLLM git mirror (the repository is exported from it).")
-    @click.option("--wheel-dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
-    @click.option("--deps-dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
-    @click.option("--gpu-arch", default="9.0", show_default=True)
-    @click.option("--probe/--no-probe", default=True, show_default=True,
-                  help="HEAD-probe wheel URLs before choosing (as run-commit does, so both "
-                       "build the same images; an unreachable host degrades to unprobed).")
-    @click.option("--base-image", help="CUDA base to use instead of the planned one.")
-    @click.option("--base-image-tar", type=click.Path(path_type=Path, dir_okay=False,
-                                                      exists=True),
-                  help="`docker load` the CUDA base from this tarball first.")
+    @image_input_options
     @click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False),
                   default=Path("state/build-logs"), show_default=True)
-    def build(shas, mirror, wheel_dir, deps_dir, gpu_arch, probe, base_image, base_image_tar,
-              log_dir):
+    def build(shas, mirror, log_dir, **image_inputs):
         """Build (or reuse) the base and human images of catalogued commits."""
         from executor.resolve import resolve_job
-        from executor.vllm.jobs import VllmBuildOptions, ensure_vllm_job_images
+        from executor.vllm.jobs import ensure_vllm_job_images
 
-        options = VllmBuildOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir,
-                                   probe=probe, base_image=base_image,
-                                   base_image_tar=base_image_tar)
+        options = vllm_build_options(**image_inputs)
         for sha in shas:
             job = resolve_job(sha, repo=str(mirror) if mirror else None)
             if job.task.builder != "vllm":

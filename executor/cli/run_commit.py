@@ -9,10 +9,11 @@ from rich.table import Table
 
 from executor.agents import make_agent
 from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.cli.common import (agent_options, console, job_options, llm_options, log_line,
-                                 new_run_id, reap_dead_controllers, record_options, run_options,
-                                 sandbox_options, sigterm_as_interrupt, skip_bench_option,
-                                 trial_options)
+from executor.cli.common import (agent_options, console, image_input_options, job_options,
+                                 llm_options, log_line, new_run_id, reap_dead_controllers,
+                                 record_options, run_options, sandbox_options,
+                                 sigterm_as_interrupt, skip_bench_option, trial_options,
+                                 vllm_build_options)
 from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
@@ -49,11 +50,12 @@ def register(group: click.Group) -> None:
                   help="Cap in seconds of one backoff wait between attempts.")
     @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
+    @image_input_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
                        state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
                        agent_network, skip_bench, model, base_url, api_key_env, agent_source,
                        agent_revision, agent_python, price_table, max_attempts, retry_wait_max,
-                       verbose, gpus, cpus, cpuset, memory, pids):
+                       verbose, gpus, cpus, cpuset, memory, pids, **image_inputs):
         """Run one perf commit end to end in fresh containers.
 
         Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
@@ -78,7 +80,8 @@ def register(group: click.Group) -> None:
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
             cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
             max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
-            trials=trials, warmup=warmup, seed=seed)
+            trials=trials, warmup=warmup, seed=seed,
+            vllm=vllm_build_options(**image_inputs))
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
