@@ -59,6 +59,9 @@ from executor.vllm.jobs import VllmBuildOptions
 
 Log = Callable[[str], None]
 AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch and trajectory
+# How long an attempt that was cancelled waits for its sandboxes' removal before it ends.
+CANCEL_REMOVAL_WAIT_S = 60
+
 
 class RunOptions(BaseModel):
     """How to run one commit (shared by run-commit, batches and reruns)."""
@@ -194,14 +197,15 @@ def _open_attempt(path: Path, job: CommitJob, agent: Agent, options: RunOptions,
 
 
 @contextlib.contextmanager
-def _stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
+def stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
                     ) -> Iterator[None]:
     """While the attempt runs, a set `cancel` stops the item's sandboxes."""
     if cancel is None:
         yield
         return
-    guard = threading.Lock()
+    guard = threading.RLock()  # re-entrant: a SIGINT handler may set `cancel` on this thread
     live = [True]
+    removers: list[threading.Thread] = []
 
     def remove() -> None:
         try:
@@ -216,7 +220,9 @@ def _stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
                 refuse_item_sandboxes(run_id, item)
                 # Removal off the caller's thread: cancel is set from a signal handler, which
                 # must return at once; Docker calls take a while.
-                threading.Thread(target=remove, name=f"stop-{item}", daemon=True).start()
+                remover = threading.Thread(target=remove, name=f"stop-{item}", daemon=True)
+                removers.append(remover)
+                remover.start()
 
     cancel.on_set(stop)
     try:
@@ -224,6 +230,10 @@ def _stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
     finally:
         with guard:
             live[0] = False
+        # The attempt is over only once its remover has logged: a Ray task packs and then
+        # deletes the attempt's dir right after this, and a late log line would recreate it.
+        for remover in removers:
+            remover.join(CANCEL_REMOVAL_WAIT_S)
         allow_item_sandboxes(run_id, item)
 
 
@@ -252,7 +262,7 @@ def run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log = pri
                redactor: Redactor | None = None, *, slot: AttemptSlot | None = None,
                cancel: CancelToken | None = None) -> CommitOutcome:
     """Run one commit end to end. See the module docstring for the contract."""
-    with _stop_on_cancel(cancel, options.run_id, job.item_id, log):
+    with stop_on_cancel(cancel, options.run_id, job.item_id, log):
         return _run_commit(job, agent, options, log, redactor, slot, cancel)
 
 

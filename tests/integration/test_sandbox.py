@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from executor.cancel import Cancel
+from executor.pipeline import stop_on_cancel
 from executor.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
                               LABEL_PID_START, Sandbox, SandboxLimits, SandboxSpec,
                               controller_labels, reap_orphans)
@@ -80,3 +82,20 @@ def test_reaper_removes_containers_of_dead_controllers_only(docker_engine, base_
         assert foreign.name not in reap_orphans(docker_engine)
     finally:
         foreign.remove(force=True)
+
+
+def test_a_cancelled_attempt_ends_only_once_its_sandboxes_are_removed_and_logged(
+        docker_engine, base_image):
+    """A Ray task deletes the attempt's dir right after run_commit returns: a remover still
+    logging then would recreate it (a leaked node-local dir, seen in CI)."""
+    box = Sandbox(spec(base_image, phase="agent"))
+    box.start()
+    lines: list[str] = []
+    cancel = Cancel()
+    try:
+        with stop_on_cancel(cancel, "test-run", "item", lines.append):
+            cancel.set()  # as Ctrl-C does, then the attempt returns at once
+        assert lines == ["cancelled: removed 1 sandbox(es)"]
+        assert box.id not in {c.id for c in docker_engine.containers.list(all=True)}
+    finally:
+        box.remove()
