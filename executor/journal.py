@@ -101,6 +101,11 @@ class Attempt(BaseModel):
     agent_outcome: str | None = Field(default=None, description="The agent adapter's own view.")
     usage: Usage | None = None
     patch: PatchStats | None = None
+    agent_reused_from: int | None = Field(
+        default=None, description="The attempt whose agent run and patch this one took over: "
+                                  "that attempt got a patch and then failed in the benchmark "
+                                  "(infra, bench failure, interrupted), so only the benchmark "
+                                  "runs again. Its usage stays with that attempt.")
     host: str = Field(default_factory=lambda: os.uname().nodename,
                       description="Node the attempt ran on (a Ray worker's, not the driver's).")
     controller_pid: int = Field(default_factory=os.getpid,

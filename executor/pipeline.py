@@ -2,6 +2,8 @@
 
     images      base + human sandbox images (content-addressed: reused when present)
     agent       fresh sandbox at base; prove no leak; agent runs; controller computes patch
+                (skipped when the previous attempt's patch failed only in the benchmark:
+                see agent_reuse)
     bench       base / human / agent, each trial in its own fresh container
     record      journal.json (attempts), manifest.json, results.json, model_patch.diff
 
@@ -34,6 +36,7 @@ import requests.exceptions
 from pydantic import BaseModel, Field
 
 from executor import __version__
+from executor.agent_reuse import PATCH_FILE, earlier_agent_result
 from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
@@ -272,7 +275,6 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
     redactor = (redactor or Redactor()).with_secrets(agent.secret_env().values())
     item_dir = slot.item_dir if slot else item_dir_for(options, job, agent)
     journal_path = item_dir / "journal.json"
-    info = agent.info()
     journal, attempt = _open_attempt(journal_path, job, agent, options, slot)
     number = attempt.attempt
     rec = _AttemptRecorder(journal, attempt, journal_path, cancel)
@@ -298,41 +300,20 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
         with rec.phase("images"):
             base, images = ensure_images(job, options, attempt_dir, log)
         rec.attempt.images = {"os_base": base.id, **{k: v.id for k, v in images.items()}}
-        prompt = render_prompt(job.task, repo_dir=REPO_DIR,
-                               scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", base_sha=job.base_sha)
-        (attempt_dir / "prompt.txt").write_text(prompt.text)
-        _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
-
-        with rec.phase("agent_prepare"):
-            prep = agent.prepare(log, PrepareContext(
-                base_image=base.tag, base_image_id=base.id, log_dir=attempt_dir,
-                toolchain_command=job.task.build_args.get("TOOLCHAIN_COMMAND", "true")))
-        # Again: what prepare() built or resolved (bundle, frozen packages) is in info() now.
-        _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
-        spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
-                           phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
-                           limits=options.limits, gpus=options.gpus,
-                           network=prep.network or options.agent_network,
-                           env={**job.task.env, **prep.env}, mounts=prep.mounts,
-                           workdir=REPO_DIR)
-        with Sandbox(spec, redactor=redactor) as sandbox:
-            with rec.phase("leak_check"):
-                verify_no_leak(sandbox, REPO_DIR, job.base_sha, job.human_sha)
-            task = AgentTask(item_id=job.item_id, repo_dir=REPO_DIR,
-                             scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", prompt=prompt.text,
-                             budget_s=options.agent_budget_s, max_steps=options.max_steps)
-            log(f"agent: {info.name} ({info.model}) working, budget {options.agent_budget_s}s")
-            with rec.phase("agent"):
-                run = agent.run(sandbox, task, attempt_dir, log)
-            if sandbox.oom_killed():
-                run = run.model_copy(update={"ending": AgentEnding.INFRA, "signature":
-                                             classify_text("OOMKilled", "docker")})
-            with rec.phase("patch"):
-                patch = harness_patch(sandbox, REPO_DIR, job.base_sha)
+        reused = earlier_agent_result(journal, number, item_dir)
+        if reused is not None:
+            log(f"agent: not run again; attempt {reused.origin}'s patch failed only in the "
+                f"benchmark, so this attempt benchmarks it again")
+            rec.attempt.agent_reused_from = reused.origin
+            run, patch = AgentRun(ending=AgentEnding(reused.agent_outcome)), reused.patch
+        else:
+            run, patch = _agent_phase(job, agent, options, base, images, item_dir, attempt_dir,
+                                      rec, redactor, log)
         rec.attempt.agent_outcome, rec.attempt.usage = run.ending.value, run.usage
-        write_bytes_atomic(attempt_dir / "model_patch.diff", patch)
-        write_bytes_atomic(item_dir / "model_patch.diff", patch)
+        write_bytes_atomic(attempt_dir / PATCH_FILE, patch)
+        write_bytes_atomic(item_dir / PATCH_FILE, patch)
         rec.attempt.patch = patch_stats(patch)
+        rec.save()  # a controller killed in the benchmark leaves a patch the retry can reuse
         outcome.patch_bytes = len(patch)
         status = _status_for(run, patch)
         log(f"agent: {run.ending.value}; harness patch {rec.attempt.patch.files_changed} "
@@ -369,6 +350,45 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             redactor.text(traceback.format_exc()))
         return done(RunStatus.INFRA_ERROR, unclassified(f"{type(exc).__name__}: {exc}",
                                                         "controller"), str(exc))
+
+
+def _agent_phase(job: CommitJob, agent: Agent, options: RunOptions, base: ImageRef,
+                 images: dict[str, ImageRef], item_dir: Path, attempt_dir: Path,
+                 rec: _AttemptRecorder, redactor: Redactor, log: Log) -> tuple[AgentRun, bytes]:
+    """Prompt, agent sandbox, leak check, the agent's run, and the controller's patch."""
+    info = agent.info()
+    prompt = render_prompt(job.task, repo_dir=REPO_DIR,
+                           scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", base_sha=job.base_sha)
+    (attempt_dir / "prompt.txt").write_text(prompt.text)
+    _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
+
+    with rec.phase("agent_prepare"):
+        prep = agent.prepare(log, PrepareContext(
+            base_image=base.tag, base_image_id=base.id, log_dir=attempt_dir,
+            toolchain_command=job.task.build_args.get("TOOLCHAIN_COMMAND", "true")))
+    # Again: what prepare() built or resolved (bundle, frozen packages) is in info() now.
+    _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
+    spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
+                       phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
+                       limits=options.limits, gpus=options.gpus,
+                       network=prep.network or options.agent_network,
+                       env={**job.task.env, **prep.env}, mounts=prep.mounts,
+                       workdir=REPO_DIR)
+    with Sandbox(spec, redactor=redactor) as sandbox:
+        with rec.phase("leak_check"):
+            verify_no_leak(sandbox, REPO_DIR, job.base_sha, job.human_sha)
+        task = AgentTask(item_id=job.item_id, repo_dir=REPO_DIR,
+                         scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", prompt=prompt.text,
+                         budget_s=options.agent_budget_s, max_steps=options.max_steps)
+        log(f"agent: {info.name} ({info.model}) working, budget {options.agent_budget_s}s")
+        with rec.phase("agent"):
+            run = agent.run(sandbox, task, attempt_dir, log)
+        if sandbox.oom_killed():
+            run = run.model_copy(update={"ending": AgentEnding.INFRA, "signature":
+                                         classify_text("OOMKilled", "docker")})
+        with rec.phase("patch"):
+            patch = harness_patch(sandbox, REPO_DIR, job.base_sha)
+    return run, patch
 
 
 def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOptions,

@@ -44,6 +44,7 @@ import ray
 import ray.exceptions
 from pydantic import BaseModel, Field
 
+from executor.agent_reuse import PATCH_FILE
 from executor.batch.artifacts import land_item_archive, pack_item_dir
 from executor.batch.base import BatchContext, BatchSummary, Observer
 from executor.batch.dispatch import Completion, Dispatcher, Ticket
@@ -131,17 +132,18 @@ class StopFlag:
 
 
 def run_attempt_task(factory: RunItemFactory, ctx_json: str, item_json: str, number: int,
-                     journal_json: str, node_state_dir: str | None,
+                     journal_json: str, patch: bytes | None, node_state_dir: str | None,
                      stop: "ray.actor.ActorHandle") -> tuple[str, bytes]:
-    """The body of one Ray task (see the module docstring): returns (attempt JSON, archive)."""
+    """The body of one Ray task (see the module docstring): returns (attempt JSON, archive).
+    `patch` is the item's model_patch.diff so far, which a retry may benchmark again."""
     with _sigint_raises():
         return _run_attempt(factory, BatchContext.model_validate_json(ctx_json),
                             PlanItem.model_validate_json(item_json), number, journal_json,
-                            node_state_dir, stop)
+                            patch, node_state_dir, stop)
 
 
 def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, number: int,
-                 journal_json: str, node_state_dir: str | None,
+                 journal_json: str, patch: bytes | None, node_state_dir: str | None,
                  stop: "ray.actor.ActorHandle") -> tuple[str, bytes]:
     sweep_node_dirs(node_state_dir)
     root, lock = claim_node_dir(node_state_dir)
@@ -149,6 +151,8 @@ def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, num
         local = ctx.model_copy(update={"state": StateLayout(root=root)})
         journal_path = local.state.journal_path(ctx.run, item.item_id)
         write_bytes_atomic(journal_path, journal_json.encode())
+        if patch is not None:
+            write_bytes_atomic(journal_path.parent / PATCH_FILE, patch)
         reap_orphans()  # sandboxes of this node's earlier workers that died (kill, OOM, crash)
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         returned = _interruptible(lambda cancel: factory(local)(item, number, gpu_ids, cancel),
@@ -240,10 +244,12 @@ class RayExecutor:
 
     def submit(self, ticket: Ticket, run_item, cancel: Cancel) -> None:
         # `run_item` is the driver's placeholder: the task builds its own where it lands.
+        patch_file = ticket.journal.path.parent / PATCH_FILE
         ref = self._task.remote(self.factory, self.ctx.model_dump_json(),
                                 ticket.item.model_dump_json(), ticket.attempt,
-                                ticket.journal.path.read_text(), self.options.node_state_dir,
-                                self._stop)
+                                ticket.journal.path.read_text(),
+                                patch_file.read_bytes() if patch_file.is_file() else None,
+                                self.options.node_state_dir, self._stop)
         self._in_flight[ref] = ticket
         self._cancel = cancel  # the dispatcher's one token (it already wakes us when set)
 

@@ -16,12 +16,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from executor.journal import RunStatus, load_journal
-from executor.sandbox import LABEL_ITEM, LABEL_MANAGED, LABEL_PID, LABEL_RUN
+from executor.sandbox import LABEL_ITEM, LABEL_MANAGED, LABEL_PHASE, LABEL_PID, LABEL_RUN
 from executor.state import RunKey, StateLayout
 from tests.conftest import REPO_ROOT, run_cli
 from tests.integration.scripted_agent import (APPLY, BLOCK, RATE_LIMITED, agent_runs,
@@ -335,3 +336,46 @@ def test_ctrl_c_on_a_ray_batch_cancels_its_tasks_and_their_sandboxes(
         assert "attempt 1: interrupted" in log_file.read_text()  # the task's files came back
     assert labelled(docker_engine, "ray-cc") == []  # the tasks removed their sandboxes
     assert list(node_tmp.glob("isobench-node-*")) == []  # and their node-local dirs
+
+
+def first_bench_trial(docker_engine, run_id: str, since: int) -> None:
+    """Block until a benchmark trial container of this run starts after `since` (Docker's
+    event stream: a condition, not a poll; without `since` it replays older runs' events). The
+    deadline only turns a hang into a failure."""
+    until = int(time.time()) + HANG_GUARD_S
+    for event in docker_engine.events(decode=True, since=since, until=until, filters={
+            "type": "container", "event": "start", "label": [f"{LABEL_RUN}={run_id}"]}):
+        if event["Actor"]["Attributes"].get(LABEL_PHASE, "").startswith("bench-"):
+            return
+    pytest.fail("no benchmark trial started")
+
+
+def test_ray_resume_after_ctrl_c_in_the_benchmark_reuses_the_patch_not_the_agent(
+        docker_engine, base_image, tmp_path, ray_cluster, demo_repo):
+    address, node_tmp = ray_cluster
+    plan = tmp_path / "one.json"
+    assert run_cli("plan", "--demo", "1", "-o", str(plan)).returncode == 0
+    state, item = tmp_path / "state", ITEMS[0]
+    with model_servers({item: [APPLY, APPLY]}) as servers:
+        script = agent_script(tmp_path / "agent.sh", servers)
+        args = ["run", str(plan), "--state-dir", str(state), "--run-id", "ray-rb", "--backoff",
+                "0", "--no-progress", "--trials", "3", "--warmup", "0", "--backend", "ray",
+                "--ray-address", address, *script_args(script)]
+        since = int(time.time())
+        proc = controller(args, tmp_path / "ray-rb.log", env=RAY_ENV)
+        first_bench_trial(docker_engine, "ray-rb", since)
+        proc.send_signal(signal.SIGINT)
+        assert ended(proc) == 130, (tmp_path / "ray-rb.log").read_text()
+        resumed = run_cli(*args, "--resume", env=RAY_ENV)
+        runs = agent_runs(servers)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert runs == {item: 1}  # the agent ran once; its patch came back and went out again
+    first, second = journals(state, "ray-rb")[item].attempts
+    assert first.status == RunStatus.INTERRUPTED and first.patch.bytes > 0
+    assert (second.status, second.agent_reused_from) == (RunStatus.SUCCESS, 1)
+    assert second.patch == first.patch and second.controller_pid != os.getpid()
+    item_dir = state / "runs/demo/script/none/ray-rb" / item
+    assert "not run again" in (item_dir / "attempt-2" / "controller.log").read_text()
+    assert (item_dir / "results.json").is_file()
+    assert labelled(docker_engine, "ray-rb") == []
+    assert list(node_tmp.glob("isobench-node-*")) == []

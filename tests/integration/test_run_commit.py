@@ -132,3 +132,38 @@ def test_sigkill_mid_agent_leaves_nothing_after_the_next_command(docker_engine, 
     assert "left by dead controllers" in nxt.stderr
     assert labelled(docker_engine, "killed") == []
     assert labelled(docker_engine, "after-kill") == []
+
+
+def test_an_attempt_stopped_in_the_benchmark_is_rerun_without_the_agent(
+        docker_engine, base_image, tmp_path):
+    """Ctrl-C mid-benchmark, then the same run again: the agent's patch is benchmarked again,
+    the agent (two hours and real tokens, with a real LLM) does not run a second time."""
+    state = tmp_path / "state"
+    args = ["run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id", "again",
+            "--warmup", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "executor.cli", *args, "--trials", "5"],
+                            cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+    for line in proc.stderr:  # blocks until the first timed trial is done
+        if "bench: trial 1/" in line:
+            break
+    else:
+        pytest.fail(f"controller ended before the benchmark (exit {proc.wait()})")
+    proc.send_signal(signal.SIGINT)
+    proc.stderr.read()
+    assert proc.wait() == 130
+
+    rerun = run_cli(*args, "--trials", "2")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "not run again; attempt 1's patch" in rerun.stderr
+    item = item_dir(state, run_id="again")
+    first, second = json.loads((item / "journal.json").read_text())["attempts"]
+    assert first["status"] == "interrupted" and "bench" in {p["name"] for p in first["phases"]}
+    assert second["status"] == "success" and second["agent_reused_from"] == 1
+    assert "agent" not in {p["name"] for p in second["phases"]}
+    assert second["patch"] == first["patch"] and second["patch"]["bytes"] > 0
+    assert (item / "attempt-2" / "model_patch.diff").read_bytes() == \
+        (item / "attempt-1" / "model_patch.diff").read_bytes()
+    results = json.loads((item / "results.json").read_text())  # the second attempt's
+    assert [t["ok"] for t in results["trials"] if t["variant"] == "agent"] == [True, True]
+    assert labelled(docker_engine, "again") == []
