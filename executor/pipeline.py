@@ -201,7 +201,7 @@ def _open_attempt(path: Path, job: CommitJob, agent: Agent, options: RunOptions,
 
 @contextlib.contextmanager
 def stop_on_cancel(cancel: CancelToken | None, run_id: str, item: str, log: Log
-                    ) -> Iterator[None]:
+                   ) -> Iterator[None]:
     """While the attempt runs, a set `cancel` stops the item's sandboxes."""
     if cancel is None:
         yield
