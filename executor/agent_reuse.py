@@ -22,11 +22,11 @@ from pydantic import BaseModel
 
 from executor.agents.base import AgentEnding
 from executor.journal import Attempt, Journal, RunStatus
+from executor.state import PATCH_NAME
 
 # Ways an attempt can end after its agent phase that say nothing against the agent's patch.
 AFTER_AGENT_FAILURES = frozenset({RunStatus.INFRA_ERROR, RunStatus.BENCH_FAILED,
                                   RunStatus.INTERRUPTED})
-PATCH_FILE = "model_patch.diff"
 
 
 class ReusedAgentResult(BaseModel):
@@ -44,7 +44,7 @@ def earlier_agent_result(journal: Journal, number: int, item_dir: Path
     if not earlier or not _failed_after_agent(earlier[-1]):
         return None
     last = earlier[-1]
-    patch_file = item_dir / PATCH_FILE
+    patch_file = item_dir / PATCH_NAME
     if not patch_file.is_file():
         return None
     patch = patch_file.read_bytes()

@@ -36,7 +36,7 @@ import requests.exceptions
 from pydantic import BaseModel, Field
 
 from executor import __version__
-from executor.agent_reuse import PATCH_FILE, earlier_agent_result
+from executor.agent_reuse import earlier_agent_result
 from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
@@ -56,7 +56,7 @@ from executor.cancel import CancelToken
 from executor.sandbox import (GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
                               allow_item_sandboxes, refuse_item_sandboxes,
                               remove_item_sandboxes)
-from executor.state import JournalConflict, RunKey, StateLayout
+from executor.state import JOURNAL_NAME, PATCH_NAME, JournalConflict, RunKey, StateLayout
 from executor.task import CommitJob
 from executor.vllm.jobs import VllmBuildOptions
 
@@ -274,7 +274,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
                 cancel: CancelToken | None) -> CommitOutcome:
     redactor = (redactor or Redactor()).with_secrets(agent.secret_env().values())
     item_dir = slot.item_dir if slot else item_dir_for(options, job, agent)
-    journal_path = item_dir / "journal.json"
+    journal_path = item_dir / JOURNAL_NAME
     journal, attempt = _open_attempt(journal_path, job, agent, options, slot)
     number = attempt.attempt
     rec = _AttemptRecorder(journal, attempt, journal_path, cancel)
@@ -310,8 +310,8 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             run, patch = _agent_phase(job, agent, options, base, images, item_dir, attempt_dir,
                                       rec, redactor, log)
         rec.attempt.agent_outcome, rec.attempt.usage = run.ending.value, run.usage
-        write_bytes_atomic(attempt_dir / PATCH_FILE, patch)
-        write_bytes_atomic(item_dir / PATCH_FILE, patch)
+        write_bytes_atomic(attempt_dir / PATCH_NAME, patch)
+        write_bytes_atomic(item_dir / PATCH_NAME, patch)
         rec.attempt.patch = patch_stats(patch)
         rec.save()  # a controller killed in the benchmark leaves a patch the retry can reuse
         outcome.patch_bytes = len(patch)

@@ -43,6 +43,7 @@ from executor.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
 from executor.task import Plan, PlanItem
 
 JOURNAL_NAME = "journal.json"
+PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"

@@ -44,7 +44,6 @@ import ray
 import ray.exceptions
 from pydantic import BaseModel, Field
 
-from executor.agent_reuse import PATCH_FILE
 from executor.batch.artifacts import land_item_archive, pack_item_dir
 from executor.batch.base import BatchContext, BatchSummary, Observer
 from executor.batch.dispatch import Completion, Dispatcher, Ticket
@@ -55,7 +54,7 @@ from executor.cancel import Cancel
 from executor.errors import INTERRUPTED, UserInputError, signature
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.sandbox import reap_orphans
-from executor.state import ItemLock, LockHeld, LockHolder, StateLayout
+from executor.state import PATCH_NAME, ItemLock, LockHeld, LockHolder, StateLayout
 from executor.task import PlanItem
 
 # How often the driver's main thread comes back from ray.wait to let a pending Ctrl-C run.
@@ -152,7 +151,7 @@ def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, num
         journal_path = local.state.journal_path(ctx.run, item.item_id)
         write_bytes_atomic(journal_path, journal_json.encode())
         if patch is not None:
-            write_bytes_atomic(journal_path.parent / PATCH_FILE, patch)
+            write_bytes_atomic(journal_path.parent / PATCH_NAME, patch)
         reap_orphans()  # sandboxes of this node's earlier workers that died (kill, OOM, crash)
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         returned = _interruptible(lambda cancel: factory(local)(item, number, gpu_ids, cancel),
@@ -244,7 +243,7 @@ class RayExecutor:
 
     def submit(self, ticket: Ticket, run_item, cancel: Cancel) -> None:
         # `run_item` is the driver's placeholder: the task builds its own where it lands.
-        patch_file = ticket.journal.path.parent / PATCH_FILE
+        patch_file = ticket.journal.path.parent / PATCH_NAME
         ref = self._task.remote(self.factory, self.ctx.model_dump_json(),
                                 ticket.item.model_dump_json(), ticket.attempt,
                                 ticket.journal.path.read_text(),

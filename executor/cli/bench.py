@@ -20,9 +20,9 @@ from executor.errors import UserInputError
 from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import RunOptions, ensure_images
 from executor.resolve import resolve_job
+from executor.state import PATCH_NAME
 from executor.task import CommitJob
 
-RUN_PATCH = "model_patch.diff"
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
 VERDICT_EXIT = {"apply_failed": 11, "build_failed": 15, "bench_failed": 15}
 EXIT_INTERRUPTED = 130
@@ -41,9 +41,9 @@ def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob) ->
     if run_dir is not None:
         if not run_dir.is_dir():
             raise UserInputError(f"--run {run_dir}: not a directory")
-        patch_file = run_dir / RUN_PATCH
+        patch_file = run_dir / PATCH_NAME
         if not patch_file.is_file():
-            raise UserInputError(f"--run {run_dir}: no {RUN_PATCH} there (give the item "
+            raise UserInputError(f"--run {run_dir}: no {PATCH_NAME} there (give the item "
                                  f"directory of a run-commit record)")
         manifest = run_dir / "manifest.json"
         if manifest.is_file():
@@ -80,7 +80,7 @@ def register(group: click.Group) -> None:
     @click.option("--patch", "patch_file", type=click.Path(path_type=Path),
                   help="Agent patch to benchmark as the 'agent' variant.")
     @click.option("--run", "run_dir", type=click.Path(path_type=Path),
-                  help=f"A run-commit item directory: benchmark its {RUN_PATCH}.")
+                  help=f"A run-commit item directory: benchmark its {PATCH_NAME}.")
     @record_options
     @trial_options
     @click.option("--aa", is_flag=True,

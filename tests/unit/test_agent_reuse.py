@@ -2,9 +2,10 @@
 
 import pytest
 
-from executor.agent_reuse import PATCH_FILE, earlier_agent_result
+from executor.agent_reuse import earlier_agent_result
 from executor.journal import Attempt, Journal, RunStatus
 from executor.repo import patch_stats
+from executor.state import PATCH_NAME
 
 PATCH = b"diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
 
@@ -22,7 +23,7 @@ def after_agent(number: int, status: RunStatus, patch: bytes = PATCH, outcome="f
 
 @pytest.fixture
 def item_dir(tmp_path):
-    (tmp_path / PATCH_FILE).write_bytes(PATCH)
+    (tmp_path / PATCH_NAME).write_bytes(PATCH)
     return tmp_path
 
 
@@ -62,9 +63,9 @@ def test_only_the_latest_attempt_counts(item_dir):
 
 def test_a_patch_file_that_changed_or_vanished_is_never_benchmarked_as_the_agents(item_dir):
     record = journal(after_agent(1, RunStatus.INFRA_ERROR), Attempt(attempt=2))
-    (item_dir / PATCH_FILE).write_bytes(PATCH.replace(b"a = 2", b"a = 3"))
+    (item_dir / PATCH_NAME).write_bytes(PATCH.replace(b"a = 2", b"a = 3"))
     assert earlier_agent_result(record, 2, item_dir) is None
-    (item_dir / PATCH_FILE).unlink()
+    (item_dir / PATCH_NAME).unlink()
     assert earlier_agent_result(record, 2, item_dir) is None
 
 
