@@ -78,8 +78,10 @@ class BaseImageRecipe(BaseModel):
     """A Debian root filesystem made with debootstrap: no registry needed."""
 
     suite: str = Field(default="trixie", description="Debian suite; trixie has Python 3.13.")
-    mirror: str = Field(default="http://deb.debian.org/debian",
-                        description="Debian mirror (a local mirror works for air-gapped hosts).")
+    mirror: str = Field(default_factory=lambda: os.environ.get(
+                            "ISOBENCH_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
+                        description="Debian mirror (a local mirror works for air-gapped hosts; "
+                                    "$ISOBENCH_DEBIAN_MIRROR).")
     packages: list[str] = Field(default_factory=lambda: [
         "python3", "python3-venv", "python3-pip", "python3-setuptools", "python3-dev",
         "git", "gcc", "g++", "libc6-dev", "make", "patch", "ca-certificates", "procps",

@@ -86,11 +86,13 @@ def run_checks(state_dir: Path) -> list[Check]:
     if find_image(client, recipe.tag):
         checks.append(Check(name="base image", level="ok", finding=f"{recipe.tag} present"))
     else:
+        # no base image and no way to build one blocks the demo: a failure, not a warning
         can_build = os.geteuid() == 0 and shutil.which("debootstrap")
-        checks.append(Check(name="base image", level="warn",
-                            finding=f"{recipe.tag} not built yet",
+        checks.append(Check(name="base image", level="warn" if can_build else "fail",
+                            finding=f"{recipe.tag} not built yet" + (
+                                "" if can_build else ", and this host cannot build it"),
                             action="built on first use; now: `isobench images base`" if can_build
-                            else "needs root and debootstrap (`apt-get install debootstrap`), "
+                            else "needs root and debootstrap (scripts/ensure-docker.sh installs it), "
                                  "or pass a registry image with --base-image"))
 
     leftovers = client.containers.list(all=True, filters={"label": LABEL_MANAGED})

@@ -235,6 +235,11 @@ class UserInputError(IsobenchError):
     exit_code = 2
 
 
+class EnvironmentNotReady(UserInputError):
+    """The host lacks something a run needs (debootstrap, a GPU runtime, a GPU id, TRAE's Python),
+    found before any attempt: exit 2 with the one thing to do, and no run record left behind."""
+
+
 class DockerUnavailable(UserInputError):
     """No Docker engine answers. Exit 2 with instructions: nothing was started."""
 

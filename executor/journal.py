@@ -51,6 +51,21 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.RUNNING: 1,
 }
 
+# An agent error splits by who refused: the provider (throttled, over quota, down: come back
+# later or top up) exits 16; everything else the agent or its requests did (a 400 such as the
+# must-patch death of FIELD_NOTES section 3, a wrong key, an unknown failure) keeps 14.
+EXIT_PROVIDER_REFUSED = 16
+PROVIDER_REFUSED_SIGNATURES = frozenset({"rate_limit", "quota_exhausted",
+                                         "provider_unavailable"})
+
+
+def exit_code_for(status: RunStatus, signature: ErrorSignature | None = None) -> int:
+    """The process exit code of an attempt that ended so (README: exit status)."""
+    if (status == RunStatus.AGENT_ERROR and signature is not None
+            and signature.name in PROVIDER_REFUSED_SIGNATURES):
+        return EXIT_PROVIDER_REFUSED
+    return EXIT_CODES[status]
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

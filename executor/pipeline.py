@@ -46,7 +46,7 @@ from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
                              classify_text, unclassified)
 from executor.errors import signature as error_signature
-from executor.journal import (EXIT_CODES, Attempt, Journal, Manifest, PhaseTiming, RunStatus,
+from executor.journal import (Attempt, Journal, Manifest, PhaseTiming, RunStatus, exit_code_for,
                               load_journal, utcnow, write_bytes_atomic, write_json_atomic)
 from executor.prompt import render_prompt
 from executor.redact import Redactor
@@ -292,7 +292,8 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             status, detail = RunStatus.INTERRUPTED, "cancelled"
             signature = error_signature(INTERRUPTED, "cancel requested", "controller")
         rec.finish(status, signature)
-        outcome.status, outcome.exit_code = status, EXIT_CODES[status]
+        outcome.status = status
+        outcome.exit_code = exit_code_for(status, rec.attempt.signature)
         outcome.signature, outcome.detail = rec.attempt.signature, detail
         return outcome
 

@@ -86,7 +86,8 @@ class RetryPolicy(BaseModel):
                               description="Cap on non-interrupted attempts of one item.")
     backoff_base_s: float = Field(default=30.0, ge=0,
                                   description="First retry waits this long (x2 per retry).")
-    backoff_max_s: float = Field(default=900.0, ge=0, description="Longest wait between tries.")
+    backoff_max_s: float = Field(default=900.0, ge=0,
+                                 description="Longest wait between tries, jitter included.")
     backoff_jitter: float = Field(default=0.25, ge=0, le=1,
                                   description="Random extra wait, as a fraction of the wait.")
 
@@ -97,9 +98,10 @@ class RetryPolicy(BaseModel):
 
     def backoff_s(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Wait before retry `retry_number` (1 = first retry): exponential, capped, jittered
-        (so workers that hit the same rate limit together do not come back together)."""
+        (so workers that hit the same rate limit together do not come back together).
+        backoff_max_s is a hard cap: the jitter never takes a wait past it."""
         wait = min(self.backoff_max_s, self.backoff_base_s * 2 ** max(0, retry_number - 1))
-        return wait * (1 + self.backoff_jitter * (rng or random).random())
+        return min(self.backoff_max_s, wait * (1 + self.backoff_jitter * (rng or random).random()))
 
     def tenacity_wait(self) -> Callable[[RetryCallState], float]:
         """The same backoff as a tenacity wait strategy, for loops that tenacity drives."""

@@ -475,3 +475,9 @@ class Sandbox:
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
             safe = [m for m in tar.getmembers() if (m.isfile() or m.isdir())]
             tar.extractall(host_dir, members=safe, filter="data")
+
+
+def engine_gpu_runtime(client: docker.DockerClient | None = None) -> bool:
+    """Whether this engine can give containers GPUs (an `nvidia` runtime, default or named)."""
+    info = (client or docker_client(timeout=30)).info()
+    return "nvidia" in set((info.get("Runtimes") or {}).keys()) | {info.get("DefaultRuntime")}

@@ -25,6 +25,8 @@ class LlmAgentOptions(BaseModel):
     max_steps: int | None = Field(default=None, description="Agent step limit.")
     prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")
     verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
+    must_patch: bool = Field(default=False, description="trae: pass TRAE's --must-patch (README: "
+                             "what it costs).")
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -58,6 +60,8 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
         return ScriptAgent(_read(script_file, "script"), str(script_file))
     if name in ("trae", "mini-swe-agent"):
         llm = llm or LlmAgentOptions()
+        if llm.must_patch and name != "trae":
+            raise UserInputError(f"--must-patch is TRAE's option; the {name} agent has none")
         if not llm.model:
             raise UserInputError(f"the {name} agent needs --model")
         if name == "mini-swe-agent":
@@ -85,7 +89,7 @@ def _trae(llm: LlmAgentOptions) -> Agent:
                             revision=llm.revision or TRAE_REVISION,
                             # TRAE retries every exception with 3-30 s sleeps; the controller
                             # retries only what its classification says a retry can fix.
-                            max_retries=0,
+                            max_retries=0, must_patch=llm.must_patch,
                             **({"max_steps": llm.max_steps} if llm.max_steps else {}))
     return TraeAgent(settings, api_key_env=llm.api_key_env, python=llm.python,
                      prices=llm.prices, verbose=llm.verbose)

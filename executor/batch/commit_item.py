@@ -110,10 +110,16 @@ def resolve_item(spec: CommitItemSpec, ctx: BatchContext, item: PlanItem, spool:
                  ) -> CommitJob:
     """The plan item as a CommitJob: --task, else the catalogue, else the repository's own
     isobench.toml (in --repo, or in the plan's repo for commits no catalogue knows)."""
+    return item_job(spec, ctx.repo, item, spool)
+
+
+def item_job(spec: CommitItemSpec, plan_repo: str | None, item: PlanItem, spool: Path
+             ) -> CommitJob:
+    """resolve_item given the plan's repository (also used before a batch exists: preflight)."""
     task_file = spec.task_file.local(spool) if spec.task_file else None
     repo = spec.repo
-    if repo is None and task_file is None and ctx.repo and not _catalogued(item.human):
-        repo = ctx.repo
+    if repo is None and task_file is None and plan_repo and not _catalogued(item.human):
+        repo = plan_repo
     return resolve_job(item.human, task_file=task_file, repo=repo, item_id=item.item_id,
                        base=item.pre or None, parent_index=item.pre_parent_index)
 

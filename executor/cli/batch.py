@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
-from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item
+from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item, item_job
 from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
@@ -21,7 +22,9 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  limit_options, llm_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options,
                                  vllm_build_options)
+from executor.doctor import host_gpus
 from executor.errors import UserInputError
+from executor.preflight import PreflightNeeds, needs_for, preflight
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
@@ -149,8 +152,9 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        factory = functools.partial(commit_run_item, commit_item_spec(
-            key, state_dir, gpu_passthrough, verbose, seed, item_options))
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        preflight(batch_needs(plan, spec, gpu_ids if backend == "local" else []))
+        factory = functools.partial(commit_run_item, spec)
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -201,7 +205,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps")})
+        "price_table", "max_steps", "must_patch")})
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
@@ -211,6 +215,23 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
                           script=read(opts["script_file"], "agent script"),
                           task_file=read(opts["task_file"], "task file"), repo=opts["repo"],
                           llm=llm, run=run, gpu_passthrough=gpu_passthrough, echo=verbose)
+
+
+def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeeds:
+    """What the plan's attempts need from this host, judged from its first item (a plan holds
+    one task); an item that does not resolve is left to fail as that item's bad input."""
+    gpus = GpuRequest(mode="ids", ids=gpu_ids) if gpu_ids and (
+        spec.gpu_passthrough or (spec.gpu_passthrough is None and host_gpus())) \
+        else GpuRequest()
+    job = None
+    if plan.items:
+        with tempfile.TemporaryDirectory(prefix="isobench-preflight-") as spool:
+            try:
+                job = item_job(spec, plan.repo, plan.items[0], Path(spool))
+            except UserInputError:
+                pass
+    return needs_for(job, gpus=gpus, agent=spec.agent, agent_python=spec.llm.python,
+                     base_recipe=spec.run.base_recipe)
 
 
 def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):

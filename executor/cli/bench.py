@@ -19,6 +19,7 @@ from executor.cli.summary import results_rows
 from executor.errors import UserInputError
 from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import RunOptions, ensure_images
+from executor.preflight import needs_for, preflight
 from executor.resolve import resolve_job
 from executor.state import PATCH_NAME
 from executor.task import CommitJob
@@ -122,6 +123,7 @@ def register(group: click.Group) -> None:
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         patch = load_patch(patch_file, run_dir, job)
+        preflight(needs_for(job, gpus=gpus))  # before anything is written: exit 2, no record
         reap_dead_controllers()
         run_id = run_id or new_run_id()
         out_dir = bench_dir(state_dir, job, run_id)

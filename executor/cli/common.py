@@ -131,6 +131,9 @@ def agent_options(fn):
                                                       exists=True),
                      help="trae: a relocatable CPython >= 3.12 (install prefix) for its "
                           "bundle."),
+        click.option("--must-patch", is_flag=True,
+                     help="trae: pass TRAE's --must-patch (it rejects an empty `git diff`; "
+                          "committed work then dies with a 400: README, Agents)."),
         click.option("--price-table", type=click.Path(path_type=Path, dir_okay=False,
                                                      exists=True),
                      help="TOML/JSON prices added to the defaults, for the cost in the "
@@ -139,12 +142,14 @@ def agent_options(fn):
 
 
 def llm_options(*, model, base_url, api_key_env, agent_source, agent_revision, agent_python,
-                price_table, max_steps, verbose: bool) -> LlmAgentOptions:
+                price_table, max_steps, verbose: bool, must_patch: bool = False
+                ) -> LlmAgentOptions:
     """LlmAgentOptions from `agent_options`' values."""
     prices = DEFAULT_PRICES.merged(PriceTable.load(price_table)) if price_table else None
     return LlmAgentOptions(model=model, base_url=base_url, api_key_env=api_key_env,
                            source=agent_source, revision=agent_revision, python=agent_python,
-                           max_steps=max_steps, prices=prices, verbose=verbose)
+                           max_steps=max_steps, prices=prices, verbose=verbose,
+                           must_patch=must_patch)
 
 
 def skip_bench_option(fn):

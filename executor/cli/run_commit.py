@@ -17,6 +17,7 @@ from executor.cli.common import (agent_options, console, image_input_options, jo
 from executor.cli.summary import results_rows
 from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
+from executor.preflight import needs_for, preflight
 from executor.resolve import reference_patch, resolve_job
 
 
@@ -47,14 +48,16 @@ def register(group: click.Group) -> None:
     @click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True,
                   help="Attempts in all; only retryable and infra failures are tried again.")
     @click.option("--retry-wait-max", type=click.FloatRange(0), default=300, show_default=True,
-                  help="Cap in seconds of one backoff wait between attempts.")
+                  help="Hard cap in seconds of one backoff wait between attempts (jitter "
+                       "included).")
     @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
     @image_input_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
                        state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
                        agent_network, skip_bench, model, base_url, api_key_env, agent_source,
-                       agent_revision, agent_python, price_table, max_attempts, retry_wait_max,
+                       agent_revision, agent_python, must_patch, price_table, max_attempts,
+                       retry_wait_max,
                        verbose, gpus, cpus, cpuset, memory, pids, **image_inputs):
         """Run one perf commit end to end in fresh containers.
 
@@ -63,18 +66,21 @@ def register(group: click.Group) -> None:
         its own fresh containers, and writes journal.json, manifest.json, model_patch.diff
         and results.json under STATE_DIR/runs/<task>/<agent>/<model>/<run_id>/<item>/.
 
-        Exit status: 0 success; 2 bad input; 10 no patch; 11 patch did not apply; 12 max
-        steps; 13 timeout; 14 agent error; 15 benchmark failed; 20 infrastructure; 130
-        interrupted.
+        Exit status: 0 success; 2 bad input or a host not ready (nothing written); 10 no
+        patch; 11 patch did not apply; 12 max steps; 13 timeout; 14 agent error; 15 benchmark
+        failed; 16 the provider refused (429 rate limit or quota, 5xx) after retries; 20
+        infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         llm = llm_options(model=model, base_url=base_url, api_key_env=api_key_env,
                           agent_source=agent_source, agent_revision=agent_revision,
                           agent_python=agent_python, price_table=price_table,
-                          max_steps=max_steps, verbose=verbose)
+                          max_steps=max_steps, verbose=verbose, must_patch=must_patch)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
                            default_patch=reference_patch(job), llm=llm)
+        # what no retry can fix, before anything is written (exit 2, no run record)
+        preflight(needs_for(job, gpus=gpus, agent=agent_name, agent_python=agent_python))
         reap_dead_controllers()
         options = run_options(
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
