@@ -172,7 +172,8 @@ def test_kill_9_mid_batch_then_resume_every_item_succeeds_exactly_once(
         resumed = run_cli(*args, "--resume", *script_args(script))
         runs = agent_runs(servers)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "left by dead controllers" in resumed.stderr
+    # The killed controller's sandboxes are gone (asserted below). Whose reaper removed them
+    # is not asserted: on a shared engine another isobench process may reap them first.
 
     after = journals(state, "k9")
     assert set(after) == set(ITEMS)

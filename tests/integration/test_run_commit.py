@@ -129,7 +129,8 @@ def test_sigkill_mid_agent_leaves_nothing_after_the_next_command(docker_engine, 
     nxt = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id",
                   "after-kill", "--skip-bench")
     assert nxt.returncode == 0, nxt.stderr[-1500:]
-    assert "left by dead controllers" in nxt.stderr
+    # Gone, whichever reaper removed them: on a shared engine another isobench process's
+    # reaper may find the orphans before this one does.
     assert labelled(docker_engine, "killed") == []
     assert labelled(docker_engine, "after-kill") == []
 
@@ -141,7 +142,10 @@ def test_an_attempt_stopped_in_the_benchmark_is_rerun_without_the_agent(
     state = tmp_path / "state"
     args = ["run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id", "again",
             "--warmup", "0"]
-    proc = subprocess.Popen([sys.executable, "-m", "executor.cli", *args, "--trials", "5"],
+    # So many trials (each a fresh container) that the benchmark cannot end before the signal
+    # that follows its first trial, however fast or busy the engine: the test waits on that
+    # event (the line), never on time.
+    proc = subprocess.Popen([sys.executable, "-m", "executor.cli", *args, "--trials", "400"],
                             cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
                             env=os.environ.copy())
     for line in proc.stderr:  # blocks until the first timed trial is done

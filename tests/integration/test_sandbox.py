@@ -72,7 +72,9 @@ def test_reaper_removes_containers_of_dead_controllers_only(docker_engine, base_
                                           labels=fake_dead, auto_remove=True)
     with Sandbox(spec(base_image, phase="alive")) as alive:
         removed = reap_orphans(docker_engine)
-        assert orphan.name in removed
+        # removed by this reaper, or already by another isobench process's (a shared engine)
+        assert orphan.name in removed or orphan.id not in \
+            {c.id for c in docker_engine.containers.list(all=True)}
         assert alive.name not in removed
         assert docker_engine.containers.get(alive.id).status == "running"
     foreign = docker_engine.containers.run(

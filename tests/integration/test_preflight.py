@@ -1,0 +1,90 @@
+"""A host that lacks what a run needs is told so before anything starts: exit 2, one line that
+says what to do, and no run record (`isobench run-commit`, `bench` and `run`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from executor import demo
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.docker]
+
+# A Debian mirror no base image was built from: the base would have to be built now.
+UNBUILT_BASE = {"ISOBENCH_DEBIAN_MIRROR": "http://mirror.invalid/debian"}
+NO_SBIN = {"PATH": "/usr/local/bin:/usr/bin:/bin"}  # debootstrap lives in /usr/sbin
+
+
+def fake_python(prefix: Path, body: str) -> Path:
+    """An install prefix whose bin/python3 is a script (a real interpreter would be one too)."""
+    (prefix / "bin").mkdir(parents=True)
+    exe = prefix / "bin" / "python3"
+    exe.write_text(f"#!/bin/sh\n{body}\n")
+    exe.chmod(0o755)
+    return prefix
+
+
+def assert_refused(out, state: Path, *needles: str) -> None:
+    assert out.returncode == 2, out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert all(n in lines[0] for n in needles), lines[0]
+    assert not state.exists() or not any(state.iterdir()), sorted(state.rglob("*"))
+
+
+def test_no_debootstrap_for_an_unbuilt_base_is_exit_2_and_no_record(docker_engine, tmp_path):
+    state = tmp_path / "state"
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state),
+                  env={**UNBUILT_BASE, **NO_SBIN})
+    assert_refused(out, state, "debootstrap is not installed", "ensure-docker.sh")
+
+
+def test_gpus_on_a_host_without_them_is_exit_2_and_no_record(docker_engine, tmp_path):
+    state = tmp_path / "state"
+    for command in ("run-commit", "bench"):
+        out = run_cli(command, demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--gpus", "7")
+        assert_refused(out, state, "--gpus 7", "no GPU")
+
+
+def test_gpu_passthrough_in_a_batch_without_gpus_is_exit_2_and_no_record(docker_engine,
+                                                                        tmp_path):
+    plan, state = tmp_path / "plan.json", tmp_path / "state"
+    assert run_cli("plan", "--demo", "2", "-o", str(plan)).returncode == 0
+    out = run_cli("run", str(plan), "--state-dir", str(state), "--gpus", "0,1",
+                  "--gpu-passthrough", "--no-progress")
+    assert_refused(out, state, "--gpus 0", "no GPU")
+
+
+@pytest.mark.parametrize("python,needle", [
+    (None, "needs a Python 3.12"),
+    ("empty", "no bin/python3 there"),
+    ("old", "Python 3.9 is too old"),
+    ("broken", "does not run"),
+])
+def test_trae_without_a_usable_python_is_exit_2_and_no_record(docker_engine, tmp_path, python,
+                                                              needle):
+    state = tmp_path / "state"
+    prefix = tmp_path / "py"
+    if python == "empty":
+        prefix.mkdir()
+    elif python == "old":
+        fake_python(prefix, "echo 3 9")
+    elif python == "broken":
+        fake_python(prefix, "exit 3")
+    extra = ["--agent-python", str(prefix)] if python else []
+    args = ["--agent", "trae", "--model", "m", "--state-dir", str(state), *extra]
+    env = {"OPENAI_API_KEY": "sk-isobench-test-000000000000"}
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, *args, env=env)
+    assert_refused(out, state, needle, "--agent-python")
+    plan = tmp_path / "plan.json"
+    assert run_cli("plan", "--demo", "1", "-o", str(plan)).returncode == 0
+    out = run_cli("run", str(plan), "--no-progress", *args, env=env)
+    assert_refused(out, state, needle, "--agent-python")
+
+
+def test_a_python_that_reports_3_12_passes_the_check(tmp_path):
+    from executor.preflight import check_trae_python
+
+    check_trae_python(fake_python(tmp_path / "py", "echo 3 12"))  # raises when refused
