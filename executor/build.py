@@ -340,6 +340,34 @@ def load_image_archive(path: Path, client: docker.DockerClient | None = None) ->
     return [tag for image in images for tag in image.tags]
 
 
+class ImageInfo(BaseModel):
+    """One of isobench's images (labelled `isobench.image`), as `images ls|prune` show it."""
+
+    id: str = Field(description="Image id.")
+    name: str = Field(description="Its tags, or the short id when untagged.")
+    kind: str = Field(description="The isobench.image label: base, sandbox, agent, ...")
+    created: float | None = Field(default=None, description="isobench.created (epoch s).")
+    size: int = Field(default=0, description="Bytes.")
+
+
+def isobench_images(client: docker.DockerClient | None = None) -> list[ImageInfo]:
+    """Every image with isobench's label on this engine (never any other image)."""
+    found = (client or docker_client()).images.list(filters={"label": LABEL_IMAGE})
+    return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
+                      kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
+                      created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
+                      else None, size=int(image.attrs.get("Size", 0))) for image in found]
+
+
+def remove_image(image_id: str, client: docker.DockerClient | None = None) -> str | None:
+    """Remove an image; None when done, else why the engine kept it (in use by a container)."""
+    try:
+        (client or docker_client()).images.remove(image_id, noprune=False)
+        return None
+    except docker.errors.APIError as exc:
+        return str(exc.explanation or exc)
+
+
 def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:
     ref = find_image(client, tag)
     if ref is None:

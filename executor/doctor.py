@@ -49,7 +49,7 @@ def run_checks(state_dir: Path) -> list[Check]:
         client = docker_client(timeout=30)
     except DockerUnavailable as exc:
         checks.append(Check(name="docker engine", level="fail", finding=str(exc).split(";")[0],
-                            action="sudo scripts/ensure-docker.sh"))
+                            action="scripts/ensure-docker.sh (as root, or it re-runs itself with sudo)"))
         return checks
     info = client.info()
     checks.append(Check(name="docker engine", level="ok",

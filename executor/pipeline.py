@@ -31,8 +31,6 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
-import docker.errors
-import requests.exceptions
 from pydantic import BaseModel, Field
 
 from executor import __version__
@@ -53,7 +51,7 @@ from executor.redact import Redactor
 from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
                            patch_stats, verify_no_leak)
 from executor.cancel import CancelToken
-from executor.sandbox import (GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
+from executor.sandbox import (ENGINE_ERRORS, GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
                               allow_item_sandboxes, refuse_item_sandboxes,
                               remove_item_sandboxes)
 from executor.state import JOURNAL_NAME, PATCH_NAME, JournalConflict, RunKey, StateLayout
@@ -343,8 +341,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
     except ImageBuildError as exc:
         return done(RunStatus.INFRA_ERROR,
                     error_signature(IMAGE_BUILD_FAILED, str(exc), "build"), str(exc))
-    except (IsobenchError, docker.errors.DockerException,
-            requests.exceptions.RequestException) as exc:
+    except (IsobenchError, *ENGINE_ERRORS) as exc:
         return done(RunStatus.INFRA_ERROR, _infra_signature(exc, "docker"), str(exc))
     except Exception as exc:  # a bug in isobench: record it, never call it success
         (attempt_dir / "controller_traceback.txt").write_text(

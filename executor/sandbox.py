@@ -27,6 +27,7 @@ from typing import Callable, Literal
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.types import DeviceRequest, Ulimit
 from pydantic import BaseModel, Field
 
@@ -47,6 +48,11 @@ WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
 
 
 # --------------------------------------------------------------------------- Docker client
+
+# What the engine's client raises when the engine or the connection to it fails. The pipeline
+# catches these names (and classifies the text as infra) instead of importing the SDK itself.
+ENGINE_ERRORS: tuple[type[Exception], ...] = (docker.errors.DockerException,
+                                              requests.exceptions.RequestException)
 
 
 _clients: dict[int | None, docker.DockerClient] = {}
@@ -73,7 +79,7 @@ def docker_client(timeout: int | None = 300) -> docker.DockerClient:
         reason = str(exc).split("(")[0].strip().rstrip(":") or type(exc).__name__
         raise DockerUnavailable(
             f"cannot reach the Docker engine at {host} ({reason}); start it with "
-            f"`sudo scripts/ensure-docker.sh` (or `sudo systemctl start docker`), "
+            f"scripts/ensure-docker.sh (or `sudo systemctl start docker`), "
             f"then check with `isobench doctor`") from exc
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -47,6 +47,12 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+
+
+def new_run_id() -> str:
+    """The one run-id function: a sortable timestamp in UTC (the shape of ISO-Bench's run
+    directories), so that ids from any host and any command sort by when they started."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
 
 
 def path_component(name: str) -> str:

@@ -10,7 +10,6 @@ import importlib
 import importlib.util
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -18,15 +17,11 @@ from executor.batch.base import BatchContext, RunItem
 from executor.policy import RetryPolicy
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
-from executor.state import JOURNAL_NAME, RunKey, StateLayout, merge_run_plan, path_component
+from executor.state import (JOURNAL_NAME, RunKey, StateLayout, merge_run_plan, new_run_id,
+                            path_component)
 from executor.task import Plan
 
 RunItemFactory = Callable[[BatchContext], RunItem]
-
-
-def new_run_id() -> str:
-    """A sortable timestamp id (UTC), the shape ISO-Bench used for its run directories."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
 
 
 def latest_run_id(layout: StateLayout, task: str, agent: str, model: str) -> str | None:

@@ -78,7 +78,8 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @click.command("run")
 @click.argument("plan_file", metavar="PLAN", type=FILE)
 @state_dir_option
-@click.option("--run-id", help="Run id (default: a new timestamp; with --resume the latest).")
+@click.option("--run-id", help="Run id (default: a new UTC timestamp; with --resume the "
+                                 "latest).")
 @click.option("--resume", is_flag=True,
               help="Continue the run: skip items the policy calls final, re-run the rest.")
 @agent_options

@@ -12,7 +12,7 @@ from rich.table import Table
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
 from executor.cli.common import (console, image_input_options, job_options, limits_from,
-                                 log_line, new_run_id, reap_dead_controllers, record_options,
+                                 log_line, reap_dead_controllers, record_options,
                                  sandbox_options, sigterm_as_interrupt, trial_options,
                                  vllm_build_options)
 from executor.cli.summary import results_rows
@@ -21,7 +21,7 @@ from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import RunOptions, ensure_images
 from executor.preflight import needs_for, preflight
 from executor.resolve import resolve_job
-from executor.state import PATCH_NAME
+from executor.state import PATCH_NAME, new_run_id
 from executor.task import CommitJob
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.

@@ -25,10 +25,6 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("ISOBENCH_STATE", "state"))
 
 
-def new_run_id() -> str:
-    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-
-
 def log_line(message: str) -> None:
     # console.out: no markup parsing, so brackets in build output print as they are
     console.out(f"{datetime.now():%H:%M:%S} {message}", highlight=False)
@@ -97,7 +93,7 @@ def record_options(fn):
     """--state-dir, --run-id: where the records of this invocation go."""
     return _stack(fn, [
         state_dir_option,
-        click.option("--run-id", default=None, help="Run id (default: a timestamp)."),
+        click.option("--run-id", default=None, help="Run id (default: a UTC timestamp)."),
     ])
 
 

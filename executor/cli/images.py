@@ -22,7 +22,6 @@ from executor.cli.common import image_input_options, vllm_build_options
 from executor.errors import UserInputError
 
 console = Console()
-LABEL = "isobench.image"
 
 
 def _plans(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None, wheel_dir,
@@ -145,17 +144,15 @@ def register(group: click.Group) -> None:
     @images.command("ls")
     def ls() -> None:
         """isobench's images (labelled), with size and age."""
-        from executor.sandbox import docker_client
+        from executor.build import isobench_images
 
         table = Table()
         for column in ("tag", "kind", "size", "age"):
             table.add_column(column)
         now = time.time()
-        for image in docker_client().images.list(filters={"label": LABEL}):
-            labels = image.labels or {}
-            created = float(labels.get("isobench.created", now))
-            table.add_row(", ".join(image.tags) or image.short_id, labels.get(LABEL, "?"),
-                          f"{image.attrs.get('Size', 0) / 1e9:.2f} GB",
+        for image in isobench_images():
+            created = image.created if image.created is not None else now
+            table.add_row(image.name, image.kind, f"{image.size / 1e9:.2f} GB",
                           _age(now - created))
         console.print(table)
 
@@ -167,16 +164,11 @@ def register(group: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
     def prune(keep_days: float, max_gb: float | None, dry_run: bool) -> None:
         """Remove old isobench images (only images with isobench's label, never others)."""
-        import docker.errors
-
+        from executor.build import isobench_images, remove_image
         from executor.image_gc import choose_prunable
-        from executor.sandbox import docker_client
 
-        client = docker_client()
-        found = client.images.list(filters={"label": LABEL})
-        rows = [(image.id, ", ".join(image.tags) or image.short_id,
-                 float((image.labels or {}).get("isobench.created", 0)),
-                 int(image.attrs.get("Size", 0))) for image in found]
+        rows = [(image.id, image.name, image.created or 0.0, image.size)
+                for image in isobench_images()]
         doomed = choose_prunable(rows, keep_days=keep_days, max_gb=max_gb, now=time.time())
         freed = 0
         for image_id, name, _, size in doomed:
@@ -184,12 +176,12 @@ def register(group: click.Group) -> None:
                 console.print(f"would remove {name} ({size / 1e9:.2f} GB)")
                 freed += size
                 continue
-            try:
-                client.images.remove(image_id, noprune=False)
+            kept = remove_image(image_id)
+            if kept is None:
                 console.print(f"removed {name}")
                 freed += size
-            except docker.errors.APIError as exc:  # in use by a container: keep it
-                console.print(f"kept {name}: {exc.explanation or exc}")
+            else:  # in use by a container: keep it
+                console.print(f"kept {name}: {kept}")
         console.print(f"{'would free' if dry_run else 'freed'} {freed / 1e9:.2f} GB "
                       f"({len(doomed)} of {len(rows)} isobench images)")
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from executor.agents import make_agent
 from executor.attempts import RetryPolicy, run_commit_with_retries
 from executor.cli.common import (agent_options, console, image_input_options, job_options,
-                                 llm_options, log_line, new_run_id, reap_dead_controllers,
+                                 llm_options, log_line, reap_dead_controllers,
                                  record_options, run_options, sandbox_options,
                                  sigterm_as_interrupt, skip_bench_option, trial_options,
                                  vllm_build_options)
@@ -19,6 +19,7 @@ from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
 from executor.preflight import needs_for, preflight
 from executor.resolve import reference_patch, resolve_job
+from executor.state import new_run_id
 
 
 def print_summary(outcome: CommitOutcome) -> None:
