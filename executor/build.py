@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -37,7 +38,20 @@ LABEL_IMAGE = "isobench.image"
 LABEL_RECIPE = "isobench.recipe"
 LABEL_CREATED = "isobench.created"
 HOST_CA_BUNDLE = Path(os.environ.get("ISOBENCH_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
-RECIPES_DIR = Path(__file__).parent / "recipes"
+# The image recipes live in the top-level images/ (one copy: the top-level Dockerfile.gpu is a
+# link to images/Dockerfile.gpu). A checkout or editable install reads them there; a wheel
+# installs them as data files under <prefix>/share/isobench/images (pyproject.toml).
+RECIPE_DIRS = (Path(__file__).resolve().parents[1] / "images",
+               Path(sys.prefix) / "share" / "isobench" / "images")
+
+
+def recipe_text(name: str) -> str:
+    """The text of an image recipe (Dockerfile.gpu, Dockerfile.agent) from images/."""
+    for folder in RECIPE_DIRS:
+        if (folder / name).is_file():
+            return (folder / name).read_text()
+    raise InfraError(f"image recipe {name} not found in {' or '.join(map(str, RECIPE_DIRS))}: "
+                     f"a broken install; reinstall isobench")
 
 Log = Callable[[str], None]
 
@@ -160,7 +174,7 @@ def resolve_named_base(name: str, client: docker.DockerClient | None = None,
 
 
 def dockerfile_text() -> str:
-    return (RECIPES_DIR / "Dockerfile.gpu").read_text()
+    return recipe_text("Dockerfile.gpu")
 
 
 def host_ca_bundle() -> bytes:

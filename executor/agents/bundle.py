@@ -30,7 +30,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.agents.base import Log, PrepareContext
-from executor.build import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, RECIPES_DIR, build_context,
+from executor.build import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, build_context, recipe_text,
                             build_image, export_image_path, find_image, host_ca_bundle,
                             sha256_hex)
 from executor.sandbox import Mount, docker_client
@@ -41,7 +41,7 @@ _export_lock = threading.Lock()  # one export per process at a time; rename sett
 
 
 def dockerfile_agent_text() -> str:
-    return (RECIPES_DIR / "Dockerfile.agent").read_text()
+    return recipe_text("Dockerfile.agent")
 
 
 def cache_root() -> Path:
