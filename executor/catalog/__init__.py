@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from executor.catalog.entries import CatalogEntry, vllm_core_entries
-from executor.catalog.vllm_core import vllm_task
+from executor.vllm.entries import CatalogEntry, vllm_core_entries
+from executor.vllm.catalog_task import vllm_task
 from executor.errors import UserInputError
 from executor.task import PlanItem, TaskSpec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.build import ImageRef, Log
-from executor.catalog.entries import CatalogEntry
+from executor.vllm.entries import CatalogEntry, vllm_core_entry
 from executor.repo import export_leakproof, open_repo
 from executor.task import CommitJob
 from executor.vllm.image import ensure_vllm_image, resolve_cuda_base
@@ -40,10 +40,8 @@ def plan_entries(entries: list[CatalogEntry], mirror: Path | str | None,
 
 
 def plan_job(job: CommitJob, options: VllmBuildOptions) -> CommitPlan:
-    from executor.catalog import lookup
-
     repo = open_repo(job.task.repo)
-    return plan_entries([lookup(job.human_sha)], repo.working_tree_dir or repo.git_dir,
+    return plan_entries([vllm_core_entry(job.human_sha)], repo.working_tree_dir or repo.git_dir,
                         options)[0]
 
 

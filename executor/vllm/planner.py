@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from executor.catalog.commands import BenchCommand
-from executor.catalog.entries import CatalogEntry
+from executor.vllm.commands import BenchCommand
+from executor.vllm.entries import CatalogEntry
 from executor.errors import UserInputError
 from executor.vllm.image import provisional_tag, torch_layer_key
 from executor.vllm.mirror import CommitSource

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from executor.catalog import find_commit, lookup, vllm_core_entries
-from executor.catalog.commands import normalise_command
+from executor.vllm.commands import normalise_command
 from executor.errors import UserInputError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from executor.catalog.commands import BenchCommand
-from executor.catalog.entries import CatalogEntry
+from executor.vllm.commands import BenchCommand
+from executor.vllm.entries import CatalogEntry
 from executor.task import TaskSpec
 from executor.vllm.install_script import rebuild_command
 from executor.vllm.native import VLLM_NATIVE_PATHS

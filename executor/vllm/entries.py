@@ -1,4 +1,4 @@
-"""The catalogue's entries, read from the data files shipped in executor/catalog/data.
+"""The catalogue's entries, read from the data files shipped in executor/vllm/data.
 
 The files are ISO-Bench's own, copied unchanged; every correction is made here in code (or in
 commands.py), so a diff against the source data is always empty and each fix has a reason.
@@ -14,9 +14,10 @@ from importlib import resources
 
 from pydantic import BaseModel, Field
 
-from executor.catalog.commands import BenchCommand, normalise_command
+from executor.errors import UserInputError
+from executor.vllm.commands import BenchCommand, normalise_command
 
-DATA = resources.files("executor.catalog") / "data"
+DATA = resources.files("executor.vllm") / "data"
 PLAN_FILE = "vllm_core_plan.json"
 MAPPING_FILE = "vllm_benchmark_mapping.json"
 DATED_FILE = "vllm_39_benchmarkable_commits.txt"
@@ -89,3 +90,12 @@ def vllm_core_entries() -> tuple[CatalogEntry, ...]:
             perf_command=info.get("perf_command"), model=info.get("model"),
             in_paper_subset=human[:8] in dated, excluded=SOURCE_EXCLUSIONS.get(human[:8])))
     return tuple(entries)
+
+
+def vllm_core_entry(human_sha: str) -> CatalogEntry:
+    """The vllm_core entry of a full commit sha (a job's, already resolved)."""
+    sha = human_sha.strip().lower()
+    for entry in vllm_core_entries():
+        if entry.human == sha:
+            return entry
+    raise UserInputError(f"commit {human_sha[:12]} is not in the vllm_core catalogue")

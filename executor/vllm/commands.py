@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from executor.catalog.gpu_fit import single_gpu_problem
+from executor.vllm.gpu_fit import single_gpu_problem
 from executor.task import MetricSpec
 from executor.vllm import facts
 
