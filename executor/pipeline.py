@@ -31,13 +31,13 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from executor import __version__
 from executor.agent_reuse import earlier_agent_result
 from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
-from executor.bench.run import BenchOptions, benchmark
+from executor.bench.run import BenchOptions, bench_record, benchmark
 from executor.build import (BaseImageRecipe, ImageRef, ensure_base_image, ensure_sandbox_image,
                             resolve_named_base, sandbox_recipe)
 from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
@@ -51,7 +51,7 @@ from executor.redact import Redactor
 from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
                            patch_stats, verify_no_leak)
 from executor.cancel import CancelToken
-from executor.sandbox import (ENGINE_ERRORS, GpuRequest, Sandbox, SandboxLimits, SandboxSpec,
+from executor.sandbox import (ENGINE_ERRORS, Resources, Sandbox, SandboxSpec,
                               allow_item_sandboxes, refuse_item_sandboxes,
                               remove_item_sandboxes)
 from executor.state import JOURNAL_NAME, PATCH_NAME, JournalConflict, RunKey, StateLayout
@@ -64,22 +64,59 @@ AGENT_SANDBOX_GRACE_S = 900  # room after the agent's budget to collect patch an
 CANCEL_REMOVAL_WAIT_S = 60
 
 
+class AgentLimits(BaseModel):
+    """What bounds the agent of an attempt: time, steps and network."""
+
+    budget_s: int = Field(default=7200, description="Agent wall-clock budget.")
+    max_steps: int | None = Field(default=None, description="Agent step limit.")
+    network: str = Field(default="bridge", description="Network of the agent sandbox.")
+
+
+class ImageInputs(BaseModel):
+    """How the sandbox images are built."""
+
+    base_recipe: BaseImageRecipe = Field(default_factory=BaseImageRecipe,
+                                         description="The offline Debian base (non-vLLM tasks).")
+    vllm: VllmBuildOptions = Field(default_factory=VllmBuildOptions,
+                                   description="Image inputs for vLLM tasks.")
+
+
+# RunOptions' keys before it was split by concern, and the part each moved to: callers written
+# against the flat shape (other branches, scripts) still construct it.
+_FLAT_KEYS = {"agent_budget_s": ("agent", "budget_s"), "max_steps": ("agent", "max_steps"),
+              "agent_network": ("agent", "network"), "base_recipe": ("images", "base_recipe"),
+              "vllm": ("images", "vllm")}
+
+
 class RunOptions(BaseModel):
-    """How to run one commit (shared by run-commit, batches and reruns)."""
+    """How to run one commit (shared by run-commit, batches and reruns), by concern: where it
+    is recorded, what its containers may use, how the agent is bounded, how images are built,
+    how the benchmark measures."""
 
     state_dir: Path = Field(description="Root of the state layout.")
     run_id: str = Field(description="Groups the items of one invocation or batch.")
-    gpus: GpuRequest = Field(default_factory=GpuRequest)
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
-    agent_budget_s: int = Field(default=7200, description="Agent wall-clock budget.")
-    max_steps: int | None = Field(default=None, description="Agent step limit.")
-    agent_network: str = Field(default="bridge", description="Network of the agent sandbox.")
-    bench: BenchOptions = Field(default_factory=BenchOptions)
+    command_line: list[str] = Field(default_factory=lambda: list(sys.argv),
+                                    description="Recorded in the manifest (redacted).")
+    resources: Resources = Field(default_factory=Resources,
+                                 description="GPUs and limits of every container.")
+    agent: AgentLimits = Field(default_factory=AgentLimits, description="The agent's bounds.")
+    images: ImageInputs = Field(default_factory=ImageInputs, description="Image inputs.")
+    bench: BenchOptions = Field(default_factory=BenchOptions, description="How to measure.")
     skip_bench: bool = Field(default=False, description="Stop after the agent phase.")
-    base_recipe: BaseImageRecipe = Field(default_factory=BaseImageRecipe)
-    vllm: VllmBuildOptions = Field(default_factory=VllmBuildOptions,
-                                   description="Image inputs for vLLM tasks.")
-    command_line: list[str] = Field(default_factory=lambda: list(sys.argv))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat_keys(cls, data):
+        if not isinstance(data, dict) or not set(data) & set(_FLAT_KEYS):
+            return data
+        data = dict(data)
+        for key, (part, field) in _FLAT_KEYS.items():
+            if key in data:
+                section = data.setdefault(part, {})
+                if isinstance(section, BaseModel):
+                    section = data[part] = section.model_dump()
+                section[field] = data.pop(key)
+        return data
 
 
 class AttemptSlot(BaseModel):
@@ -122,10 +159,10 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
     if task.builder == "vllm":  # CUDA base, torch pin and install strategy planned per commit
         from executor.vllm.jobs import ensure_vllm_job_images
 
-        base, images, _ = ensure_vllm_job_images(job, options.vllm, log_dir, log)
+        base, images, _ = ensure_vllm_job_images(job, options.images.vllm, log_dir, log)
         return base, images
     base = (resolve_named_base(task.base_image, log=log) if task.base_image
-            else ensure_base_image(options.base_recipe, log=log))
+            else ensure_base_image(options.images.base_recipe, log=log))
     repo = open_repo(task.repo)
     images: dict[str, ImageRef] = {}
     for role, sha in (("base", job.base_sha), ("human", job.human_sha)):
@@ -184,7 +221,8 @@ def _open_attempt(path: Path, job: CommitJob, agent: Agent, options: RunOptions,
         commits={}, agent=info.name, model=info.model)
     journal.commits = {"base": job.base_sha, "human": job.human_sha}  # plans may say `sha^1`
     if slot is None:
-        attempt = Attempt(attempt=len(journal.attempts) + 1, gpu_ids=options.gpus.ids)
+        attempt = Attempt(attempt=len(journal.attempts) + 1,
+                          gpu_ids=options.resources.gpus.ids)
         journal.attempts.append(attempt)
         return journal, attempt
     found = [a for a in journal.attempts if a.attempt == slot.number]
@@ -322,7 +360,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
 
         with rec.phase("bench"):
             results = benchmark(job, images, patch, options.bench, attempt_dir / "bench",
-                                options.run_id, log)
+                                options.run_id, log, resources=options.resources)
         write_json_atomic(attempt_dir / "results.json", results)
         write_json_atomic(item_dir / "results.json", results)
         outcome.results = results
@@ -367,9 +405,9 @@ def _agent_phase(job: CommitJob, agent: Agent, options: RunOptions, base: ImageR
     # Again: what prepare() built or resolved (bundle, frozen packages) is in info() now.
     _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
     spec = SandboxSpec(image=images["base"].tag, run_id=options.run_id, item=job.item_id,
-                       phase="agent", budget_s=options.agent_budget_s + AGENT_SANDBOX_GRACE_S,
-                       limits=options.limits, gpus=options.gpus,
-                       network=prep.network or options.agent_network,
+                       phase="agent", budget_s=options.agent.budget_s + AGENT_SANDBOX_GRACE_S,
+                       limits=options.resources.limits, gpus=options.resources.gpus,
+                       network=prep.network or options.agent.network,
                        env={**job.task.env, **prep.env}, mounts=prep.mounts,
                        workdir=REPO_DIR)
     with Sandbox(spec, redactor=redactor) as sandbox:
@@ -377,8 +415,8 @@ def _agent_phase(job: CommitJob, agent: Agent, options: RunOptions, base: ImageR
             verify_no_leak(sandbox, REPO_DIR, job.base_sha, job.human_sha)
         task = AgentTask(item_id=job.item_id, repo_dir=REPO_DIR,
                          scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", prompt=prompt.text,
-                         budget_s=options.agent_budget_s, max_steps=options.max_steps)
-        log(f"agent: {info.name} ({info.model}) working, budget {options.agent_budget_s}s")
+                         budget_s=options.agent.budget_s, max_steps=options.agent.max_steps)
+        log(f"agent: {info.name} ({info.model}) working, budget {options.agent.budget_s}s")
         with rec.phase("agent"):
             run = agent.run(sandbox, task, attempt_dir, log)
         if sandbox.oom_killed():
@@ -401,5 +439,5 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         images={k: v.id for k, v in images.items()},
         image_tags={k: v.tag for k, v in images.items()},
         agent=redactor.mapping(info.model_dump(mode="json")), prompt_sha256=prompt_sha,
-        bench=options.bench.model_dump(mode="json"))
+        bench=bench_record(options.bench, options.resources))
     write_json_atomic(item_dir / "manifest.json", manifest)

@@ -29,7 +29,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.types import DeviceRequest, Ulimit
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from executor.errors import DockerUnavailable, InfraError, classify_text, unclassified
 from executor.redact import LineRedactor, Redactor
@@ -116,6 +116,32 @@ class SandboxLimits(BaseModel):
     memory: str | None = Field(default=None, description="Memory limit, e.g. '16g'")
     pids: int | None = Field(default=8192, description="Max processes (fork-bomb guard)")
     shm_size: str | None = Field(default="2g", description="/dev/shm size when IPC is private")
+
+
+class Resources(BaseModel):
+    """What every container of a run may use: its GPUs and limits, held in this one model
+    (run-commit, bench and batches take them as the same flags)."""
+
+    gpus: GpuRequest = Field(default_factory=GpuRequest, json_schema_extra={"flag": "--gpus"},
+                             description="GPUs for the sandboxes: none, all, or ids like 0,1.")
+    cpus: float | None = Field(default=None, json_schema_extra={"flag": "--cpus"},
+                               description="CPU quota per container.")
+    cpuset: str | None = Field(default=None, json_schema_extra={"flag": "--cpuset"},
+                               description="Pin containers to host CPUs, e.g. 0-7.")
+    memory: str | None = Field(default=None, json_schema_extra={"flag": "--memory"},
+                               description="Memory limit per container, e.g. 32g.")
+    pids: int | None = Field(default=8192, json_schema_extra={"flag": "--pids"},
+                             description="Process limit per container.")
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_from_text(cls, value):
+        return GpuRequest.parse(value) if isinstance(value, str) else value
+
+    @property
+    def limits(self) -> SandboxLimits:
+        return SandboxLimits(cpus=self.cpus, cpuset=self.cpuset, memory=self.memory,
+                             pids=self.pids)
 
 
 class Mount(BaseModel):

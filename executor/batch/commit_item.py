@@ -102,8 +102,8 @@ def attempt_options(spec: CommitItemSpec, ctx: BatchContext, gpu_ids: list[str])
     gpus = GpuRequest(mode="ids", ids=list(gpu_ids)) if gpu_ids and passthrough \
         else GpuRequest()
     return spec.run.model_copy(update={
-        "state_dir": ctx.state.root, "run_id": ctx.run.run_id, "gpus": gpus,
-        "bench": spec.run.bench.model_copy(update={"gpus": gpus})})
+        "state_dir": ctx.state.root, "run_id": ctx.run.run_id,
+        "resources": spec.run.resources.model_copy(update={"gpus": gpus})})
 
 
 def resolve_item(spec: CommitItemSpec, ctx: BatchContext, item: PlanItem, spool: Path

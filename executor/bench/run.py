@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from executor.bench.docker_trial import DockerTrialRunner
 from executor.bench.gpu import IDLE_TIMEOUT_S, make_guard
@@ -25,7 +25,7 @@ from executor.bench.trial import TrialRunner
 from executor.bench.variants import VariantFailure, prepare_agent_variant
 from executor.build import ImageRef
 from executor.repo import REPO_DIR
-from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.sandbox import GpuRequest, Resources, Sandbox, SandboxLimits, SandboxSpec
 from executor.task import CommitJob
 
 Log = Callable[[str], None]
@@ -36,15 +36,26 @@ class BenchOptions(BaseModel):
 
     # 20 trials: calibrated on the demo (scripts/calibrate_demo.py) on a shared 2-core machine,
     # where 10 missed a 5% regression in ~1 run of 20 and 20 missed none; see docs.
-    trials: int = Field(default=20, ge=1, description="Timed trials per variant.")
-    warmup: int = Field(default=1, ge=0, description="Warm-up blocks, run but not analysed.")
-    seed: int | None = Field(default=None, description="Schedule seed; None draws one.")
-    aa: bool = Field(default=False, description="Add a second base variant (calibration).")
-    gpus: GpuRequest = Field(default_factory=GpuRequest)
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
-    timeout_s: int = Field(default=1800, description="Per-trial benchmark timeout.")
-    min_effect: float = Field(default=0.02, description="Smallest speedup that counts (0.02=2%).")
-    alpha: float = Field(default=0.05, description="False-change rate: alpha/2 per direction.")
+    model_config = ConfigDict(extra="forbid")  # GPUs and limits are in sandbox.Resources
+
+    trials: int = Field(default=20, ge=2, json_schema_extra={"flag": "--trials"},
+                        description="Timed trials per variant, each in a fresh container.")
+    warmup: int = Field(default=1, ge=0, json_schema_extra={"flag": "--warmup"},
+                        description="Warm-up blocks (each variant once), not analysed.")
+    seed: int | None = Field(default=None, json_schema_extra={"flag": "--seed"},
+                             description="Seed of the trial order (recorded); in batches also "
+                                         "of the retry jitter.")
+    aa: bool = Field(default=False, json_schema_extra={"flag": "--aa"},
+                     description="Add 'base2', a second copy of base: an A/A control of the "
+                                 "setup.")
+    timeout_s: int = Field(default=1800, ge=1, json_schema_extra={"flag": "--trial-timeout"},
+                           description="Seconds one benchmark run may take.")
+    min_effect: float = Field(default=0.02, gt=0, le=1, json_schema_extra={"flag": "--min-effect"},
+                              description="Smallest speedup that counts, as a fraction "
+                                          "(0.02 = 2%).")
+    alpha: float = Field(default=0.05, gt=0, le=0.5, json_schema_extra={"flag": "--alpha"},
+                         description="Chance of calling identical code changed (alpha/2 per "
+                                     "direction).")
     network: str = Field(default="none", description="Network mode of benchmark containers.")
     gpu_idle_timeout_s: float = Field(default=IDLE_TIMEOUT_S,
                                       description="Longest wait for an idle GPU per trial.")
@@ -69,10 +80,19 @@ def run_gate(task, variant: VariantInfo, *, run_id: str, item_id: str, log_dir: 
                       log_file=str(log_file))
 
 
+def bench_record(options: BenchOptions, resources: Resources) -> dict:
+    """How a benchmark measured, as results.json and manifest.json record it (the GPUs and
+    limits under the keys `gpus` and `limits`, as before they moved to Resources)."""
+    return {**options.model_dump(mode="json"), "gpus": resources.gpus.model_dump(mode="json"),
+            "limits": resources.limits.model_dump(mode="json")}
+
+
 def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
               options: BenchOptions, out_dir: Path, run_id: str, log: Log = print,
-              runner: TrialRunner | None = None) -> BenchResults:
+              runner: TrialRunner | None = None, *,
+              resources: Resources | None = None) -> BenchResults:
     """Measure base and human (and the agent's patch, and a second base with `aa`)."""
+    resources = resources or Resources()
     task = job.task
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,16 +105,16 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                            metric={"kind": task.metric.kind}, seed=seed,
                            trials_per_variant=options.trials, warmup_blocks=options.warmup,
                            variants=variants, verdict="inconclusive",
-                           options=options.model_dump(mode="json"))
+                           options=bench_record(options, resources))
     variants = results.variants  # pydantic copied the dict: keep adding to the record's own
-    common = dict(run_id=run_id, item_id=job.item_id, log_dir=out_dir, limits=options.limits,
-                  gpus=options.gpus, network=options.network)
+    common = dict(run_id=run_id, item_id=job.item_id, log_dir=out_dir, limits=resources.limits,
+                  gpus=resources.gpus, network=options.network)
 
     if patch is not None:
         log("bench: preparing the agent variant")
         prepared = prepare_agent_variant(task, images["base"], job.base_sha, patch,
                                          run_id=run_id, item_id=job.item_id, log_dir=out_dir,
-                                         limits=options.limits)
+                                         limits=resources.limits)
         if isinstance(prepared, VariantFailure):
             results.verdict, results.verdict_reason = prepared.verdict, prepared.reason
             results.log_file = prepared.log_file
@@ -114,8 +134,8 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
 
     if runner is None:
         guard = None
-        if options.gpus.mode != "none":
-            guard = make_guard(options.gpus.ids or None, log, options.gpu_idle_timeout_s)
+        if resources.gpus.mode != "none":
+            guard = make_guard(resources.gpus.ids or None, log, options.gpu_idle_timeout_s)
         runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
                                    gpu_guard=guard, **common)
     results.trials = run_trials(list(variants), runner, trials=options.trials,

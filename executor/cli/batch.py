@@ -26,7 +26,8 @@ from executor.doctor import host_gpus
 from executor.errors import UserInputError
 from executor.preflight import PreflightNeeds, needs_for, preflight
 from executor.journal import write_json_atomic
-from executor.sandbox import GpuRequest, docker_client, reap_orphans
+from executor.bench.run import BenchOptions
+from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
 from executor.status import build_report
 from executor.status import remaining_plan as plan_of_remaining
@@ -126,8 +127,8 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
-                backoff_s, run_item_spec, progress, verbose, order, seed, **item_options
-                ) -> None:
+                backoff_s, run_item_spec, progress, verbose, order, bench, resources,
+                **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
 
@@ -139,6 +140,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
     plan = load_plan(plan_file)
+    seed = bench.seed
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -153,7 +155,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, bench, resources,
+                                item_options)
         preflight(batch_needs(plan, spec, gpu_ids if backend == "local" else []))
         factory = functools.partial(commit_run_item, spec)
         if backend == "local":  # Ray tasks reap on their own nodes
@@ -194,7 +197,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
+                     verbose: bool, bench: BenchOptions, resources: Resources, opts: dict
+                     ) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
     agent, model = opts["agent_name"], opts["model"]
@@ -207,10 +211,9 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
         "price_table", "max_steps", "must_patch")})
-    run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
-                      **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
-                                              "agent_budget", "max_steps", "agent_network",
-                                              "skip_bench", "trials", "warmup")},
+    run = run_options(state_dir=state_dir, run_id=key.run_id, resources=resources, bench=bench,
+                      **{k: opts[k] for k in ("agent_budget", "max_steps", "agent_network",
+                                              "skip_bench")},
                       vllm=vllm_build_options(**{k: opts[k] for k in IMAGE_INPUTS}))
     return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
                           script=read(opts["script_file"], "agent script"),
@@ -232,7 +235,7 @@ def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeed
             except UserInputError:
                 pass
     return needs_for(job, gpus=gpus, agent=spec.agent, agent_python=spec.llm.python,
-                     base_recipe=spec.run.base_recipe)
+                     base_recipe=spec.run.images.base_recipe)
 
 
 def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):

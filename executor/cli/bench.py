@@ -11,20 +11,22 @@ from rich.table import Table
 
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
-from executor.cli.common import (console, image_input_options, job_options, limits_from,
+from executor.cli.common import (TRIAL_FIELDS, console, image_input_options, job_options,
                                  log_line, reap_dead_controllers, record_options,
-                                 sandbox_options, sigterm_as_interrupt, trial_options,
-                                 vllm_build_options)
+                                 sandbox_options, sigterm_as_interrupt, vllm_build_options)
+from executor.cli.options import model_options
 from executor.cli.summary import results_rows
 from executor.errors import UserInputError
 from executor.journal import write_bytes_atomic, write_json_atomic
-from executor.pipeline import RunOptions, ensure_images
+from executor.pipeline import ImageInputs, RunOptions, ensure_images
 from executor.preflight import needs_for, preflight
 from executor.resolve import resolve_job
+from executor.sandbox import Resources
 from executor.state import PATCH_NAME, new_run_id
 from executor.task import CommitJob
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
+MEASURE_FIELDS = ("aa", "min_effect", "alpha", "timeout_s")  # bench's own, beside the trials
 VERDICT_EXIT = {"apply_failed": 11, "build_failed": 15, "bench_failed": 15}
 EXIT_INTERRUPTED = 130
 
@@ -83,23 +85,12 @@ def register(group: click.Group) -> None:
     @click.option("--run", "run_dir", type=click.Path(path_type=Path),
                   help=f"A run-commit item directory: benchmark its {PATCH_NAME}.")
     @record_options
-    @trial_options
-    @click.option("--aa", is_flag=True,
-                  help="Add 'base2', a second copy of base: an A/A control of the setup.")
-    @click.option("--min-effect", type=click.FloatRange(0, 1, min_open=True),
-                  default=BenchOptions().min_effect, show_default=True,
-                  help="Smallest speedup that counts, as a fraction (0.02 = 2%).")
-    @click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True),
-                  default=BenchOptions().alpha, show_default=True,
-                  help="Chance of calling identical code changed (alpha/2 per direction).")
-    @click.option("--trial-timeout", type=click.IntRange(1), default=BenchOptions().timeout_s,
-                  show_default=True, help="Seconds one benchmark run may take.")
+    @model_options(BenchOptions, "options", only=TRIAL_FIELDS + MEASURE_FIELDS)
     @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
     @sandbox_options
     @image_input_options
     def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, state_dir, run_id,
-                  trials, warmup, seed, aa, min_effect, alpha, trial_timeout, as_json, gpus,
-                  cpus, cpuset, memory, pids, **image_inputs):
+                  options: BenchOptions, as_json, resources: Resources, **image_inputs):
         """Benchmark base, human and an agent patch of one commit, each trial in a fresh
         container.
 
@@ -123,24 +114,20 @@ def register(group: click.Group) -> None:
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         patch = load_patch(patch_file, run_dir, job)
-        preflight(needs_for(job, gpus=gpus))  # before anything is written: exit 2, no record
+        preflight(needs_for(job, gpus=resources.gpus))  # before anything is written: exit 2
         reap_dead_controllers()
         run_id = run_id or new_run_id()
         out_dir = bench_dir(state_dir, job, run_id)
-        limits = limits_from(cpus, cpuset, memory, pids)
-        options = BenchOptions(trials=trials, warmup=warmup, seed=seed, aa=aa, gpus=gpus,
-                               limits=limits, timeout_s=trial_timeout, min_effect=min_effect,
-                               alpha=alpha)
         agent = f", agent patch {len(patch)} bytes" if patch else ""
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
                  f"{job.base_sha[:12]}{agent}")
         try:
             _, images = ensure_images(job, RunOptions(
-                state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
-                vllm=vllm_build_options(**image_inputs)),
+                state_dir=state_dir, run_id=run_id, resources=resources,
+                images=ImageInputs(vllm=vllm_build_options(**image_inputs))),
                                       out_dir / "logs", log_line)
             results = benchmark(job, images, patch, options, out_dir / "logs", run_id,
-                                log_line)
+                                log_line, resources=resources)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: containers removed, no results")
             sys.exit(EXIT_INTERRUPTED)

@@ -13,9 +13,10 @@ from rich.console import Console
 
 from executor.agents import AGENTS, LlmAgentOptions
 from executor.bench.run import BenchOptions
-from executor.pipeline import RunOptions
+from executor.cli.options import model_options
+from executor.pipeline import AgentLimits, ImageInputs, RunOptions
 from executor.pricing import DEFAULT_PRICES, PriceTable
-from executor.sandbox import GpuRequest, SandboxLimits
+from executor.sandbox import Resources
 from executor.vllm.jobs import VllmBuildOptions
 
 console = Console(stderr=True, highlight=False)
@@ -30,31 +31,9 @@ def log_line(message: str) -> None:
     console.out(f"{datetime.now():%H:%M:%S} {message}", highlight=False)
 
 
-def parse_gpus(_ctx, _param, value: str) -> GpuRequest:
-    try:
-        return GpuRequest.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
-def limit_options(fn):
-    """--cpus, --cpuset, --memory, --pids"""
-    return _stack(fn, [
-        click.option("--cpus", type=float, default=None, help="CPU quota per container."),
-        click.option("--cpuset", default=None, help="Pin containers to host CPUs, e.g. 0-7."),
-        click.option("--memory", default=None, help="Memory limit per container, e.g. 32g."),
-        click.option("--pids", type=int, default=8192, show_default=True,
-                     help="Process limit per container."),
-    ])
-
-
-def sandbox_options(fn):
-    """--gpus, --cpus, --cpuset, --memory, --pids for commands that start sandboxes."""
-    return _stack(fn, [
-        click.option("--gpus", default="none", show_default=True, callback=parse_gpus,
-                     help="GPUs for the sandboxes: none, all, or ids like 0,1."),
-        limit_options,
-    ])
+# GPUs and limits arrive as one `resources: Resources` (executor/cli/options.py).
+sandbox_options = model_options(Resources, "resources")
+limit_options = model_options(Resources, "resources", exclude={"gpus"})  # batches lease GPUs
 
 
 def _stack(fn, decorators):
@@ -153,20 +132,9 @@ def skip_bench_option(fn):
     return click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")(fn)
 
 
-def trial_options(fn):
-    """--trials, --warmup, --seed: how the benchmark repeats and orders its trials."""
-    defaults = BenchOptions()
-    return _stack(fn, [
-        click.option("--trials", type=click.IntRange(2), default=defaults.trials,
-                     show_default=True,
-                     help="Timed trials per variant, each in a fresh container."),
-        click.option("--warmup", type=click.IntRange(0), default=defaults.warmup,
-                     show_default=True, help="Warm-up blocks (each variant once), not "
-                                             "analysed."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed of the trial order (recorded); in batches also of the retry "
-                          "jitter."),
-    ])
+# --trials, --warmup, --seed arrive as `bench: BenchOptions` (the bench command adds more).
+TRIAL_FIELDS = ("trials", "warmup", "seed")
+trial_options = model_options(BenchOptions, "bench", only=TRIAL_FIELDS)
 
 
 def image_input_options(fn):
@@ -210,21 +178,16 @@ def reap_dead_controllers() -> None:
         log_line(f"removed {len(removed)} container(s) left by dead controllers")
 
 
-def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:
-    return SandboxLimits(cpus=cpus, cpuset=cpuset, memory=memory, pids=pids)
-
-
-def run_options(*, state_dir: Path, run_id: str, gpus: GpuRequest, cpus, cpuset, memory, pids,
+def run_options(*, state_dir: Path, run_id: str, resources: Resources, bench: BenchOptions,
                 agent_budget: int, max_steps: int | None, agent_network: str, skip_bench: bool,
-                trials: int, warmup: int, seed: int | None,
                 vllm: VllmBuildOptions | None = None) -> RunOptions:
     """The pipeline's RunOptions from the shared options above (budget typed in minutes)."""
-    limits = limits_from(cpus, cpuset, memory, pids)
     return RunOptions(
-        state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
-        agent_budget_s=agent_budget * 60, max_steps=max_steps, agent_network=agent_network,
-        skip_bench=skip_bench, vllm=vllm or VllmBuildOptions(),
-        bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus, limits=limits))
+        state_dir=state_dir, run_id=run_id, resources=resources,
+        agent=AgentLimits(budget_s=agent_budget * 60, max_steps=max_steps,
+                          network=agent_network),
+        images=ImageInputs(vllm=vllm or VllmBuildOptions()), skip_bench=skip_bench,
+        bench=bench)
 
 
 def sigterm_as_interrupt() -> None:

@@ -55,11 +55,11 @@ def register(group: click.Group) -> None:
     @sandbox_options
     @image_input_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
-                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
+                       state_dir, run_id, item_id, bench, agent_budget, max_steps,
                        agent_network, skip_bench, model, base_url, api_key_env, agent_source,
                        agent_revision, agent_python, must_patch, price_table, max_attempts,
                        retry_wait_max,
-                       verbose, gpus, cpus, cpuset, memory, pids, **image_inputs):
+                       verbose, resources, **image_inputs):
         """Run one perf commit end to end in fresh containers.
 
         Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
@@ -81,13 +81,13 @@ def register(group: click.Group) -> None:
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
                            default_patch=reference_patch(job), llm=llm)
         # what no retry can fix, before anything is written (exit 2, no run record)
-        preflight(needs_for(job, gpus=gpus, agent=agent_name, agent_python=agent_python))
+        preflight(needs_for(job, gpus=resources.gpus, agent=agent_name,
+                            agent_python=agent_python))
         reap_dead_controllers()
         options = run_options(
-            state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
-            cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
-            max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
-            trials=trials, warmup=warmup, seed=seed,
+            state_dir=state_dir, run_id=run_id or new_run_id(), resources=resources,
+            bench=bench, agent_budget=agent_budget, max_steps=max_steps,
+            agent_network=agent_network, skip_bench=skip_bench,
             vllm=vllm_build_options(**image_inputs))
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")

@@ -9,6 +9,7 @@ from executor.batch.commit_item import (CommitItemSpec, InlineFile, attempt_opti
                                         commit_run_item)
 from executor.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA, demo_task
 from executor.journal import RunStatus
+from executor.bench.run import bench_record
 from executor.pipeline import AttemptSlot, RunOptions, run_commit
 from executor.state import ItemJournal, JournalConflict, RunKey, StateLayout
 from executor.task import CommitJob, PlanItem
@@ -29,13 +30,16 @@ def spec(tmp_path, passthrough) -> CommitItemSpec:
                                                   (False, ("none", []))])
 def test_leased_gpus_reach_sandboxes_only_with_passthrough(tmp_path, passthrough, expected):
     options = attempt_options(spec(tmp_path, passthrough), context(tmp_path), ["2", "3"])
-    assert (options.gpus.mode, options.gpus.ids) == expected
-    assert options.bench.gpus == options.gpus  # benchmark trials get the same devices
+    gpus = options.resources.gpus
+    assert (gpus.mode, gpus.ids) == expected
+    # benchmark trials get the same devices: the one Resources is what benchmark() records
+    assert bench_record(options.bench, options.resources)["gpus"] == gpus.model_dump()
     assert (options.state_dir, options.run_id) == (tmp_path / "state", "r1")
 
 
 def test_cpu_slots_never_request_gpus(tmp_path):
-    assert attempt_options(spec(tmp_path, True), context(tmp_path), []).gpus.mode == "none"
+    options = attempt_options(spec(tmp_path, True), context(tmp_path), [])
+    assert options.resources.gpus.mode == "none"
 
 
 def test_inline_file_is_used_in_place_or_copied_by_content(tmp_path):

@@ -1,0 +1,102 @@
+"""Command-line options made from pydantic models: one decorator per model.
+
+`@model_options(Resources, "resources")` adds one click option per field that names a flag
+(`Field(json_schema_extra={"flag": "--cpus"})`), with the field's description as help text, its
+default, and a click type read from its annotation and constraints (`ge`/`le` become ranges,
+`Literal` a choice, `bool` a flag). The command then receives one validated model instance under
+`resources` instead of the loose values, so adding an option is adding one field and its flag.
+A value the model rejects is bad input: click's usage error, exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+import annotated_types
+import click
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+PLAIN_DEFAULTS = (str, int, float, bool, Path, type(None))
+
+
+def flag_of(field: FieldInfo) -> str | None:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    flag = extra.get("flag")
+    return flag if isinstance(flag, str) else None
+
+
+def _bare(annotation: Any) -> Any:
+    """`int | None` -> int; other annotations unchanged."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def click_type(field: FieldInfo) -> Any:
+    """The click type of a field: ranges from ge/gt/le/lt, Literal as a choice."""
+    base = _bare(field.annotation)
+    if typing.get_origin(base) is Literal:
+        return click.Choice([str(v) for v in typing.get_args(base)])
+    bounds: dict[str, Any] = {}
+    for item in field.metadata:
+        for name, attr in (("min", "ge"), ("min", "gt"), ("max", "le"), ("max", "lt")):
+            if isinstance(item, getattr(annotated_types, attr.capitalize())):
+                bounds[name] = getattr(item, attr)
+                if attr in ("gt", "lt"):
+                    bounds[f"{name}_open"] = True
+    if base is int:
+        return click.IntRange(**bounds) if bounds else int
+    if base is float:
+        return click.FloatRange(**bounds) if bounds else float
+    if base is Path:
+        return click.Path(path_type=Path)
+    return str  # str, and models that validate their text form (e.g. GpuRequest)
+
+
+def _cli_default(field: FieldInfo) -> Any:
+    default = field.get_default(call_default_factory=True)
+    return default if isinstance(default, PLAIN_DEFAULTS) else str(default)
+
+
+def model_options(model: type[BaseModel], param: str, *,
+                  only: Iterable[str] | None = None, exclude: Iterable[str] = ()
+                  ) -> Callable[[Callable], Callable]:
+    """Decorator: the flagged fields of `model` as click options; the command gets `param`."""
+    wanted = set(only) if only is not None else None
+    fields = [(name, field) for name, field in model.model_fields.items()
+              if flag_of(field) and name not in set(exclude)
+              and (wanted is None or name in wanted)]
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name) for name, _ in fields}
+            try:
+                kwargs[param] = model(**values)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = dict(fields)[str(error["loc"][0])] if error["loc"] else None
+                flag = flag_of(where) if where else param
+                raise click.UsageError(f"{flag}: {error['msg']}") from exc
+            return command(*args, **kwargs)
+
+        for name, field in reversed(fields):
+            flag, default = flag_of(field), _cli_default(field)
+            if _bare(field.annotation) is bool:
+                decls = [flag if "/" in flag else flag, name]
+                option = click.option(*decls, is_flag="/" not in flag, default=default,
+                                      show_default="/" in flag, help=field.description)
+            else:
+                option = click.option(flag, name, type=click_type(field), default=default,
+                                      show_default=default is not None,
+                                      help=field.description)
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
