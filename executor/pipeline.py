@@ -54,7 +54,9 @@ from executor.cancel import CancelToken
 from executor.sandbox import (ENGINE_ERRORS, Resources, Sandbox, SandboxSpec,
                               allow_item_sandboxes, refuse_item_sandboxes,
                               remove_item_sandboxes)
-from executor.state import JOURNAL_NAME, PATCH_NAME, JournalConflict, RunKey, StateLayout
+from executor.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
+                            TRACEBACK_NAME, JournalConflict, RunKey, StateLayout,
+                            attempt_dir_name)
 from executor.task import CommitJob
 from executor.vllm.jobs import VllmBuildOptions
 
@@ -315,7 +317,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
     number = attempt.attempt
     rec = _AttemptRecorder(journal, attempt, journal_path, cancel)
     rec.save()
-    attempt_dir = item_dir / f"attempt-{number}"
+    attempt_dir = item_dir / attempt_dir_name(number)
     attempt_dir.mkdir(parents=True, exist_ok=True)
     outcome = CommitOutcome(status=RunStatus.RUNNING, exit_code=1, item_dir=item_dir,
                             attempt=number)
@@ -361,8 +363,8 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
         with rec.phase("bench"):
             results = benchmark(job, images, patch, options.bench, attempt_dir / "bench",
                                 options.run_id, log, resources=options.resources)
-        write_json_atomic(attempt_dir / "results.json", results)
-        write_json_atomic(item_dir / "results.json", results)
+        write_json_atomic(attempt_dir / RESULTS_NAME, results)
+        write_json_atomic(item_dir / RESULTS_NAME, results)
         outcome.results = results
         if results.verdict == "bench_failed":
             sig = (classify_text(results.verdict_reason, "bench")
@@ -382,7 +384,7 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
     except (IsobenchError, *ENGINE_ERRORS) as exc:
         return done(RunStatus.INFRA_ERROR, _infra_signature(exc, "docker"), str(exc))
     except Exception as exc:  # a bug in isobench: record it, never call it success
-        (attempt_dir / "controller_traceback.txt").write_text(
+        (attempt_dir / TRACEBACK_NAME).write_text(
             redactor.text(traceback.format_exc()))
         return done(RunStatus.INFRA_ERROR, unclassified(f"{type(exc).__name__}: {exc}",
                                                         "controller"), str(exc))
@@ -395,7 +397,7 @@ def _agent_phase(job: CommitJob, agent: Agent, options: RunOptions, base: ImageR
     info = agent.info()
     prompt = render_prompt(job.task, repo_dir=REPO_DIR,
                            scratch_dir=f"{REPO_DIR}/{SCRATCH_DIR}", base_sha=job.base_sha)
-    (attempt_dir / "prompt.txt").write_text(prompt.text)
+    (attempt_dir / PROMPT_NAME).write_text(prompt.text)
     _write_manifest(item_dir, job, agent, options, images, prompt.sha256)
 
     with rec.phase("agent_prepare"):
@@ -440,4 +442,4 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         image_tags={k: v.tag for k, v in images.items()},
         agent=redactor.mapping(info.model_dump(mode="json")), prompt_sha256=prompt_sha,
         bench=bench_record(options.bench, options.resources))
-    write_json_atomic(item_dir / "manifest.json", manifest)
+    write_json_atomic(item_dir / MANIFEST_NAME, manifest)

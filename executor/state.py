@@ -47,6 +47,24 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+# What an item's directory holds besides its journal and patch (and each attempt-<n>/ too).
+MANIFEST_NAME = "manifest.json"
+RESULTS_NAME = "results.json"
+PROMPT_NAME = "prompt.txt"
+TRACEBACK_NAME = "controller_traceback.txt"
+CONTROLLER_LOG_NAME = "controller.log"
+TRAJECTORY_NAME = "trajectory.json"
+AGENT_STDOUT_NAME = "agent_stdout.txt"
+AGENT_STDERR_NAME = "agent_stderr.txt"
+# `isobench bench` records: STATE/bench/<task>/<run_id>/<item>/{results.json, agent.patch, logs/}
+BENCH_DIR_NAME = "bench"
+BENCH_PATCH_NAME = "agent.patch"
+LOGS_DIR_NAME = "logs"
+
+
+def attempt_dir_name(attempt: int) -> str:
+    """attempt-<n>: one attempt's files inside its item's directory."""
+    return f"attempt-{attempt}"
 
 
 def new_run_id() -> str:
@@ -91,7 +109,7 @@ class StateLayout(BaseModel):
         return self.item_dir(key, item_id) / JOURNAL_NAME
 
     def attempt_dir(self, key: RunKey, item_id: str, attempt: int) -> Path:
-        return self.item_dir(key, item_id) / f"attempt-{attempt}"
+        return self.item_dir(key, item_id) / attempt_dir_name(attempt)
 
     def plan_path(self, key: RunKey) -> Path:
         return self.run_dir(key) / PLAN_NAME

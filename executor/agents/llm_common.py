@@ -22,6 +22,7 @@ from executor.journal import Usage
 from executor.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.redact import Redactor
 from executor.sandbox import ExecResult, Sandbox
+from executor.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
 
 RUN_DIR = "/opt/isobench/run"  # outside the repository: nothing here can enter the patch
 
@@ -82,8 +83,8 @@ def run_agent_process(sandbox: Sandbox, command: str, *, budget_s: int, workdir:
     """Run the agent once under the wall-clock budget; stdout/stderr stream to files in
     out_dir (and the console when verbose), redacted."""
     return sandbox.exec(command, budget_s, env=env, secret_env=secret_env, workdir=workdir,
-                        stdout_file=out_dir / "agent_stdout.txt",
-                        stderr_file=out_dir / "agent_stderr.txt",
+                        stdout_file=out_dir / AGENT_STDOUT_NAME,
+                        stderr_file=out_dir / AGENT_STDERR_NAME,
                         on_output=console_echo(log, label) if verbose else None)
 
 

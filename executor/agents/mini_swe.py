@@ -34,6 +34,7 @@ from executor.pricing import PriceTable
 from executor.redact import Redactor
 from executor.sandbox import Sandbox
 from executor.yaml_emit import dump_yaml
+from executor.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME, TRAJECTORY_NAME
 
 MINI_SWE_VERSION = "2.4.6"
 CONFIG_PATH = f"{RUN_DIR}/mini_isobench.yaml"
@@ -157,11 +158,11 @@ class MiniSweAgent:
             budget_s=task.budget_s, workdir=task.repo_dir, out_dir=out_dir,
             env=mini_env(self.settings), secret_env=self.secret_env(), log=log,
             verbose=self.verbose, label="mini")
-        trajectory = copy_out(sandbox, TRAJECTORY_PATH, out_dir / "trajectory.json",
+        trajectory = copy_out(sandbox, TRAJECTORY_PATH, out_dir / TRAJECTORY_NAME,
                               Redactor(self.secret_env().values()))
-        artifacts = ["agent_stdout.txt", "agent_stderr.txt", "mini_isobench.yaml"]
+        artifacts = [AGENT_STDOUT_NAME, AGENT_STDERR_NAME, "mini_isobench.yaml"]
         if trajectory is not None:
-            artifacts.append("trajectory.json")
+            artifacts.append(TRAJECTORY_NAME)
         outcome = read_mini_trajectory(trajectory if trajectory is not None else b"")
         usage = costed(outcome.usage, self.settings.endpoint.model, self.prices)
         common = dict(usage=usage, exit_code=result.exit_code, duration_s=result.duration_s,

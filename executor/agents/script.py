@@ -14,6 +14,7 @@ from pathlib import Path
 from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log, OfflineAgent
 from executor.errors import classify_text, signature, unclassified, AGENT_TIMEOUT
 from executor.sandbox import Sandbox
+from executor.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
 
 SCRIPT_PATH = "/opt/isobench/agent_script.sh"
 PROMPT_PATH = "/opt/isobench/prompt.txt"
@@ -31,7 +32,7 @@ class ScriptAgent(OfflineAgent):
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         sandbox.put_file(SCRIPT_PATH, self.script, mode=0o755)
         sandbox.put_file(PROMPT_PATH, task.prompt.encode())
-        stdout, stderr = out_dir / "agent_stdout.txt", out_dir / "agent_stderr.txt"
+        stdout, stderr = out_dir / AGENT_STDOUT_NAME, out_dir / AGENT_STDERR_NAME
         result = sandbox.exec(f"bash {SCRIPT_PATH}", task.budget_s, workdir=task.repo_dir,
                               env={"ISOBENCH_PROMPT_FILE": PROMPT_PATH,
                                    "ISOBENCH_SCRATCH": task.scratch_dir,

@@ -37,6 +37,7 @@ from executor.build import sha256_hex
 from executor.pricing import PriceTable
 from executor.redact import Redactor
 from executor.sandbox import Sandbox
+from executor.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME, TRAJECTORY_NAME
 
 UV_VERSION = "0.13.9"  # pinned: the installer is part of the recipe (and of the bundle's hash)
 
@@ -138,12 +139,12 @@ class TraeAgent:
                                    secret_env=self.secret_env(), log=log,
                                    verbose=self.verbose, label="trae")
         redactor = Redactor(self.secret_env().values())
-        trajectory = copy_out(sandbox, paths.trajectory_file, out_dir / "trajectory.json",
+        trajectory = copy_out(sandbox, paths.trajectory_file, out_dir / TRAJECTORY_NAME,
                               redactor)
         copy_out(sandbox, paths.patch_path, out_dir / "trae_patch.diff", redactor)
         artifacts = [p.name for p in out_dir.iterdir()
-                     if p.name in ("agent_stdout.txt", "agent_stderr.txt", "trae_config.yaml",
-                                   "trajectory.json", "trae_patch.diff")]
+                     if p.name in (AGENT_STDOUT_NAME, AGENT_STDERR_NAME, "trae_config.yaml",
+                                   TRAJECTORY_NAME, "trae_patch.diff")]
         outcome = read_trajectory(trajectory) if trajectory is not None else None
         usage = costed(outcome.usage, settings.model, self.prices) if outcome else None
         common = dict(usage=usage, exit_code=result.exit_code, duration_s=result.duration_s,

@@ -34,10 +34,10 @@ from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_byt
 from executor.pipeline import AttemptSlot, Log, RunOptions, run_commit
 from executor.resolve import reference_patch, resolve_job
 from executor.sandbox import GpuRequest
-from executor.state import JOURNAL_NAME
+from executor.state import CONTROLLER_LOG_NAME, JOURNAL_NAME, attempt_dir_name
 from executor.task import CommitJob, PlanItem
 
-CONTROLLER_LOG = "controller.log"
+CONTROLLER_LOG = CONTROLLER_LOG_NAME
 
 
 class InlineFile(BaseModel):
@@ -162,7 +162,7 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
     def run_item(item: PlanItem, attempt_number: int, gpu_ids: list[str],
                  cancel: Cancel) -> Attempt:
         item_dir = ctx.state.item_dir(ctx.run, item.item_id)
-        log = item_log(item_dir / f"attempt-{attempt_number}" / CONTROLLER_LOG, item.item_id,
+        log = item_log(item_dir / attempt_dir_name(attempt_number) / CONTROLLER_LOG, item.item_id,
                        spec.echo)
         spool = ctx.state.root / ".inputs"
         try:

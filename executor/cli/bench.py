@@ -22,7 +22,8 @@ from executor.pipeline import ImageInputs, RunOptions, ensure_images
 from executor.preflight import needs_for, preflight
 from executor.resolve import resolve_job
 from executor.sandbox import Resources
-from executor.state import PATCH_NAME, new_run_id
+from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
+                            PATCH_NAME, RESULTS_NAME, new_run_id)
 from executor.task import CommitJob
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
@@ -34,7 +35,7 @@ EXIT_INTERRUPTED = 130
 def bench_dir(state_dir: Path, job: CommitJob, run_id: str) -> Path:
     """STATE/bench/<task>/<run_id>/<item_id>/: results.json, agent.patch, logs/."""
     safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "_" for c in s)  # noqa: E731
-    return state_dir / "bench" / safe(job.task.name) / safe(run_id) / safe(job.item_id)
+    return state_dir / BENCH_DIR_NAME / safe(job.task.name) / safe(run_id) / safe(job.item_id)
 
 
 def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob) -> bytes | None:
@@ -48,7 +49,7 @@ def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob) ->
         if not patch_file.is_file():
             raise UserInputError(f"--run {run_dir}: no {PATCH_NAME} there (give the item "
                                  f"directory of a run-commit record)")
-        manifest = run_dir / "manifest.json"
+        manifest = run_dir / MANIFEST_NAME
         if manifest.is_file():
             recorded = json.loads(manifest.read_text()).get("commits", {}).get("human")
             if recorded and recorded != job.human_sha:
@@ -72,7 +73,7 @@ def print_results(results: BenchResults, out_dir: Path) -> None:
                              f"{', '.join(results.variants)}")
     for label, text in results_rows(results):
         table.add_row(label, text)
-    table.add_row("record", str(out_dir / "results.json"))
+    table.add_row("record", str(out_dir / RESULTS_NAME))
     console.print(table)
 
 
@@ -125,15 +126,15 @@ def register(group: click.Group) -> None:
             _, images = ensure_images(job, RunOptions(
                 state_dir=state_dir, run_id=run_id, resources=resources,
                 images=ImageInputs(vllm=vllm_build_options(**image_inputs))),
-                                      out_dir / "logs", log_line)
-            results = benchmark(job, images, patch, options, out_dir / "logs", run_id,
+                                      out_dir / LOGS_DIR_NAME, log_line)
+            results = benchmark(job, images, patch, options, out_dir / LOGS_DIR_NAME, run_id,
                                 log_line, resources=resources)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: containers removed, no results")
             sys.exit(EXIT_INTERRUPTED)
-        write_json_atomic(out_dir / "results.json", results)
+        write_json_atomic(out_dir / RESULTS_NAME, results)
         if patch is not None:
-            write_bytes_atomic(out_dir / "agent.patch", patch)
+            write_bytes_atomic(out_dir / BENCH_PATCH_NAME, patch)
         print_results(results, out_dir)
         if as_json:
             click.echo(results.model_dump_json(indent=2))

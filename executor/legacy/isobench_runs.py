@@ -24,6 +24,7 @@ from executor.agents.trae_trajectory import TraeOutcome, json_object, read_traje
 from executor.errors import (EMPTY_PATCH, NO_TRAJECTORY, ErrorSignature, classify_text, signature,
                              unclassified)
 from executor.journal import Attempt, Journal, PhaseTiming, RunStatus
+from executor.state import PATCH_NAME, TRAJECTORY_NAME
 
 SOURCE = "iso-bench"
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
@@ -85,8 +86,8 @@ def true_outcome(journal: dict, trajectory: TraeOutcome | None,
 
 def read_attempt(item_dir: Path, journal: dict, number: int) -> Attempt:
     """One ISO-Bench item directory as one finished attempt."""
-    trajectory = load_outcome(item_dir / "trajectory.json")
-    patch_path = item_dir / "model_patch.diff"
+    trajectory = load_outcome(item_dir / TRAJECTORY_NAME)
+    patch_path = item_dir / PATCH_NAME
     patch = patch_path.read_text(errors="replace") if patch_path.is_file() else None
     status, sig = true_outcome(journal, trajectory, patch)
     written = _when((journal.get("timestamps") or {}).get("written"))
