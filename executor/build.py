@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from executor.errors import ImageBuildError, InfraError, UserInputError
 from executor.sandbox import docker_client
+from executor.tarballs import safe_extract
 
 RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
 LABEL_IMAGE = "isobench.image"
@@ -329,7 +330,7 @@ def export_image_path(tag: str, path: str, dest: Path,
                 spool.write(chunk)
             spool.seek(0)
             with tarfile.open(fileobj=spool) as tar:
-                tar.extractall(tmp, filter="tar")
+                safe_extract(tar, tmp, mode="tar")
         try:
             os.rename(tmp, dest)
         except OSError:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from executor.errors import DockerUnavailable, InfraError, classify_text, unclassified
 from executor.redact import LineRedactor, Redactor
+from executor.tarballs import safe_extract
 
 LABEL_MANAGED = "isobench.managed"
 LABEL_RUN = "isobench.run_id"
@@ -506,7 +507,7 @@ class Sandbox:
         host_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
             safe = [m for m in tar.getmembers() if (m.isfile() or m.isdir())]
-            tar.extractall(host_dir, members=safe, filter="data")
+            safe_extract(tar, host_dir, members=safe)
 
 
 def engine_gpu_runtime(client: docker.DockerClient | None = None) -> bool:

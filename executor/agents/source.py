@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.errors import UserInputError
+from executor.tarballs import safe_extract
 
 SKIP_DIRS = {".git", ".venv", "__pycache__", "node_modules"}
 
@@ -84,7 +85,7 @@ def export_source(source: str, revision: str | None, dest: Path, cache: Path) ->
         raise UserInputError(f"git archive {sha[:12]} failed in {source}: "
                              f"{archive.stderr.decode().strip()[-200:]}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+        safe_extract(tar, dest)
     return SourceTree(origin=source, revision=sha, digest=tree)
 
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from executor.state import JOURNAL_NAME, LOCK_NAME
+from executor.tarballs import safe_extract
 
 NOT_CARRIED = frozenset({JOURNAL_NAME, LOCK_NAME})
 
@@ -45,7 +46,7 @@ def land_item_archive(archive: bytes, item_dir: Path) -> list[str]:
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             # The "data" filter refuses absolute paths, `..`, links out of the tree and devices.
-            tar.extractall(incoming, filter="data")
+            safe_extract(tar, incoming)
         landed = []
         for entry in sorted(incoming.iterdir()):
             if not _carried(entry.name):
