@@ -89,8 +89,8 @@ def model_options(model: type[BaseModel], param: str, *,
         for name, field in reversed(fields):
             flag, default = flag_of(field), _cli_default(field)
             if _bare(field.annotation) is bool:
-                decls = [flag if "/" in flag else flag, name]
-                option = click.option(*decls, is_flag="/" not in flag, default=default,
+                # "--x" is an on-switch; "--x/--no-x" names both sides
+                option = click.option(flag, name, is_flag="/" not in flag, default=default,
                                       show_default="/" in flag, help=field.description)
             else:
                 option = click.option(flag, name, type=click_type(field), default=default,
