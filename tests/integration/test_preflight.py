@@ -88,3 +88,15 @@ def test_a_python_that_reports_3_12_passes_the_check(tmp_path):
     from executor.preflight import check_trae_python
 
     check_trae_python(fake_python(tmp_path / "py", "echo 3 12"))  # raises when refused
+
+
+def test_doctor_fails_when_the_base_image_cannot_be_built(docker_engine, tmp_path):
+    out = run_cli("doctor", "--state-dir", str(tmp_path), env={**UNBUILT_BASE, **NO_SBIN})
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "base image" in out.stderr and "fail" in out.stderr
+
+
+def test_doctor_fails_without_an_engine(tmp_path):
+    out = run_cli("doctor", "--state-dir", str(tmp_path),
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert out.returncode == 1 and "ensure-docker.sh" in out.stderr
