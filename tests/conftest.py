@@ -5,6 +5,7 @@ skipping is intended (e.g. a laptop without Docker running the unit tests)."""
 from __future__ import annotations
 
 import os
+import uuid
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,16 @@ def demo_repo():
     from executor.demo import demo_repo_path
 
     return demo_repo_path()
+
+
+# Tests name their runs (and judge containers by the run-id label) with this session's suffix:
+# other test sessions (other checkouts' suites) share the engine and use the same names.
+SESSION = uuid.uuid4().hex[:6]
+
+
+def rid(name: str) -> str:
+    """This session's run id for the name a test gives its run."""
+    return f"{name}-{SESSION}"
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ import pytest
 from executor.journal import RunStatus, load_journal
 from executor.sandbox import LABEL_ITEM, LABEL_MANAGED, LABEL_PHASE, LABEL_PID, LABEL_RUN
 from executor.state import RunKey, StateLayout
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, rid, run_cli
 from tests.integration.scripted_agent import (APPLY, BLOCK, RATE_LIMITED, agent_runs,
                                               agent_script, model_servers)
 
@@ -43,7 +43,7 @@ def plan(tmp_path, demo_repo) -> Path:
 
 
 def run_args(plan: Path, state: Path, run_id: str, *extra: str) -> list[str]:
-    return ["run", str(plan), "--state-dir", str(state), "--run-id", run_id, "--skip-bench",
+    return ["run", str(plan), "--state-dir", str(state), "--run-id", rid(run_id), "--skip-bench",
             "--backoff", "0", "--no-progress", "--order", "plan", *extra]
 
 
@@ -52,7 +52,7 @@ def script_args(script: Path) -> list[str]:
 
 
 def journals(state: Path, run_id: str, agent: str = "script") -> dict:
-    key = RunKey(task="demo", agent=agent, model="none", run_id=run_id)
+    key = RunKey(task="demo", agent=agent, model="none", run_id=rid(run_id))
     found = {i: load_journal(StateLayout(root=state).journal_path(key, i)) for i in ITEMS}
     return {i: j for i, j in found.items() if j is not None}
 
@@ -62,12 +62,12 @@ def outcomes(journal) -> list[str]:
 
 
 def labelled(docker_engine, run_id: str, **labels: str) -> list:
-    wanted = [LABEL_MANAGED, f"{LABEL_RUN}={run_id}"] + [f"{k}={v}" for k, v in labels.items()]
+    wanted = [LABEL_MANAGED, f"{LABEL_RUN}={rid(run_id)}"] + [f"{k}={v}" for k, v in labels.items()]
     return docker_engine.containers.list(all=True, filters={"label": wanted})
 
 
 def status_of(state: Path, run_id: str) -> dict:
-    out = run_cli("status", str(state), "--json", "--run-id", run_id)
+    out = run_cli("status", str(state), "--json", "--run-id", rid(run_id))
     assert out.returncode == 0, out.stderr
     [run] = json.loads(out.stdout)["runs"]
     return run
@@ -301,7 +301,8 @@ def test_ray_cluster_runs_the_plan_on_both_gpu_slots_and_survives_a_lost_worker(
     assert {a.gpu_ids[0] for a in attempts} == {"0", "1"}  # both logical GPUs were used
     assert all(a.controller_pid != proc.pid for a in attempts)  # ran in Ray workers
     for item in ITEMS:  # artifacts came back from the node-local dirs
-        item_dir = state / "runs" / "demo" / "script" / "none" / "ray" / item
+        item_dir = StateLayout(root=state).item_dir(
+            RunKey(task="demo", agent="script", model="none", run_id=rid("ray")), item)
         last = done[item].attempts[-1].attempt
         assert (item_dir / "manifest.json").is_file() and (item_dir / "model_patch.diff").stat().st_size
         assert "agent: finished" in (item_dir / f"attempt-{last}" / "controller.log").read_text()
@@ -345,7 +346,7 @@ def first_bench_trial(docker_engine, run_id: str, since: int) -> None:
     deadline only turns a hang into a failure."""
     until = int(time.time()) + HANG_GUARD_S
     for event in docker_engine.events(decode=True, since=since, until=until, filters={
-            "type": "container", "event": "start", "label": [f"{LABEL_RUN}={run_id}"]}):
+            "type": "container", "event": "start", "label": [f"{LABEL_RUN}={rid(run_id)}"]}):
         if event["Actor"]["Attributes"].get(LABEL_PHASE, "").startswith("bench-"):
             return
     pytest.fail("no benchmark trial started")
@@ -359,7 +360,7 @@ def test_ray_resume_after_ctrl_c_in_the_benchmark_reuses_the_patch_not_the_agent
     state, item = tmp_path / "state", ITEMS[0]
     with model_servers({item: [APPLY, APPLY]}) as servers:
         script = agent_script(tmp_path / "agent.sh", servers)
-        args = ["run", str(plan), "--state-dir", str(state), "--run-id", "ray-rb", "--backoff",
+        args = ["run", str(plan), "--state-dir", str(state), "--run-id", rid("ray-rb"), "--backoff",
                 "0", "--no-progress", "--trials", "3", "--warmup", "0", "--backend", "ray",
                 "--ray-address", address, *script_args(script)]
         since = int(time.time())

@@ -10,27 +10,27 @@ import pytest
 
 from executor import demo
 from executor.sandbox import LABEL_MANAGED, LABEL_RUN
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, rid, run_cli
 
 pytestmark = [pytest.mark.docker]
 
 
 def item_dir(state, agent="replay", run_id=None):
     runs = state / "runs" / "demo" / agent / "none"
-    dirs = sorted(runs.iterdir()) if run_id is None else [runs / run_id]
+    dirs = sorted(runs.iterdir()) if run_id is None else [runs / rid(run_id)]
     return dirs[-1] / "demo-0000"
 
 
 def labelled(docker_engine, run_id):
-    return docker_engine.containers.list(all=True, filters={"label": [LABEL_MANAGED,
-                                                                      f"{LABEL_RUN}={run_id}"]})
+    return docker_engine.containers.list(all=True, filters={"label": [
+        LABEL_MANAGED, f"{LABEL_RUN}={rid(run_id)}"]})
 
 
 @pytest.mark.slow
 def test_demo_end_to_end_then_nothing_rebuilt(docker_engine, base_image, tmp_path):
     state = tmp_path / "state"
     first = run_cli("run-commit", demo.DEMO_HUMAN_SHA[:8], "--state-dir", str(state),
-                    "--run-id", "e2e-1", "--trials", "3", "--warmup", "0")
+                    "--run-id", rid("e2e-1"), "--trials", "3", "--warmup", "0")
     assert first.returncode == 0, first.stderr[-2000:]
     item = item_dir(state, run_id="e2e-1")
     journal = json.loads((item / "journal.json").read_text())
@@ -51,7 +51,7 @@ def test_demo_end_to_end_then_nothing_rebuilt(docker_engine, base_image, tmp_pat
     assert labelled(docker_engine, "e2e-1") == []
 
     second = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state),
-                     "--run-id", "e2e-2", "--trials", "2", "--warmup", "0")
+                     "--run-id", rid("e2e-2"), "--trials", "2", "--warmup", "0")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "built " not in second.stderr and "building" not in second.stderr
     images2 = json.loads((item_dir(state, run_id="e2e-2") / "journal.json").read_text())
@@ -65,7 +65,7 @@ def test_patch_that_does_not_apply_is_journaled_not_crashed(docker_engine, base_
                    "@@ -1 +1 @@\n-old\n+new\n")
     state = tmp_path / "state"
     out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--patch", str(bad), "--state-dir",
-                  str(state), "--run-id", "badpatch")
+                  str(state), "--run-id", rid("badpatch"))
     assert out.returncode == 11, out.stderr[-1500:]
     journal = json.loads((item_dir(state, run_id="badpatch") / "journal.json").read_text())
     assert journal["attempts"][-1]["status"] == "patch_apply_failed"
@@ -78,7 +78,7 @@ def test_agent_that_changes_nothing_is_no_patch(docker_engine, base_image, tmp_p
     script.write_text("python -m unittest discover -s tests -q\n")
     state = tmp_path / "state"
     out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "script", "--agent-script",
-                  str(script), "--state-dir", str(state), "--run-id", "noop")
+                  str(script), "--state-dir", str(state), "--run-id", rid("noop"))
     assert out.returncode == 10, out.stderr[-1500:]
     journal = json.loads((item_dir(state, "script", "noop") / "journal.json").read_text())
     assert journal["attempts"][-1]["status"] == "no_patch"
@@ -92,7 +92,8 @@ def test_agent_that_changes_nothing_is_no_patch(docker_engine, base_image, tmp_p
 ])
 def test_bad_input_is_one_line_and_exit_2(docker_engine, demo_repo, tmp_path, args, message):
     args = [str(demo_repo) if a == "DEMO" else a for a in args]
-    out = run_cli("run-commit", *args, "--state-dir", str(tmp_path), "--run-id", "bad-input")
+    out = run_cli("run-commit", *args, "--state-dir", str(tmp_path), "--run-id",
+                  rid("bad-input"))
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert labelled(docker_engine, "bad-input") == []
@@ -114,7 +115,7 @@ def test_sigkill_mid_agent_leaves_nothing_after_the_next_command(docker_engine, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "executor.cli", "run-commit", demo.DEMO_HUMAN_SHA, "--agent",
          "script", "--agent-script", str(script), "--state-dir", str(state), "--run-id",
-         "killed"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+         rid("killed")], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     for line in proc.stderr:  # blocks until the controller says the agent is working
         if "agent: script" in line and "working" in line:
             break
@@ -127,7 +128,7 @@ def test_sigkill_mid_agent_leaves_nothing_after_the_next_command(docker_engine, 
     assert journal["attempts"][-1]["status"] == "running"  # unfinished, never success
 
     nxt = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id",
-                  "after-kill", "--skip-bench")
+                  rid("after-kill"), "--skip-bench")
     assert nxt.returncode == 0, nxt.stderr[-1500:]
     # Gone, whichever reaper removed them: on a shared engine another isobench process's
     # reaper may find the orphans before this one does.
@@ -140,7 +141,8 @@ def test_an_attempt_stopped_in_the_benchmark_is_rerun_without_the_agent(
     """Ctrl-C mid-benchmark, then the same run again: the agent's patch is benchmarked again,
     the agent (two hours and real tokens, with a real LLM) does not run a second time."""
     state = tmp_path / "state"
-    args = ["run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id", "again",
+    args = ["run-commit", demo.DEMO_HUMAN_SHA, "--state-dir", str(state), "--run-id",
+            rid("again"),
             "--warmup", "0"]
     # So many trials (each a fresh container) that the benchmark cannot end before the signal
     # that follows its first trial, however fast or busy the engine: the test waits on that

@@ -10,12 +10,13 @@ from executor.pipeline import stop_on_cancel
 from executor.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
                               LABEL_PID_START, Sandbox, SandboxLimits, SandboxSpec,
                               controller_labels, reap_orphans)
+from tests.conftest import rid
 
 pytestmark = pytest.mark.docker
 
 
 def spec(image, **kw):
-    return SandboxSpec(image=image.tag, budget_s=600, run_id="test-run", item="item",
+    return SandboxSpec(image=image.tag, budget_s=600, run_id=rid("test-run"), item="item",
                        phase=kw.pop("phase", "test"), **kw)
 
 
@@ -95,7 +96,7 @@ def test_a_cancelled_attempt_ends_only_once_its_sandboxes_are_removed_and_logged
     lines: list[str] = []
     cancel = Cancel()
     try:
-        with stop_on_cancel(cancel, "test-run", "item", lines.append):
+        with stop_on_cancel(cancel, rid("test-run"), "item", lines.append):
             cancel.set()  # as Ctrl-C does, then the attempt returns at once
         assert lines == ["cancelled: removed 1 sandbox(es)"]
         assert box.id not in {c.id for c in docker_engine.containers.list(all=True)}
