@@ -334,7 +334,8 @@ def test_ctrl_c_on_a_ray_batch_cancels_its_tasks_and_their_sandboxes(
         [attempt] = journal.attempts  # journaled by the task's pipeline, then sent back
         assert (attempt.status, attempt.signature.evidence) == (RunStatus.INTERRUPTED,
                                                                 "cancel requested")
-        log_file = state / "runs/demo/script/none/ray-cc" / item / "attempt-1/controller.log"
+        log_file = (state / "runs/demo/script/none" / rid("ray-cc") / item /
+                    "attempt-1/controller.log")
         assert "attempt 1: interrupted" in log_file.read_text()  # the task's files came back
     assert labelled(docker_engine, "ray-cc") == []  # the tasks removed their sandboxes
     assert list(node_tmp.glob("isobench-node-*")) == []  # and their node-local dirs
@@ -360,9 +361,9 @@ def test_ray_resume_after_ctrl_c_in_the_benchmark_reuses_the_patch_not_the_agent
     state, item = tmp_path / "state", ITEMS[0]
     with model_servers({item: [APPLY, APPLY]}) as servers:
         script = agent_script(tmp_path / "agent.sh", servers)
-        args = ["run", str(plan), "--state-dir", str(state), "--run-id", rid("ray-rb"), "--backoff",
-                "0", "--no-progress", "--trials", "3", "--warmup", "0", "--backend", "ray",
-                "--ray-address", address, *script_args(script)]
+        args = ["run", str(plan), "--state-dir", str(state), "--run-id", rid("ray-rb"),
+                "--backoff", "0", "--no-progress", "--trials", "3", "--warmup", "0",
+                "--backend", "ray", "--ray-address", address, *script_args(script)]
         since = int(time.time())
         proc = controller(args, tmp_path / "ray-rb.log", env=RAY_ENV)
         first_bench_trial(docker_engine, "ray-rb", since)
@@ -376,7 +377,7 @@ def test_ray_resume_after_ctrl_c_in_the_benchmark_reuses_the_patch_not_the_agent
     assert first.status == RunStatus.INTERRUPTED and first.patch.bytes > 0
     assert (second.status, second.agent_reused_from) == (RunStatus.SUCCESS, 1)
     assert second.patch == first.patch and second.controller_pid != os.getpid()
-    item_dir = state / "runs/demo/script/none/ray-rb" / item
+    item_dir = state / "runs/demo/script/none" / rid("ray-rb") / item
     assert "not run again" in (item_dir / "attempt-2" / "controller.log").read_text()
     assert (item_dir / "results.json").is_file()
     assert labelled(docker_engine, "ray-rb") == []
