@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 
-class UnsafeArchive(ValueError):
-    """A member that the extraction filter refuses."""
+class UnsafeArchive(tarfile.TarError):
+    """A member that the extraction filter refuses (a TarError, as PEP 706's FilterError is)."""
 
 
 def _escapes(name: str) -> bool:

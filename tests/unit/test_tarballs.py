@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from executor.tarballs import UnsafeArchive, safe_extract
+from executor.tarballs import safe_extract
 
 
 def archive(*members: tuple[str, bytes | None, str]) -> tarfile.TarFile:
@@ -40,6 +40,6 @@ def test_a_plain_tree_is_extracted(python, tmp_path):
 @pytest.mark.parametrize("member", [("../evil", b"x", ""),
                                     ("out", None, "../../etc/passwd")])
 def test_members_that_leave_the_tree_are_refused(python, tmp_path, member):
-    with pytest.raises((UnsafeArchive, tarfile.FilterError)):
+    with pytest.raises(tarfile.TarError):  # FilterError, or UnsafeArchive without it
         safe_extract(archive(member), tmp_path / "dest")
     assert not (tmp_path / "evil").exists()
