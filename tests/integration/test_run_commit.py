@@ -21,6 +21,10 @@ def item_dir(state, agent="replay", run_id=None):
     return dirs[-1] / "demo-0000"
 
 
+def sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def labelled(docker_engine, run_id):
     return docker_engine.containers.list(all=True, filters={"label": [
         LABEL_MANAGED, f"{LABEL_RUN}={rid(run_id)}"]})
@@ -147,9 +151,12 @@ def test_an_attempt_stopped_in_the_benchmark_is_rerun_without_the_agent(
     # So many trials (each a fresh container) that the benchmark cannot end before the signal
     # that follows its first trial, however fast or busy the engine: the test waits on that
     # event (the line), never on time.
+    # SIGINT at its default, whatever this test process inherited: a suite started in the
+    # background (`pytest &` in a script) ignores SIGINT, and so would the controller, which
+    # then runs every trial and exits 0 instead of 130.
     proc = subprocess.Popen([sys.executable, "-m", "executor.cli", *args, "--trials", "400"],
                             cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+                            env=os.environ.copy(), preexec_fn=sigint_default)
     for line in proc.stderr:  # blocks until the first timed trial is done
         if "bench: trial 1/" in line:
             break
