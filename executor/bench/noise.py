@@ -15,6 +15,7 @@ reported below the equivalence margin, under which nothing is called improved ho
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from executor.journal import utcnow, write_json_atomic
+from executor.journal import utcnow
 
 AA_PAIR = "base2/base"
 POWER = 0.8
@@ -135,20 +136,24 @@ def run_noise_floor(item_results: dict[str, dict], sampled: list[str] | None = N
     return summary
 
 
-def write_run_noise_floor(run_dir: Path, results_name: str, summary_name: str,
-                          sampled: list[str] | None = None) -> RunNoiseFloor:
-    """Read every item's results.json under `run_dir` and write the run's summary."""
-    import json
-
+def collect_run_noise_floor(run_dir: Path, results_name: str,
+                            sampled: list[str] | None = None) -> RunNoiseFloor:
+    """The summary over every item's results file under `run_dir` (nothing is written)."""
     results = {}
     for path in sorted(run_dir.glob(f"*/{results_name}")):
         try:
             results[path.parent.name] = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # a results file being written right now is counted next time
-    summary = run_noise_floor(results, sampled)
-    write_json_atomic(run_dir / summary_name, summary)
-    return summary
+    return run_noise_floor(results, sampled)
+
+
+def read_run_noise_floor(path: Path) -> RunNoiseFloor | None:
+    """A noise_floor.json, or None (none written, or unreadable)."""
+    try:
+        return RunNoiseFloor.model_validate_json(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def describe(summary: RunNoiseFloor) -> str:
