@@ -120,7 +120,8 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
     results = BenchResults(item_id=job.item_id, commits={"base": job.base_sha,
                                                          "human": job.human_sha},
                            metric={"kind": task.metric.kind}, seed=seed,
-                           trials_per_variant=options.trials, warmup_blocks=options.warmup,
+                           trials_per_variant=options.max_trials or options.trials,
+                           warmup_blocks=options.warmup,
                            variants=variants, verdict="inconclusive",
                            options=options.model_dump(mode="json"))
     variants = results.variants  # pydantic copied the dict: keep adding to the record's own
