@@ -2,7 +2,7 @@
 """Does the sequential rule hold under bimodal per-process noise? A/A, a 3% effect, a 25x one.
 
     .venv/bin/python scripts/sequential_check.py              # 40 repetitions per scenario
-    .venv/bin/python scripts/sequential_check.py --reps 200 --fixed 20   # also the fixed 20
+    .venv/bin/python scripts/sequential_check.py --fixed 20 --all-values   # and contrasts
 
 Every repetition is one full `measure()` call (executor/bench/measure.py: the interleaved
 blocks, the looks, Pocock-type alpha spending, the per-variant mode split and the fast-mode
@@ -66,25 +66,26 @@ class NoiseModelRunner:
 
 
 def one_run(scenario: str, args: argparse.Namespace, rep: int, design: SequentialDesign,
-            fixed: bool) -> tuple[str, int]:
+            fixed: bool, fast_mode: bool) -> tuple[str, int]:
     """(verdict of the scenario's pair, trials per variant at its decision or the stop)."""
     name, factor = SCENARIOS[scenario]
     runner = NoiseModelRunner({"base": 1.0, name: factor}, args, seed=args.seed * 1000 + rep)
     _, verdict, stopping = measure(["base", name], runner, design, warmup=0,
                                    seed=args.seed * 1000 + rep, min_effect=args.min_effect,
-                                   fixed=fixed, log=lambda _: None)
+                                   fixed=fixed, fast_mode=fast_mode, log=lambda _: None)
     decision = verdict.analysis["comparisons"][f"{name}/base"]
     return decision["verdict"], decision.get("trials_per_variant") or stopping.blocks
 
 
 def run_design(label: str, design: SequentialDesign, args: argparse.Namespace,
-               fixed: bool) -> bool:
+               fixed: bool, fast_mode: bool = True) -> bool:
     print(f"\n## {label}: looks at {design.looks()} trials/variant, alpha per look "
           f"{', '.join(f'{x:.4f}' for x in design.levels())}")
     ok = True
     for scenario in SCENARIOS:
         started = time.monotonic()
-        runs = [one_run(scenario, args, rep, design, fixed) for rep in range(args.reps)]
+        runs = [one_run(scenario, args, rep, design, fixed, fast_mode)
+                for rep in range(args.reps)]
         verdicts = [v for v, _ in runs]
         trials = [t for _, t in runs]
         counts = {v: verdicts.count(v) for v in sorted(set(verdicts))}
@@ -129,6 +130,9 @@ def main() -> int:
                         default=design.spending.value)
     parser.add_argument("--fixed", type=int, default=0,
                         help="also run a fixed design of this many trials, for contrast")
+    parser.add_argument("--all-values", action="store_true",
+                        help="also run the sequential design on all values (no mode split), "
+                             "for contrast")
     args = parser.parse_args()
     print(f"# sequential_check: fixture noise model at the TrialRunner seam (no processes): "
           f"slow mode x{args.slow_factor} with p={args.slow_share}, process sigma "
@@ -141,6 +145,9 @@ def main() -> int:
     if args.fixed:
         run_design(f"fixed {args.fixed} (for contrast, not a target)",
                    SequentialDesign.fixed(args.fixed, 0.05), args, fixed=True)
+    if args.all_values:
+        run_design("sequential on all values, no mode split (for contrast, not a target)",
+                   sequential, args, fixed=False, fast_mode=False)
     print(f"\n{'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -119,12 +119,13 @@ def no_flags(_record: TrialRecord) -> str | None:
 def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, *,
             warmup: int, seed: int, min_effect: float, lower_is_better: bool | None = None,
             flagged: Flagger = no_flags, max_reruns: int = DEFAULT_MAX_RERUNS,
-            fixed: bool = False, log: Log = print
+            fixed: bool = False, fast_mode: bool = True, log: Log = print
             ) -> tuple[list[TrialRecord], TrialsVerdict, Stopping]:
     """Blocks until every comparison with base is decided or the last look; see the module doc.
 
     `lower_is_better` None: the runner's metric says (after its first parsed trial).
     `flagged(record)`: why a trial must not count (GPU telemetry), or None.
+    `fast_mode` False compares all values (no mode split): only for contrast in scripts.
     """
     looks, levels = design.looks(), design.levels()
     schedule = interleaved_schedule(variants, design.max_trials, warmup, seed)
@@ -159,7 +160,7 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
             (runner.metric_info or {}).get("lower_is_better", True)
         verdict = decide_trials(records, variants, lower_is_better=direction,
                                 min_effect=min_effect, alpha=levels[k], seed=seed,
-                                decided=frozen)
+                                fast_mode=fast_mode, decided=frozen)
         stopping.blocks = timed
         if verdict.analysis is None:
             stopping.reason = "bench_failed"
