@@ -212,7 +212,7 @@ class NvmlTelemetry:
         for index, h in self.handles:
             reasons = read("clock reasons", _reasons_fn(nvml), h)
             power = read("power", nvml.nvmlDeviceGetPowerUsage, h)
-            procs = read("processes", nvml.nvmlDeviceGetComputeProcesses, h) or []
+            procs = read("processes", nvml.nvmlDeviceGetComputeRunningProcesses, h) or []
             violation = {what: read(f"{what} violation", nvml.nvmlDeviceGetViolationStatus, h,
                                     policy)
                          for what, policy in (("power", nvml.NVML_PERF_POLICY_POWER),

@@ -163,7 +163,7 @@ def make_fake_pynvml(gpus: list[FakeGpu], *, root: bool = False,
         return h.ecc_uncorrected
 
     @api
-    def nvmlDeviceGetComputeProcesses(h):
+    def nvmlDeviceGetComputeRunningProcesses(h):
         return [types.SimpleNamespace(pid=pid, usedGpuMemory=512 * 1024 * 1024)
                 for pid in h.pids]
 

@@ -161,3 +161,15 @@ def test_the_guard_records_telemetry_per_trial_and_unlocks_on_close(monkeypatch)
 def _record(telemetry: TrialTelemetry) -> TrialRecord:
     return TrialRecord(index=0, block=0, variant="base", warmup=False, ok=True, value=1.0,
                        gpu=GpuTrialInfo(idle_reached=True, idle_wait_s=0, telemetry=telemetry))
+
+
+def test_the_fake_has_only_names_the_real_pynvml_has():
+    """Where nvidia-ml-py is installed (the gpu extra), hold the fake to its names and its
+    error mapping; and the real module without a driver is one log line, no telemetry."""
+    real = pytest.importorskip("pynvml")
+    fake = make_fake_pynvml([])
+    public = [n for n in dir(fake) if n.startswith(("nvml", "NVML"))]
+    assert [n for n in public if not hasattr(real, n)] == []
+    for code in (3, 4, 10, 12, 13):
+        assert type(real.NVMLError(code)).__name__ == type(fake.NVMLError(code)).__name__
+        assert str(real.NVMLError(code)) == str(fake.NVMLError(code))
