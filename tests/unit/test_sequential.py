@@ -148,3 +148,18 @@ def test_bench_options_trials_means_fixed_and_the_default_is_sequential():
     assert BenchOptions(**trial_design(None, 3)).design().looks() == [3]
     with pytest.raises(UserInputError):
         trial_design(10, 20)
+
+
+def test_sequential_check_script_runs_the_rule_end_to_end():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    out = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "sequential_check.py"),
+                          "--reps", "2", "--max-trials", "10"], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    for scenario in ("A/A ", "3% effect", "25x effect"):
+        assert f"{scenario}" in out.stdout
+    assert "looks at [5, 10] trials/variant" in out.stdout
