@@ -304,7 +304,7 @@ def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_be
 
     fast_mode: split each variant into modes (modes.py) and decide each pair on the fast modes
     (decide_fast_modes); summaries stay over all values. `decided`: pairs already decided at an
-    earlier look of a sequential design; they are kept as they are (sequential.py)."""
+    earlier look of a sequential design; they are kept as they are (measure.py)."""
     unknown = set(samples_by_variant) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
