@@ -9,7 +9,8 @@ The rule, kept simple enough to check by hand: on the log of each variant's tria
 (oriented so that slower is larger), sort, take the largest gap between neighbours, and call
 it a mode boundary when it is wider than both GAP_SIGMAS robust standard deviations of the
 values below it (the fast mode) and MIN_GAP (5%). Everything above the boundary is the slow
-mode. Fewer than MIN_VALUES values are never split: too few to tell a mode from a tail. One
+mode; only gaps with at least MIN_SLOW (2) values above them count, so one far value is an
+outlier that stays in the comparison, not a mode. Fewer than MIN_VALUES values are never split: too few to tell a mode from a tail. One
 boundary at most: two components are what the data have shown; a third would need more trials
 than a benchmark takes.
 
@@ -36,6 +37,9 @@ MIN_VALUES = 6
 GAP_SIGMAS = 5.0
 MIN_GAP = math.log(1.05)
 MAD_TO_SIGMA = 1.4826
+# A mode is a behaviour that repeats: one far value is an outlier, which stays in the compared
+# values (the median and the rank test bound its weight), as stats.py says of outliers.
+MIN_SLOW = 2
 
 
 class ModeSplit(BaseModel):
@@ -63,7 +67,8 @@ def split_modes(values: Sequence[float], lower_is_better: bool = True) -> ModeSp
     order = np.argsort(slowness, kind="stable")
     s = slowness[order]
     gaps = np.diff(s)
-    cut = int(np.argmax(gaps))  # boundary between s[cut] and s[cut + 1]
+    # boundary between s[cut] and s[cut + 1], leaving at least MIN_SLOW values above it
+    cut = int(np.argmax(gaps[:gaps.size - (MIN_SLOW - 1)]))
     fast = s[:cut + 1]
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(fast - np.median(fast)))) if fast.size > 1 \
         else 0.0

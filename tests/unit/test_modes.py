@@ -39,6 +39,12 @@ def test_a_gap_under_five_percent_is_not_a_mode_even_with_tight_modes():
     assert split_modes([1.0] * 5 + [1.06] * 5).n_slow == 5
 
 
+def test_a_lone_far_value_is_an_outlier_not_a_mode_but_a_mode_keeps_its_outlier():
+    assert split_modes(BULK + [2.0]).n_slow == 0
+    split = split_modes(BULK + SLOW + [3.0])  # the largest gap is below the outlier
+    assert split.n_slow == 5 and max(BULK) < split.boundary < min(SLOW)
+
+
 def test_higher_is_better_puts_the_slow_mode_at_low_values():
     throughput = [1 / v for v in BULK + SLOW]
     split = split_modes(throughput, lower_is_better=False)
