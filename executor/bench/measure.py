@@ -138,7 +138,8 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
     started = time.monotonic()
     for block in blocks:
         for spec in block:
-            record = _run_slot(runner, spec, len(records), records, log)
+            planned = len(schedule) + stopping.reruns  # the cap: sequential trials may stop early
+            record = _run_slot(runner, spec, len(records), planned, records, log)
             reason = None if spec.warmup else flagged(record)
             while reason is not None:
                 if stopping.reruns >= max_reruns:
@@ -150,7 +151,8 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
                 stopping.excluded += 1
                 stopping.reruns += 1
                 log(f"bench: trial {record.index + 1} excluded ({reason}); running it again")
-                record = _run_slot(runner, spec, len(records), records, log)
+                record = _run_slot(runner, spec, len(records), len(schedule) + stopping.reruns,
+                                   records, log)
                 reason = flagged(record)
         timed = block[0].block + 1
         if block[0].warmup or timed not in looks:
@@ -186,12 +188,13 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
     return records, verdict, stopping
 
 
-def _run_slot(runner: TrialRunner, spec: TrialSpec, index: int, records: list[TrialRecord],
-              log: Log) -> TrialRecord:
-    """Runs `spec` as trial number `index` (re-runs shift the numbers of later trials)."""
+def _run_slot(runner: TrialRunner, spec: TrialSpec, index: int, planned: int,
+              records: list[TrialRecord], log: Log) -> TrialRecord:
+    """Runs `spec` as trial number `index` of at most `planned` (re-runs shift the numbers of
+    later trials)."""
     record = runner(spec.model_copy(update={"index": index}))
     records.append(record)
-    _log_trial(log, record, f"{index + 1}")
+    _log_trial(log, record, f"{index + 1}/{planned}")
     return record
 
 
