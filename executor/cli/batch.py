@@ -23,6 +23,7 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  state_dir_option, task_options, trial_options,
                                  vllm_build_options)
 from executor.doctor import host_gpus
+from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
 from executor.preflight import PreflightNeeds, needs_for, preflight
 from executor.journal import write_json_atomic
@@ -121,6 +122,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
               show_default=True, help="history: longest first, estimated from earlier runs of "
                                       "the task (plan order where none); plan: plan order.")
 @trial_options
+@aa_sample_option
 @skip_bench_option
 @limit_options
 @image_input_options
@@ -128,6 +130,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
                 backoff_s, run_item_spec, progress, verbose, order, bench, resources,
+                aa_sample,
                 **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
@@ -158,7 +161,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
         spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, bench, resources,
                                 item_options)
         preflight(batch_needs(plan, spec, gpu_ids if backend == "local" else []))
-        factory = functools.partial(commit_run_item, spec)
+        factory = functools.partial(commit_run_item, plan_aa_controls(
+            spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -189,6 +193,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
         click.echo("isobench: abandoned running items; their journals say running and the "
                    "next --resume closes them as interrupted", err=True)
         ctx.exit(130)
+    finish_noise_floor(layout, key)
     click.echo(f"run {key.run_id}: {summary.count(ItemOutcome.SUCCEEDED)} succeeded, "
                f"{summary.count(ItemOutcome.FAILED)} failed, "
                f"{summary.count(ItemOutcome.REMAINING)} remaining"

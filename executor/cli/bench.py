@@ -27,7 +27,7 @@ from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MAN
 from executor.task import CommitJob
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
-MEASURE_FIELDS = ("aa", "min_effect", "alpha", "timeout_s")  # bench's own, beside the trials
+MEASURE_FIELDS = ("aa", "min_effect", "alpha", "timeout_s", "lock_clocks")  # bench's own, beside the trials
 VERDICT_EXIT = {"apply_failed": 11, "build_failed": 15, "bench_failed": 15}
 EXIT_INTERRUPTED = 130
 
@@ -100,8 +100,10 @@ def register(group: click.Group) -> None:
         model_patch.diff of a run-commit record with --run RUN_DIR; rebuilt when it touches
         the task's native paths, and gated by the task's tests), base2 with --aa.
         Trials run in randomised interleaved blocks with the same cpuset and GPUs for every
-        variant; with --gpus, each trial waits for an idle GPU and records its clocks,
-        temperature and power. Writes STATE_DIR/bench/<task>/<run_id>/<item>/results.json
+        variant, until every comparison with base is decided (sequential, up to --max-trials)
+        or exactly --trials blocks; with --gpus, each trial waits for an idle GPU and records
+        its clocks, temperature and power (and, with pynvml, throttling and GPU errors:
+        flagged trials are run again). Writes STATE_DIR/bench/<task>/<run_id>/<item>/results.json
         (logs beside it in logs/) and prints a summary table.
 
         \b

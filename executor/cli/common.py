@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from executor.agents import AGENTS, LlmAgentOptions
+from executor.errors import UserInputError
 from executor.bench.run import BenchOptions
 from executor.cli.options import model_options
 from executor.pipeline import AgentLimits, ImageInputs, RunOptions
@@ -132,8 +133,9 @@ def skip_bench_option(fn):
     return click.option("--skip-bench", is_flag=True, help="Stop after the agent phase.")(fn)
 
 
-# --trials, --warmup, --seed arrive as `bench: BenchOptions` (the bench command adds more).
-TRIAL_FIELDS = ("trials", "warmup", "seed")
+# --trials, --max-trials, --warmup, --seed arrive as `bench: BenchOptions` (the bench command
+# adds more): how the benchmark repeats and orders its trials.
+TRIAL_FIELDS = ("trials", "max_trials", "warmup", "seed")
 trial_options = model_options(BenchOptions, "bench", only=TRIAL_FIELDS)
 
 
@@ -176,6 +178,17 @@ def reap_dead_controllers() -> None:
     removed = reap_orphans(docker_client())
     if removed:
         log_line(f"removed {len(removed)} container(s) left by dead controllers")
+
+
+def trial_design(trials: int | None, max_trials: int | None) -> dict:
+    """BenchOptions fields from --trials (fixed design) or --max-trials (sequential), for
+    callers that hold the two values apart (the flags themselves arrive as BenchOptions)."""
+    if trials is not None and max_trials is not None:
+        raise UserInputError("give --trials N (a fixed design) or --max-trials N (sequential "
+                             "trials), not both")
+    if trials is not None:
+        return {"trials": trials, "max_trials": None}
+    return {} if max_trials is None else {"max_trials": max_trials}
 
 
 def run_options(*, state_dir: Path, run_id: str, resources: Resources, bench: BenchOptions,

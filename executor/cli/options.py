@@ -24,9 +24,12 @@ from pydantic.fields import FieldInfo
 PLAIN_DEFAULTS = (str, int, float, bool, Path, type(None))
 
 
+def _extra(field: FieldInfo) -> dict:
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+
+
 def flag_of(field: FieldInfo) -> str | None:
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    flag = extra.get("flag")
+    flag = _extra(field).get("flag")
     return flag if isinstance(flag, str) else None
 
 
@@ -44,9 +47,11 @@ def click_type(field: FieldInfo) -> Any:
     if typing.get_origin(base) is Literal:
         return click.Choice([str(v) for v in typing.get_args(base)])
     bounds: dict[str, Any] = {}
+    if "min" in _extra(field):  # the flag is stricter than the model (e.g. --trials >= 2)
+        bounds["min"] = _extra(field)["min"]
     for item in field.metadata:
         for name, attr in (("min", "ge"), ("min", "gt"), ("max", "le"), ("max", "lt")):
-            if isinstance(item, getattr(annotated_types, attr.capitalize())):
+            if name not in bounds and isinstance(item, getattr(annotated_types, attr.capitalize())):
                 bounds[name] = getattr(item, attr)
                 if attr in ("gt", "lt"):
                     bounds[f"{name}_open"] = True
@@ -60,6 +65,8 @@ def click_type(field: FieldInfo) -> Any:
 
 
 def _cli_default(field: FieldInfo) -> Any:
+    if "cli_default" in _extra(field):  # e.g. None: "not given" means something to the model
+        return _extra(field)["cli_default"]
     default = field.get_default(call_default_factory=True)
     return default if isinstance(default, PLAIN_DEFAULTS) else str(default)
 
@@ -76,21 +83,25 @@ def model_options(model: type[BaseModel], param: str, *,
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
-            values = {name: kwargs.pop(name) for name, _ in fields}
+            # A flag left unset (None) is not passed: the model's default applies and the
+            # model can tell given from defaulted (model_fields_set).
+            values = {name: value for name, _ in fields
+                      if (value := kwargs.pop(name)) is not None}
             try:
                 kwargs[param] = model(**values)
             except ValidationError as exc:
                 error = exc.errors()[0]
-                where = dict(fields)[str(error["loc"][0])] if error["loc"] else None
-                flag = flag_of(where) if where else param
-                raise click.UsageError(f"{flag}: {error['msg']}") from exc
+                message = error["msg"].removeprefix("Value error, ")
+                if error["loc"] and str(error["loc"][0]) in dict(fields):  # one flag's value
+                    message = f"{flag_of(dict(fields)[str(error['loc'][0])])}: {message}"
+                raise click.UsageError(message) from exc
             return command(*args, **kwargs)
 
         for name, field in reversed(fields):
             flag, default = flag_of(field), _cli_default(field)
             if _bare(field.annotation) is bool:
                 # "--x" is an on-switch; "--x/--no-x" names both sides
-                option = click.option(flag, name, is_flag="/" not in flag, default=default,
+                option = click.option(flag, name, is_flag=True, default=default,
                                       show_default="/" in flag, help=field.description)
             else:
                 option = click.option(flag, name, type=click_type(field), default=default,
