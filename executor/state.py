@@ -47,6 +47,8 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+# attempt-<n>/: every model call of the attempt through the gateway (executor.gateway.record)
+MODEL_CALLS_NAME = "model_calls.jsonl"
 
 
 def path_component(name: str) -> str:

@@ -25,6 +25,15 @@ class LlmAgentOptions(BaseModel):
     max_steps: int | None = Field(default=None, description="Agent step limit.")
     prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")
     verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
+    offline: bool = Field(default=False, description="Model calls are replayed from a record "
+                                                     "(--gateway-replay): no key is needed.")
+
+
+def _offline_environ(llm: "LlmAgentOptions | None") -> dict[str, str] | None:
+    """Replayed model calls need no key: the agents get a placeholder instead of the env's."""
+    if llm is None or not llm.offline:
+        return None
+    return {llm.api_key_env: "isobench-replay-no-key"}
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -55,7 +64,14 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
 
         if script_file is None:
             raise UserInputError("the script agent needs --agent-script FILE")
-        return ScriptAgent(_read(script_file, "script"), str(script_file))
+        endpoint = None
+        if llm is not None and (llm.base_url or llm.offline):
+            from executor.agents.llm_common import Endpoint
+
+            endpoint = Endpoint(model=llm.model or "none", base_url=llm.base_url,
+                                api_key_env=llm.api_key_env)
+        return ScriptAgent(_read(script_file, "script"), str(script_file), endpoint,
+                           environ=_offline_environ(llm))
     if name in ("trae", "mini-swe-agent"):
         llm = llm or LlmAgentOptions()
         if not llm.model:
@@ -73,7 +89,8 @@ def _mini_swe(llm: LlmAgentOptions) -> Agent:
     settings = MiniSweSettings(
         endpoint=Endpoint(model=llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env),
         version=llm.revision or MINI_SWE_VERSION, step_limit=llm.max_steps)
-    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose)
+    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose,
+                        environ=_offline_environ(llm))
 
 
 def _trae(llm: LlmAgentOptions) -> Agent:
@@ -88,4 +105,4 @@ def _trae(llm: LlmAgentOptions) -> Agent:
                             max_retries=0,
                             **({"max_steps": llm.max_steps} if llm.max_steps else {}))
     return TraeAgent(settings, api_key_env=llm.api_key_env, python=llm.python,
-                     prices=llm.prices, verbose=llm.verbose)
+                     prices=llm.prices, verbose=llm.verbose, environ=_offline_environ(llm))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  state_dir_option, task_options, trial_options,
                                  vllm_build_options)
 from executor.errors import UserInputError
+from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
+                                      probe_agent)
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
@@ -119,6 +122,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @skip_bench_option
 @limit_options
 @image_input_options
+@gateway_options
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
@@ -135,6 +139,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
     plan = load_plan(plan_file)
+    gateway_values = pop_gateway_values(item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -146,11 +151,16 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
     key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
                           resume)
+    gateway = contextlib.nullcontext()
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        factory = functools.partial(commit_run_item, commit_item_spec(
-            key, state_dir, gpu_passthrough, verbose, seed, item_options))
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options,
+                                offline=gateway_values["gateway_replay"] is not None)
+        factory = functools.partial(commit_run_item, spec)
+        # One gateway for the whole batch (all local workers share its limiter and budgets);
+        # its key check runs before anything is written.
+        gateway = controller_gateway(probe_agent(spec, backend), **gateway_values)
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -171,7 +181,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                                 cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
-        with sigint_cancels(cancel, on_first=print_stopping):
+        with gateway, sigint_cancels(cancel, on_first=print_stopping):
             if progress:
                 with BatchProgress(len(plan.items), title=key.task) as bar:
                     summary = run(observer=bar)
@@ -189,7 +199,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
+                     verbose: bool, seed: int | None, opts: dict, offline: bool = False
+                     ) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
     agent, model = opts["agent_name"], opts["model"]
@@ -201,7 +212,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps")})
+        "price_table", "max_steps")}, offline=offline)
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
