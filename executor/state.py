@@ -16,6 +16,7 @@ Layout (the README copies this block)::
           model_patch.diff     the harness patch of the last attempt that produced one
           attempt-<n>/         everything attempt n wrote (controller.log, agent logs,
                                trajectory, prompt, patch, bench logs), wherever it ran
+            model_calls.jsonl  every model call through the controller's gateway (redacted)
 
 Every component is passed through `path_component`, so a model called `openai/gpt-5` lives in
 `openai_gpt-5/` while the journal keeps the real name. Writes are atomic (temp file + rename,
