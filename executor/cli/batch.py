@@ -24,7 +24,7 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  vllm_build_options)
 from executor.errors import UserInputError
 from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
-                                      probe_agent)
+                                      probe_agent, refuse_on_ray)
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
@@ -140,6 +140,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     """
     plan = load_plan(plan_file)
     gateway_values = pop_gateway_values(item_options)
+    if backend == "ray":
+        refuse_on_ray(gateway_values)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "

@@ -1,0 +1,67 @@
+"""The gateway's record arithmetic and option checks (pure: no HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+
+from executor.errors import UserInputError
+from executor.gateway.options import refuse_on_ray
+from executor.gateway.record import (CallRecord, normalise_usage, summarise, usage_in,
+                                     usage_in_sse)
+from executor.pricing import ModelPrice, PriceTable
+
+PRICES = PriceTable(models={"m": ModelPrice(input=2.0, cached_input=0.5, output=8.0)})
+
+
+def test_chat_and_responses_usage_normalise_alike_and_are_priced():
+    chat = {"prompt_tokens": 1000, "completion_tokens": 100,
+            "prompt_tokens_details": {"cached_tokens": 400},
+            "completion_tokens_details": {"reasoning_tokens": 30}}
+    responses = {"input_tokens": 1000, "output_tokens": 100,
+                 "input_tokens_details": {"cached_tokens": 400},
+                 "output_tokens_details": {"reasoning_tokens": 30}}
+    a, b = normalise_usage(chat, "m", PRICES), normalise_usage(responses, "m", PRICES)
+    assert a == b
+    assert (a.input_tokens, a.cached_input_tokens, a.reasoning_tokens) == (1000, 400, 30)
+    assert a.cost_usd == pytest.approx((600 * 2.0 + 400 * 0.5 + 100 * 8.0) / 1e6)
+    assert normalise_usage(None, "m", PRICES) is None
+
+
+def test_usage_is_found_in_streams_of_both_apis():
+    chat = ('data: {"choices": [{"delta": {"content": "x"}}]}\n\n'
+            'data: {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1}}\n\n'
+            'data: [DONE]\n\n')
+    responses = ('event: response.created\ndata: {"type": "response.created", "response": '
+                 '{"usage": null}}\n\nevent: response.completed\ndata: {"type": '
+                 '"response.completed", "response": {"usage": {"input_tokens": 7}}}\n\n')
+    assert usage_in_sse(chat) == {"prompt_tokens": 5, "completion_tokens": 1}
+    assert usage_in_sse(responses) == {"input_tokens": 7}
+    assert usage_in({"error": {"message": "no"}}) is None
+
+
+def test_summary_counts_every_upstream_try_and_what_the_agent_saw():
+    calls = [
+        CallRecord(seq=1, method="POST", path="responses", status=200, request_sha256="a",
+                   upstream_statuses=[429, 429, 200], upstream_retries=2, waited_s=1.5,
+                   tokens=normalise_usage({"input_tokens": 10, "output_tokens": 2}, "m",
+                                          PRICES)),
+        CallRecord(seq=2, method="POST", path="responses", status=503, request_sha256="b",
+                   upstream_statuses=[503]),
+        CallRecord(seq=3, method="POST", path="responses", status=504, request_sha256="c",
+                   upstream_statuses=[0], timeouts=1, gateway_error="upstream_timeout"),
+        CallRecord(seq=4, method="POST", path="responses", status=400, request_sha256="d",
+                   gateway_error="budget_exhausted"),
+    ]
+    traffic, usage = summarise(calls, "model_calls.jsonl")
+    assert (traffic.calls, traffic.answered_ok, traffic.upstream_429, traffic.gateway_retries,
+            traffic.upstream_5xx, traffic.upstream_timeouts, traffic.agent_saw_5xx) == \
+        (4, 1, 2, 2, 1, 1, 2)
+    assert traffic.budget_exhausted and traffic.waited_s == 1.5
+    assert usage.llm_calls == 1 and usage.input_tokens == 10 and usage.cost_usd is not None
+
+
+def test_ray_batches_refuse_gateway_only_options():
+    refuse_on_ray({"gateway": True, "gateway_host": "127.0.0.1", "gateway_retries": 4,
+                   "gateway_bodies": True})
+    with pytest.raises(UserInputError, match="--run-token-budget"):
+        refuse_on_ray({"run_token_budget": 10})
