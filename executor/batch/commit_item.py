@@ -30,6 +30,8 @@ from executor.cancel import Cancel
 from executor.catalog import find_commit
 from executor.doctor import host_gpus
 from executor.errors import BAD_INPUT, UserInputError, signature
+from executor.gateway.attempt import activate
+from executor.gateway.remote import RemoteGateway
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.pipeline import AttemptSlot, Log, RunOptions, run_commit
 from executor.resolve import reference_patch, resolve_job
@@ -88,6 +90,9 @@ class CommitItemSpec(BaseModel):
         default=None, description="Pass leased GPUs into sandboxes; None: only on nodes where "
                                   "nvidia-smi sees GPUs (logical Ray GPUs are recorded only).")
     echo: bool = Field(default=False, description="Also print each item's log lines on stderr.")
+    gateway: RemoteGateway | None = Field(
+        default=None, description="Ray batches: the driver's model gateway, which each task "
+                                  "leases from (local workers use it in-process).")
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,9 +175,10 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
             return bad_input_attempt(attempt_number, gpu_ids, exc)
         log(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
             f"{job.base_sha[:12]}, agent {spec.agent}, gpus {','.join(gpu_ids) or 'none'}")
-        outcome = run_commit(job, agent, attempt_options(spec, ctx, gpu_ids), log,
-                             slot=AttemptSlot(item_dir=item_dir, number=attempt_number,
-                                              gpu_ids=gpu_ids), cancel=cancel)
+        with activate(spec.gateway):
+            outcome = run_commit(job, agent, attempt_options(spec, ctx, gpu_ids), log,
+                                 slot=AttemptSlot(item_dir=item_dir, number=attempt_number,
+                                                  gpu_ids=gpu_ids), cancel=cancel)
         log(f"attempt {attempt_number}: {outcome.status.value}")
         journal = load_journal(item_dir / JOURNAL_NAME)
         return next(a for a in journal.attempts if a.attempt == attempt_number)

@@ -76,7 +76,7 @@ def register(group: click.Group) -> None:
                           agent_source=agent_source, agent_revision=agent_revision,
                           agent_python=agent_python, price_table=price_table,
                           max_steps=max_steps, verbose=verbose,
-                          offline=gateway["gateway_replay"] is not None)
+                          key_on_controller=gateway["gateway_replay"] is not None)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
                            default_patch=reference_patch(job), llm=llm)
         reap_dead_controllers()

@@ -81,26 +81,12 @@ def gateway_settings(*, gateway_host: str, gateway_rpm, gateway_tpm, gateway_con
                         run=Budget(tokens=run_token_budget, usd=run_usd_budget)))
 
 
-def refuse_on_ray(values: dict) -> None:
-    """Limits, budgets and replay live in this process's gateway, which Ray attempts on other
-    nodes do not go through yet: asking for them there is an error, not a silent no-op."""
-    asked = [name for name in GATEWAY_PARAMS if name not in ("gateway", "gateway_host",
-                                                             "gateway_retries", "gateway_bodies")
-             and values.get(name) is not None]
-    if asked:
-        flags = ", ".join("--" + name.replace("_", "-") for name in asked)
-        raise UserInputError(f"{flags}: the model gateway serves local batches only; Ray "
-                             "attempts call their endpoint directly")
-
-
-def probe_agent(spec, backend: str):
-    """The agent of a batch's items, built once on the controller to learn its upstream (and
-    check its key); None for a Ray batch: its attempts run on other nodes, where this process's
-    gateway is not active, so they call their endpoint directly (docs/architecture.md)."""
+def probe_agent(spec):
+    """The agent of a batch's items, built once on the controller to learn its upstream and
+    check its key (Ray tasks then lease from this controller's gateway: executor.gateway.remote);
+    None for agents that call no model."""
     from executor.agents import make_agent
 
-    if backend != "local":
-        return None
     if spec.agent == "replay":
         return None
     return make_agent(spec.agent, script_file=spec.script.path if spec.script else None,
@@ -130,4 +116,5 @@ def controller_gateway(agent, **values) -> Iterator[Gateway | None]:
     if options.replay is None:
         check_upstream(upstream)
     with Gateway(options) as gateway, activate(gateway):
+        gateway.remote_upstream = upstream  # what leases opened by Ray tasks forward to
         yield gateway

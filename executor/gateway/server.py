@@ -23,6 +23,8 @@ import asyncio
 import contextlib
 import json
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any, Iterator
 
 import aiohttp
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from executor.gateway.budget import Budgets, Spend, budget_error_body
 from executor.gateway.limiter import Limits, SharedLimiter
@@ -41,6 +43,7 @@ from executor.gateway.upstream import ModelRoute, Upstream
 from executor.redact import Redactor
 
 TOKEN_PREFIX = "isobench-attempt-"
+ADMIN_PATH = "/_isobench/leases"  # outside /v1: never reachable with an attempt token
 # Request headers never forwarded: the agent's credentials (replaced by the real key),
 # hop-by-hop headers and those aiohttp sets itself.
 DROP_REQUEST_HEADERS = {"authorization", "api-key", "x-api-key", "host", "content-length",
@@ -104,6 +107,11 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._limiter: SharedLimiter | None = None
         self._port = 0
+        # For attempts in other processes (Ray tasks): they open leases over HTTP with this
+        # secret, on this upstream; their records are spooled here until the lease closes.
+        self.admin_secret = secrets.token_urlsafe(32)
+        self.remote_upstream: Upstream | None = None
+        self._spool: Path | None = None
 
     # ------------------------------------------------------------------- lifecycle
 
@@ -129,6 +137,8 @@ class Gateway:
             auto_decompress=True)
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/v1/{tail:.*}", self._handle)
+        app.router.add_post(ADMIN_PATH, self._open_remote)
+        app.router.add_delete(ADMIN_PATH + "/{token}", self._close_remote)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port)
@@ -143,6 +153,8 @@ class Gateway:
         self._thread.join(30)
         self._loop.close()
         self._loop = self._thread = None
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
 
     async def _stop(self) -> None:
         if self._runner is not None:
@@ -180,6 +192,50 @@ class Gateway:
 
     def route(self, lease: Lease) -> ModelRoute:
         return ModelRoute(base_url=self.base_url, api_key=lease.token)
+
+    def remote(self) -> "RemoteGateway":
+        """The handle that attempts in other processes use to lease from this gateway."""
+        from executor.gateway.remote import RemoteGateway
+
+        return RemoteGateway(url=f"http://{self.options.host}:{self._port}",
+                             admin_secret=SecretStr(self.admin_secret))
+
+    # ------------------------------------------------------------------- remote leases
+
+    def _admin(self, request: web.Request) -> bool:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return secrets.compare_digest(sent.encode(), self.admin_secret.encode())
+
+    async def _open_remote(self, request: web.Request) -> web.Response:
+        if not self._admin(request):
+            return _json_error(401, "isobench gateway: admin secret required",
+                               "invalid_request_error", "invalid_api_key")
+        if self._spool is None:
+            self._spool = Path(tempfile.mkdtemp(prefix="isobench-gateway-"))
+        record = self._spool / f"{secrets.token_hex(8)}.jsonl"
+        if self.options.replay is not None:
+            from executor.gateway.replay import replay_from
+
+            lease = self.lease(record, replay=replay_from(self.options.replay))
+        elif self.remote_upstream is not None:
+            lease = self.lease(record, upstream=self.remote_upstream)
+        else:
+            return _json_error(409, "isobench gateway: no upstream for remote attempts",
+                               "invalid_request_error", "no_upstream")
+        return _json_response(200, self.route(lease).model_dump())
+
+    async def _close_remote(self, request: web.Request) -> web.Response:
+        if not self._admin(request):
+            return _json_error(401, "isobench gateway: admin secret required",
+                               "invalid_request_error", "invalid_api_key")
+        with self._leases_lock:
+            lease = self._leases.pop(request.match_info["token"], None)
+        if lease is None:
+            return _json_error(404, "isobench gateway: no such lease", "invalid_request_error",
+                               "unknown_lease")
+        record = lease.record_path.read_bytes()
+        lease.record_path.unlink(missing_ok=True)
+        return web.Response(status=200, body=record, content_type="application/x-ndjson")
 
     def _lease_for(self, request: web.Request) -> Lease | None:
         auth = request.headers.get("Authorization", "")

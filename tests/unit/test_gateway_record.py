@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from executor.errors import UserInputError
-from executor.gateway.options import refuse_on_ray
 from executor.gateway.record import (CallRecord, normalise_usage, summarise, usage_in,
                                      usage_in_sse)
 from executor.pricing import ModelPrice, PriceTable
@@ -60,8 +58,3 @@ def test_summary_counts_every_upstream_try_and_what_the_agent_saw():
     assert usage.llm_calls == 1 and usage.input_tokens == 10 and usage.cost_usd is not None
 
 
-def test_ray_batches_refuse_gateway_only_options():
-    refuse_on_ray({"gateway": True, "gateway_host": "127.0.0.1", "gateway_retries": 4,
-                   "gateway_bodies": True})
-    with pytest.raises(UserInputError, match="--run-token-budget"):
-        refuse_on_ray({"run_token_budget": 10})
