@@ -15,7 +15,6 @@ import time
 
 from pydantic import BaseModel, Field
 
-WINDOW_S = 60.0  # the providers' limits are per minute
 
 
 class Limits(BaseModel):
@@ -32,6 +31,8 @@ class Limits(BaseModel):
                                   "429 itself, after its retry-after, before passing it on.")
     max_retry_wait_s: float = Field(default=60.0, ge=0, description="Longest retry-after the "
                                     "gateway waits out; a longer one goes to the agent.")
+    window_s: float = Field(default=60.0, gt=0, description="Length of the rate window: the "
+                            "providers' is a minute; tests shrink it.")
 
 
 class SharedLimiter:
@@ -56,15 +57,15 @@ class SharedLimiter:
         return _Slot(self, estimated_tokens)
 
     def _wait_needed(self, estimated_tokens: int) -> float:
-        now = self._clock()
-        while self._starts and self._starts[0] <= now - WINDOW_S:
+        now, window = self._clock(), self.limits.window_s
+        while self._starts and self._starts[0] <= now - window:
             self._starts.popleft()
-        while self._tokens and self._tokens[0][0] <= now - WINDOW_S:
+        while self._tokens and self._tokens[0][0] <= now - window:
             self._tokens.popleft()
         wait = self._blocked_until - now
         rpm, tpm = self.limits.requests_per_minute, self.limits.tokens_per_minute
         if rpm and len(self._starts) >= rpm:
-            wait = max(wait, self._starts[len(self._starts) - rpm] + WINDOW_S - now)
+            wait = max(wait, self._starts[len(self._starts) - rpm] + window - now)
         if tpm and self._tokens:
             used = sum(t for _, t in self._tokens)
             # A request bigger than the whole budget still goes once the window is empty.
@@ -73,9 +74,9 @@ class SharedLimiter:
                 for started, tokens in self._tokens:
                     freed += tokens
                     if freed >= excess:
-                        wait = max(wait, started + WINDOW_S - now)
+                        wait = max(wait, started + window - now)
                         break
-        return wait
+        return max(0.0, wait)
 
     async def _admit(self, estimated_tokens: int) -> list:
         async with self._admission:  # first come, first served

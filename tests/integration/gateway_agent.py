@@ -26,8 +26,8 @@ if [ "$SHOW_ENV" = 1 ]; then
   # Reversed, the value escapes the controller's redactor: what the test reads is what the
   # agent really holds.
   python3 -c 'import os; print("key reversed:", os.environ["OPENAI_API_KEY"][::-1])'
+  python3 -c 'print("environ reversed:", open("/proc/self/environ", "rb").read()[::-1].hex())'
   echo "--- env:"; env
-  echo "--- /proc/self/environ:"; tr '\0' '\n' < /proc/self/environ
 fi
 exec python3 - <<'PY'
 import json, os, subprocess, sys, time, urllib.error, urllib.request

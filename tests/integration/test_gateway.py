@@ -161,3 +161,20 @@ def test_the_key_check_names_a_wrong_key_and_an_unreachable_endpoint():
         port = llm.port
     with pytest.raises(UserInputError, match="cannot reach"):
         check_upstream(Upstream(base_url=f"http://127.0.0.1:{port}/v1", api_key=SecretStr(KEY)))
+
+
+def test_a_requests_per_minute_limit_keeps_calls_under_the_providers_rate(tmp_path):
+    """The gateway's own pacing (2 per 1.3 s) under a provider allowing 2 per 1 s: six
+    concurrent attempts, and the provider never has to refuse one."""
+    script = LlmScript(turns=[reply(f"r{n}") for n in range(6)],
+                       rate_limit=RateWindow(requests=2, window_s=1.0))
+    options = GatewayOptions(limits=Limits(requests_per_minute=2, window_s=1.3))
+    with ScriptedLLM(script) as llm, Gateway(options) as gw:
+        leases = [gw.lease(tmp_path / f"a{n}.jsonl", upstream=upstream(llm)) for n in range(6)]
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda lease: client(gw, lease.token).chat.completions
+                          .create(model="m", messages=USER), leases))
+        statuses = [r.status for r in llm.requests]
+    assert statuses == [200] * 6
+    calls = [c for n in range(6) for c in read_calls(tmp_path / f"a{n}.jsonl")]
+    assert sorted(c.waited_s > 0 for c in calls).count(True) >= 4  # all but the first two

@@ -90,9 +90,11 @@ def test_the_key_stays_outside_the_sandbox_and_the_state_dir(docker_engine, base
     shown = (item / "attempt-1" / "agent_stdout.txt").read_text()
     held = shown.split("key reversed: ", 1)[1].split("\n", 1)[0][::-1]
     assert held.startswith("isobench-attempt-")  # the attempt token, not the key
+    environ = bytes.fromhex(shown.split("environ reversed: ", 1)[1].split("\n", 1)[0])[::-1]
+    assert b"OPENAI_API_KEY=isobench-attempt-" in environ  # the agent process's environment
+    assert not [e for e in encodings(KEY) if e in environ] and KEY_ENV.encode() not in environ
     env_lines = shown.split("--- env:")[1]
     assert "OPENAI_API_KEY=[REDACTED]" in env_lines  # the token is masked in logs too
-    assert "--- /proc/self/environ:" in shown and KEY_ENV not in env_lines
     assert not [e for e in encodings(KEY) + encodings(KEY[::-1]) if e.decode() in shown]
     assert files_with_key(tmp_path / "state") == []
     assert KEY not in out.stdout + out.stderr

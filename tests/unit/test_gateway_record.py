@@ -1,9 +1,10 @@
-"""The gateway's record arithmetic and option checks (pure: no HTTP)."""
+"""The gateway's record arithmetic and limiter decisions (pure: no HTTP, a fake clock)."""
 
 from __future__ import annotations
 
 import pytest
 
+from executor.gateway.limiter import Limits, SharedLimiter
 from executor.gateway.record import (CallRecord, normalise_usage, summarise, usage_in,
                                      usage_in_sse)
 from executor.pricing import ModelPrice, PriceTable
@@ -58,3 +59,43 @@ def test_summary_counts_every_upstream_try_and_what_the_agent_saw():
     assert usage.llm_calls == 1 and usage.input_tokens == 10 and usage.cost_usd is not None
 
 
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def admitted(limiter: SharedLimiter, tokens: int) -> None:
+    """What _admit records, without an event loop (nothing waits here)."""
+    now = limiter._clock()
+    limiter._starts.append(now)
+    limiter._tokens.append([now, tokens])
+
+
+def test_the_limiter_waits_for_the_oldest_request_and_token_to_leave_the_window():
+    clock = FakeClock()
+    limiter = SharedLimiter(Limits(requests_per_minute=2, tokens_per_minute=1000), clock=clock)
+    assert limiter._wait_needed(100) == 0
+    admitted(limiter, 100)
+    clock.now += 10
+    admitted(limiter, 100)
+    assert limiter._wait_needed(100) == pytest.approx(50)  # the first leaves at +60
+    clock.now += 50
+    assert limiter._wait_needed(100) == 0
+    admitted(limiter, 700)  # 800 tokens in the last minute now
+    assert limiter._wait_needed(300) == pytest.approx(10)  # wait for the 100 of t=+10 to go
+    limiter.hold_off(30)  # a provider's retry-after outweighs both
+    assert limiter._wait_needed(1) == pytest.approx(30)
+
+
+def test_a_request_larger_than_the_token_budget_waits_only_for_an_empty_window():
+    clock = FakeClock()
+    limiter = SharedLimiter(Limits(tokens_per_minute=100), clock=clock)
+    assert limiter._wait_needed(5000) == 0  # alone it goes
+    admitted(limiter, 5000)
+    clock.now += 1
+    assert limiter._wait_needed(10) == pytest.approx(59)
