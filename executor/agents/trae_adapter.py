@@ -110,7 +110,8 @@ class TraeAgent(RoutedModel):
                 python_digest=tree_digest(self.python) if self.python else "",
                 base_image_id=context.base_image_id, toolchain_command=context.toolchain_command)
             self.bundle = ensure_bundle(recipe, context, log, src=src, python=self.python)
-        return AgentPrep(mounts=[self.bundle.mount()], network=self.routed_endpoint().sandbox_network())
+        return AgentPrep(mounts=[self.bundle.mount()],
+                         network=self.routed_endpoint().sandbox_network())
 
     def paths(self, task: AgentTask) -> TraePaths:
         assert self.bundle is not None, "prepare() first"

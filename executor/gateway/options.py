@@ -20,6 +20,7 @@ from executor.gateway.budget import Budget, Budgets
 from executor.gateway.limiter import Limits
 from executor.gateway.server import Gateway, GatewayOptions
 from executor.gateway.upstream import check_upstream
+from executor.pricing import DEFAULT_PRICES
 
 GATEWAY_PARAMS = ("gateway", "gateway_host", "gateway_rpm", "gateway_tpm",
                   "gateway_concurrency", "gateway_retries", "gateway_bodies", "gateway_replay",
@@ -106,13 +107,10 @@ def controller_gateway(agent, **values) -> Iterator[Gateway | None]:
         yield None
         return
     usd = options.budgets.attempt.usd or options.budgets.run.usd
-    if usd and upstream is not None and (upstream.prices is None or
-                                         upstream.prices.price(upstream.model) is None):
-        from executor.pricing import DEFAULT_PRICES
-
-        if (upstream.prices or DEFAULT_PRICES).price(upstream.model) is None:
-            raise UserInputError(f"a dollar budget needs a price for {upstream.model} "
-                                 "(--price-table)")
+    if usd and upstream is not None and \
+            (upstream.prices or DEFAULT_PRICES).price(upstream.model) is None:
+        raise UserInputError(f"a dollar budget needs a price for {upstream.model} "
+                             "(--price-table)")
     if options.replay is None:
         check_upstream(upstream)
     with Gateway(options) as gateway, activate(gateway):
