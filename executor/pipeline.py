@@ -310,11 +310,16 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
         else:
             # Through the controller's gateway when one is active: the journal's usage and
             # model-call counts then come from its record, not from the agent's report.
-            with route_attempt(agent, attempt_dir, redactor) as traffic:
-                run, patch = _agent_phase(job, agent, options, base, images, item_dir,
-                                          attempt_dir, rec, redactor, log)
+            traffic = None
+            try:
+                with route_attempt(agent, attempt_dir, redactor) as traffic:
+                    run, patch = _agent_phase(job, agent, options, base, images, item_dir,
+                                              attempt_dir, rec, redactor, log)
+            finally:  # journaled however the agent phase ended
+                if traffic is not None:
+                    rec.attempt.model_traffic = traffic.traffic
+                    rec.attempt.usage = traffic.usage or rec.attempt.usage
             run = traffic.apply(run)
-            rec.attempt.model_traffic = traffic.traffic
         rec.attempt.agent_outcome, rec.attempt.usage = run.ending.value, run.usage
         write_bytes_atomic(attempt_dir / PATCH_NAME, patch)
         write_bytes_atomic(item_dir / PATCH_NAME, patch)

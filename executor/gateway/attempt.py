@@ -96,13 +96,15 @@ def route_attempt(agent: Agent, attempt_dir: Path, redactor: Redactor
         yield AttemptTraffic()
         return
     traffic = AttemptTraffic(record)
-    with lease as route:
-        agent.route_models(route)
-        try:
-            yield traffic
-        finally:
-            agent.route_models(None)
-    traffic.close()
+    try:
+        with lease as route:
+            agent.route_models(route)
+            try:
+                yield traffic
+            finally:
+                agent.route_models(None)
+    finally:  # also when the agent phase failed: its calls are still on record
+        traffic.close()
 
 
 @contextlib.contextmanager
