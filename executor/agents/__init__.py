@@ -27,6 +27,18 @@ class LlmAgentOptions(BaseModel):
     verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
     must_patch: bool = Field(default=False, description="trae: pass TRAE's --must-patch (README: "
                              "what it costs).")
+    key_on_controller: bool = Field(
+        default=False, description="The key is not needed where the agent is built: its model "
+        "calls are replayed (--gateway-replay) or go through the gateway of a Ray batch's "
+        "driver, which holds the key.")
+
+
+def _placeholder_environ(llm: "LlmAgentOptions | None") -> dict[str, str] | None:
+    """Where the controller's gateway holds the key (or replays), agents are built with a
+    placeholder instead of the environment's key; routing replaces it by the attempt token."""
+    if llm is None or not llm.key_on_controller:
+        return None
+    return {llm.api_key_env: "isobench-key-on-controller"}
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -57,7 +69,14 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
 
         if script_file is None:
             raise UserInputError("the script agent needs --agent-script FILE")
-        return ScriptAgent(_read(script_file, "script"), str(script_file))
+        endpoint = None
+        if llm is not None and (llm.base_url or llm.key_on_controller):
+            from executor.agents.llm_common import Endpoint
+
+            endpoint = Endpoint(model=llm.model or "none", base_url=llm.base_url,
+                                api_key_env=llm.api_key_env)
+        return ScriptAgent(_read(script_file, "script"), str(script_file), endpoint,
+                           environ=_placeholder_environ(llm))
     if name in ("trae", "mini-swe-agent"):
         llm = llm or LlmAgentOptions()
         if llm.must_patch and name != "trae":
@@ -77,7 +96,8 @@ def _mini_swe(llm: LlmAgentOptions) -> Agent:
     settings = MiniSweSettings(
         endpoint=Endpoint(model=llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env),
         version=llm.revision or MINI_SWE_VERSION, step_limit=llm.max_steps)
-    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose)
+    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose,
+                        environ=_placeholder_environ(llm))
 
 
 def _trae(llm: LlmAgentOptions) -> Agent:
@@ -92,4 +112,4 @@ def _trae(llm: LlmAgentOptions) -> Agent:
                             max_retries=0, must_patch=llm.must_patch,
                             **({"max_steps": llm.max_steps} if llm.max_steps else {}))
     return TraeAgent(settings, api_key_env=llm.api_key_env, python=llm.python,
-                     prices=llm.prices, verbose=llm.verbose)
+                     prices=llm.prices, verbose=llm.verbose, environ=_placeholder_environ(llm))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
 from pathlib import Path
@@ -26,6 +27,8 @@ from executor.doctor import host_gpus
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
 from executor.preflight import PreflightNeeds, needs_for, preflight
+from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
+                                      probe_agent)
 from executor.journal import write_json_atomic
 from executor.bench.run import BenchOptions
 from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
@@ -126,6 +129,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @skip_bench_option
 @limit_options
 @image_input_options
+@gateway_options
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
@@ -144,6 +148,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     """
     plan = load_plan(plan_file)
     seed = bench.seed
+    gateway_values = pop_gateway_values(item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -155,12 +160,22 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
     key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
                           resume)
+    gateways = contextlib.ExitStack()
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
         spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, bench, resources,
-                                item_options)
+                                item_options,
+                                key_on_controller=gateway_values["gateway_replay"] is not None)
         preflight(batch_needs(plan, spec, gpu_ids if backend == "local" else []))
+        # One gateway for the whole batch: local workers and Ray tasks share its limiter and
+        # budgets; its key check runs before anything is written.
+        gateway = gateways.enter_context(controller_gateway(probe_agent(spec),
+                                                            **gateway_values))
+        if gateway is not None and backend == "ray":
+            # Tasks lease from it over HTTP; their nodes need no key.
+            spec.gateway = gateway.remote()
+            spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
@@ -183,7 +198,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                                 cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
-        with sigint_cancels(cancel, on_first=print_stopping):
+        with gateways, sigint_cancels(cancel, on_first=print_stopping):
             if progress:
                 with BatchProgress(len(plan.items), title=key.task) as bar:
                     summary = run(observer=bar)
@@ -202,7 +217,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, bench: BenchOptions, resources: Resources, opts: dict
+                     verbose: bool, bench: BenchOptions, resources: Resources, opts: dict,
+                     key_on_controller: bool = False
                      ) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
@@ -215,7 +231,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps", "must_patch")})
+        "price_table", "max_steps", "must_patch")}, key_on_controller=key_on_controller)
     run = run_options(state_dir=state_dir, run_id=key.run_id, resources=resources, bench=bench,
                       **{k: opts[k] for k in ("agent_budget", "max_steps", "agent_network",
                                               "skip_bench")},
