@@ -417,7 +417,7 @@ def test_ray_tasks_lease_from_the_drivers_gateway_and_nodes_never_hold_the_key(
     assert sum(a.model_traffic.agent_saw_429 for a in attempts) == 0
     assert sum(a.model_traffic.gateway_retries for a in attempts) == statuses.count(429)
     for item in ITEMS:  # each task's record came back with its attempt dir
-        assert (state / "runs/demo/script/none/ray-gw" / item / "attempt-1"
+        assert (state / "runs/demo/script/none" / rid("ray-gw") / item / "attempt-1"
                 / MODEL_CALLS_NAME).is_file()
     leaks = [p for root in (state, node_tmp) for p in root.rglob("*")
              if p.is_file() and key.encode() in p.read_bytes()]
