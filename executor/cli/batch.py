@@ -237,8 +237,10 @@ def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, ve
 @click.option("--run-id", help="Only this run id.")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many most-retried items to list.")
+@click.option("--details", is_flag=True,
+              help="Per-run blocks (retries, every signature) and every unreadable file.")
 def status_command(state, as_json, markdown, plan_file, remaining_plan, task, agent, model,
-                   run_id, top) -> None:
+                   run_id, top, details) -> None:
     """Where a state directory stands: per run planned, done, failed, left, and why.
 
     Reads isobench's state and ISO-Bench's (outcomes re-derived from trajectories).
@@ -249,6 +251,9 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     wanted = {"task": task, "agent": agent, "model": model, "run_id": run_id}
     report.runs = [r for r in report.runs
                    if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
+    if any(wanted.values()):  # an unreadable journal belongs to the runs whose tree holds it
+        report.unreadable = [u for u in report.unreadable
+                             if any(u.startswith(f"{r.path}/") for r in report.runs)]
     if remaining_plan:
         if len(report.runs) != 1:
             names = ", ".join(f"{r.task}/{r.agent}/{r.model}/{r.run_id}" for r in report.runs)
@@ -262,7 +267,7 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     elif markdown:
         click.echo(render_markdown(report))
     else:
-        render_terminal(report, Console())
+        render_terminal(report, Console(), details=details)
 
 
 
