@@ -151,8 +151,8 @@ def render_terminal(report: StatusReport, console: Console, details: bool = Fals
     for r in report.runs:
         totals.add_row(*_total_row(r))
     console.print(totals)
-    console.print("done = an attempt truly finished (kept: by a patch that survived the "
-                  "agent's end); left = not done, not final", style="dim", highlight=False)
+    console.print("done: an attempt truly finished (kept: its patch outlived the agent); "
+                  "left: not final", style="dim", highlight=False)
     causes = top_causes(report)
     if causes:
         t = Table("failure cause", "attempts", "items", "runs", box=box.SIMPLE, pad_edge=False,
