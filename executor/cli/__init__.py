@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "executor.cli.doctor",
     "executor.cli.batch",
     "executor.cli.report",
+    "executor.cli.predictions",
 )
 
 

@@ -10,6 +10,8 @@ from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
 from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item
+from executor.cli.predictions import predictions_option
+from executor.predictions import load_predictions, plan_patches
 from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
@@ -119,11 +121,12 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @skip_bench_option
 @limit_options
 @image_input_options
+@predictions_option
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
-                backoff_s, run_item_spec, progress, verbose, order, seed, **item_options
-                ) -> None:
+                backoff_s, run_item_spec, progress, verbose, order, seed, predictions_path,
+                **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
 
@@ -135,6 +138,9 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
     plan = load_plan(plan_file)
+    patches = None
+    if predictions_path is not None:
+        plan, patches = plan_from_predictions(plan, predictions_path, item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -149,8 +155,9 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        factory = functools.partial(commit_run_item, commit_item_spec(
-            key, state_dir, gpu_passthrough, verbose, seed, item_options))
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        factory = functools.partial(commit_run_item, spec.model_copy(
+            update={"patches": patches or {}}))
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -186,6 +193,24 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                f"{summary.count(ItemOutcome.REMAINING)} remaining"
                + (" (interrupted)" if summary.interrupted else ""), err=True)
     ctx.exit(summary.exit_code)
+
+
+def plan_from_predictions(plan, path: Path, opts: dict) -> tuple:
+    """The plan's items that have a prediction, and their patches (the replay agent applies
+    each item's own); items without one are left out, and said so."""
+    if opts["agent_name"] != "replay" or opts["patch_file"]:
+        raise UserInputError("--predictions gives each item its patch: use it with the "
+                             "replay agent (the default) and without --patch")
+    chosen, missing = plan_patches(load_predictions(path), plan.items)
+    if not chosen:
+        raise UserInputError(f"--predictions {path}: no prediction matches an item of the plan")
+    if missing:
+        click.echo(f"--predictions: {len(missing)} plan item(s) have no prediction and are "
+                   f"left out: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                   err=True)
+    kept = plan.model_copy(update={"items": [i for i in plan.items if i.item_id in chosen]})
+    return kept, {item_id: InlineFile(path=Path(f"{item_id}.diff"), data=p.patch_bytes)
+                  for item_id, p in chosen.items()}
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,

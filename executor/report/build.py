@@ -103,7 +103,7 @@ def _repo_of(run: _Run, item_dir: Path | None) -> str | None:
     return run.plan.repo if run.plan else None
 
 
-def _latest(item_dir: Path, name: str) -> Path | None:
+def latest_file(item_dir: Path, name: str) -> Path | None:
     """`name` in the item dir, else in its newest attempt-<n>/ that has one."""
     if (item_dir / name).is_file():
         return item_dir / name
@@ -128,17 +128,17 @@ def commit_report(run: _Run, status: ItemStatus, item: _Item | None,
         commit.signature = failed.signature.name
         commit.evidence = failed.signature.evidence
         commit.cause = failed.signature.cause
-    item_dir = _evidence_dir(item, status)
+    item_dir = evidence_dir(item, status)
     bench_s = 0.0
     if item_dir is not None:
-        results = _latest(item_dir, RESULTS_NAME)
+        results = latest_file(item_dir, RESULTS_NAME)
         data = read_json(results) if results else None
         if isinstance(data, dict):
             commit_from_results(commit, data, results)
             bench_s = bench_seconds(commit, data)
-        commit.agent_diff = read_diff(_latest(item_dir, PATCH_NAME))
+        commit.agent_diff = read_diff(latest_file(item_dir, PATCH_NAME))
         commit.steps, commit.trajectory_note = trajectory_steps(
-            _latest(item_dir, TRAJECTORY_NAME))
+            latest_file(item_dir, TRAJECTORY_NAME))
     else:
         commit.trajectory_note = "not attempted"
     if human_diffs:
@@ -155,7 +155,7 @@ def _parent(base: str, human: str) -> str:
     return base or (f"{human}^1" if human else "")
 
 
-def _evidence_dir(item: _Item | None, status: ItemStatus) -> Path | None:
+def evidence_dir(item: _Item | None, status: ItemStatus) -> Path | None:
     """Ours: the item directory. ISO-Bench: the directory of the attempt that decided its
     state (the last success when done, else the last attempt)."""
     if item is None or not item.dirs:
