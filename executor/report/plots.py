@@ -45,8 +45,7 @@ def forest_plot(run: RunReport, key: str) -> str | None:
     rows = [c for c in run.commits if any(s.pair in PAIR_STYLE for s in c.speedups)]
     if not rows:
         return None
-    height = 0.9 + 0.32 * len(rows) * 1.0
-    fig = Figure(figsize=(WIDTH_IN, height))
+    fig = Figure(figsize=(WIDTH_IN * 0.75, 1.2 + 0.45 * len(rows)))
     ax = fig.add_subplot()
     for y, commit in enumerate(reversed(rows)):
         for offset, pair in ((0.15, "human/base"), (-0.15, "agent/base")):
@@ -68,8 +67,9 @@ def forest_plot(run: RunReport, key: str) -> str | None:
     ax.set_xlabel("speedup over base (>1 is faster; bars: 95% intervals)", fontsize=9)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.grid(axis="x", alpha=0.3, which="both")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"Per-commit speedups · {run.title}", fontsize=10, loc="left")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+              frameon=False)
+    ax.set_title("Per-commit speedup over base", fontsize=10, loc="left", pad=18)
     return _svg(fig, key)
 
 
