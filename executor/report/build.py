@@ -263,6 +263,7 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     wanted = set(run_ids) | set(compare_ids or ())
     if wanted:
         runs = [r for r in runs if any(_selects(w, r) for w in wanted)]
+        unreadable = [u for u in unreadable if any(u.startswith(f"{r.path}/") for r in runs)]
     comparison = None
     if compare_ids:
         left, right = (next((r for r in runs if _selects(w, r)), None) for w in compare_ids)
