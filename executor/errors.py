@@ -95,8 +95,13 @@ RULES: tuple[SignatureRule, ...] = (
           "The provider throttled requests; back off and retry."),
     _rule("auth", P,
           _http(401) + r"|invalid_api_key|Incorrect API key|AuthenticationError|"
-          r"You didn't provide an API key|\bUnauthorized\b",
-          "The API key is missing or wrong; fix the key, do not retry."),
+          r"You didn't provide an API key|\bUnauthorized\b|"
+          # AWS Bedrock credentials (ISO-Bench's Claude runs): an expired SSO session, a
+          # profile that does not exist on the host.
+          r"Error when retrieving token from sso|Token has expired and refresh failed|"
+          r"config profile \(.*\) could not be found|ExpiredTokenException",
+          "The API key or cloud credentials are missing, wrong or expired; fix them, do not "
+          "retry."),
     _rule("context_overflow", P,
           r"context_length_exceeded|maximum context length|context window|too many tokens|"
           r"ContextWindowExceededError",
