@@ -77,7 +77,8 @@ def _http(*codes: int) -> str:
 RULES: tuple[SignatureRule, ...] = (
     _rule("tool_output_missing", P,
           r"No tool output found for function call|must be followed by tool messages|"
-          r"did not have response messages",
+          r"did not have response messages|"
+          r"tool_use` ids were found without `tool_result` blocks",  # Anthropic's wording
           "The conversation sent to the API holds a tool call without its output (a 400 that "
           "no retry can fix)."),
     _rule("tool_call_missing", P,
@@ -98,7 +99,7 @@ RULES: tuple[SignatureRule, ...] = (
           r"You didn't provide an API key|\bUnauthorized\b|"
           # AWS Bedrock credentials (ISO-Bench's Claude runs): an expired SSO session, a
           # profile that does not exist on the host.
-          r"Error when retrieving token from sso|Token has expired and refresh failed|"
+          r"Error (when retrieving|loading) (SSO )?token|Token has expired and refresh failed|"
           r"config profile \(.*\) could not be found|ExpiredTokenException",
           "The API key or cloud credentials are missing, wrong or expired; fix them, do not "
           "retry."),
