@@ -129,8 +129,8 @@ def plan_patches(predictions: list[Prediction], items: list[PlanItem]
     chosen, missing = {}, []
     for item in items:
         hits = [p for p in predictions if p.matches(item.item_id, item.human)]
-        if hits:
-            chosen[item.item_id] = hits[0]
+        if hits:  # several (a directory of many invocations): the latest one read
+            chosen[item.item_id] = hits[-1]
         else:
             missing.append(item.item_id)
     return chosen, missing
