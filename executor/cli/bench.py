@@ -40,8 +40,10 @@ def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob,
                predictions: Path | None = None) -> bytes | None:
     """The agent patch from --patch, a run-commit record (--run) or --predictions; None for
     none of them."""
-    if sum(x is not None for x in (patch_file, run_dir, predictions)) > 1:
-        raise UserInputError("give one of --patch FILE, --run RUN_DIR and --predictions")
+    if patch_file and run_dir:
+        raise UserInputError("give either --patch FILE or --run RUN_DIR, not both")
+    if predictions is not None and (patch_file or run_dir):
+        raise UserInputError("--predictions gives the patch: not with --patch or --run")
     if predictions is not None:
         return prediction_for(load_predictions(predictions), job.item_id,
                               job.human_sha).patch_bytes

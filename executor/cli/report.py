@@ -51,6 +51,7 @@ def report_command(state, out_dir, run_ids, compare_with, plan_file, no_human_di
         compare = (run_ids[0], compare_with)
     elif len(run_ids) == 2:
         compare = (run_ids[0], run_ids[1])
+    click.echo(f"reading {state} ...", err=True)
     report = build_report(state, run_ids=tuple(run_ids),
                           plan=load_plan(plan_file) if plan_file else None,
                           human_diffs=not no_human_diff, compare_ids=compare)
