@@ -19,13 +19,14 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.batch.order import attempt_seconds
+from executor.bench.noise import RunNoiseFloor, read_run_noise_floor
 from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, UserInputError
 from executor.journal import Attempt, Journal, RunStatus, Usage, utcnow
 from executor.legacy.isobench_runs import SOURCE as ISO_SOURCE
 from executor.legacy.isobench_runs import is_isobench_journal, legacy_item
-from executor.state import (JOURNAL_NAME, PLAN_NAME, POLICY_NAME, LockState, lock_state,
-                            read_json)
+from executor.state import (JOURNAL_NAME, NOISE_FLOOR_NAME, PLAN_NAME, POLICY_NAME,
+                            LockState, lock_state, read_json)
 from executor.task import Plan, PlanItem
 
 OURS = "isobench"
@@ -106,6 +107,8 @@ class RunStatusReport(BaseModel):
     items: list[ItemStatus] = Field(description="Every planned or seen item.")
     warnings: list[str] = Field(default_factory=list,
                                 description="Files of this run that exist but are unreadable.")
+    noise_floor: RunNoiseFloor | None = Field(default=None, description="The run's A/A noise "
+                                              "floor (noise_floor.json); None without one.")
 
 
 class StatusReport(BaseModel):
@@ -309,7 +312,9 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         signatures=rank_signatures(run.items),
         usage=sum_usage(attempts),
         unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
-        durations=durations(attempts), items=items, warnings=run.warnings)
+        durations=durations(attempts), items=items, warnings=run.warnings,
+        noise_floor=read_run_noise_floor(run.path / NOISE_FLOOR_NAME)
+        if run.source == OURS else None)
 
 
 def by_plan_item(items: list[_Item], plan: Plan) -> dict[str, _Item]:
@@ -343,6 +348,7 @@ def _merge(item_id: str, group: list[_Item]) -> _Item:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
 
 
 def rank_signatures(items: list[_Item]) -> list[SignatureCount]:
