@@ -35,6 +35,9 @@ class RunStatus(StrEnum):
     INFRA_ERROR = "infra_error"
     INTERRUPTED = "interrupted"
     RUNNING = "running"  # written when an attempt starts; a crash leaves it visible as unfinished
+    # Only read from foreign state (ISO-Bench's claude_code/codex/openhands runs): the agent left
+    # no record we can read, so the attempt is neither a success nor a failure.
+    UNKNOWN = "unknown"
 
 
 # One distinct exit code per way a run can end (2 is reserved for bad input).
@@ -49,6 +52,7 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.INFRA_ERROR: 20,
     RunStatus.INTERRUPTED: 130,
     RunStatus.RUNNING: 1,
+    RunStatus.UNKNOWN: 1,
 }
 
 
