@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, Field
 
+from executor.repo import REPO_DIR
 from executor.task import TaskSpec
 
 # Always the harness's: where benchmarks and tests live, pytest's conftest files, and the files
@@ -65,9 +66,9 @@ def protected_patterns(task: TaskSpec) -> list[str]:
     for command in (task.bench_command, task.server_command, task.test_command,
                     task.output_check_command):
         patterns += [p for p in _command_scripts(command) if not is_protected(p, patterns)]
-    output = task.metric.output_file
+    output = (task.metric.output_file or "").removeprefix(REPO_DIR + "/").removeprefix("./")
     if output and not output.startswith("/") and not is_protected(output, patterns):
-        patterns.append(output.removeprefix("./"))
+        patterns.append(output)  # a metric file inside the repository: no patch may ship one
     return patterns
 
 
@@ -130,7 +131,7 @@ def split_patch(patch: bytes, patterns: list[str]) -> PatchSplit:
     for paths, body in _sections(lines):
         hit = [p for p in paths if is_protected(p, patterns)]
         if hit:
-            dropped += [p for p in hit if p not in dropped]
+            dropped += [p for p in dict.fromkeys(hit) if p not in dropped]
         else:
             kept += body
     return PatchSplit(kept="".join(kept).encode("utf-8", "surrogateescape"),
