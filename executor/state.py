@@ -47,6 +47,11 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+# Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
+GATE_LOG = "gate.log"
+GATE_BASE_LOG = "gate-base.log"
+OUTPUT_CHECK_BASE_LOG = "output-check-base.log"
+OUTPUT_CHECK_AGENT_LOG = "output-check-agent.log"
 
 
 def path_component(name: str) -> str:

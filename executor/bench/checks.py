@@ -18,6 +18,8 @@ from executor.bench.integrity import OutputCheckResult
 from executor.bench.results import GateResult, VariantInfo
 from executor.repo import REPO_DIR
 from executor.sandbox import ExecResult, GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.state import (GATE_BASE_LOG, GATE_LOG, OUTPUT_CHECK_AGENT_LOG,
+                            OUTPUT_CHECK_BASE_LOG)
 
 CHECK_TIMEOUT_S = 3600
 DIFF_LINES = 80
@@ -47,7 +49,7 @@ def _gate(result: ExecResult, command: str, log_file: Path, limit_s: float | Non
 def gates(task, base: VariantInfo, agent: VariantInfo, bound: TrialBound, *, log_dir: Path,
           **common) -> tuple[GateResult, GateResult]:
     """The tests on base, then on the agent variant under the bound from base's duration."""
-    base_log, agent_log = log_dir / "gate-base.log", log_dir / "gate.log"
+    base_log, agent_log = log_dir / GATE_BASE_LOG, log_dir / GATE_LOG
     on_base = run_in_variant(task.test_command, base, task, phase="gate-base",
                              timeout_s=CHECK_TIMEOUT_S, log_file=base_log, **common)
     limit = bound.seconds(on_base.duration_s) if on_base.ok else None
@@ -61,7 +63,7 @@ def output_check(task, base: VariantInfo, agent: VariantInfo, bound: TrialBound,
                  log_dir: Path, **common) -> OutputCheckResult:
     """The task's output check on base and on the agent variant; stdout must be equal."""
     command = task.output_check_command
-    logs = [log_dir / "output-check-base.log", log_dir / "output-check-agent.log"]
+    logs = [log_dir / OUTPUT_CHECK_BASE_LOG, log_dir / OUTPUT_CHECK_AGENT_LOG]
     on_base = run_in_variant(command, base, task, phase="check-base",
                              timeout_s=CHECK_TIMEOUT_S, log_file=logs[0], **common)
     result = OutputCheckResult(command=command, matched=None, base_exit_code=on_base.exit_code,

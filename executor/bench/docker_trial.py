@@ -92,7 +92,8 @@ class DockerTrialRunner(MetricReader):
     def _run(self, spec: TrialSpec, limit_s: float) -> TrialRecord:
         variant = self.variants[spec.variant]
         record = new_record(spec)
-        log_file = self.log_dir / f"trial-{spec.index:03d}-{spec.variant}.log"
+        name = (f"trial-{spec.index:03d}" if spec.index >= 0 else f"probe-{-spec.index}")
+        log_file = self.log_dir / f"{name}-{spec.variant}.log"
         budget = self.timeout_s + (self.task.server_ready_timeout_s
                                    if self.task.server_command else 0) + 300
         sandbox_spec = SandboxSpec(
