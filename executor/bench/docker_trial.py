@@ -10,6 +10,7 @@ of that variant skipped) instead of running to the trial timeout.
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ class TrialBound:
     floor_s: float = 30.0
 
     def seconds(self, base_slowest_s: float) -> float:
-        return max(self.floor_s, self.factor * base_slowest_s)
+        # whole seconds: the exec's `timeout` takes whole seconds, and a timeout is recognised
+        # by the elapsed time reaching the limit asked for
+        return float(math.ceil(max(self.floor_s, self.factor * base_slowest_s)))
 
 
 def _prewritten_command(path: str) -> str:
