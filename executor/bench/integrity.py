@@ -108,6 +108,10 @@ class IntegrityReport(BaseModel):
     reference_commit: str = Field(description="Commit whose protected paths every variant "
                                               "was measured and judged with.")
     protected_paths: list[str] = Field(description="The task's protected path patterns.")
+    note: str = Field(default="base, human and agent were all measured and judged with the "
+                              "reference commit's protected paths: a patch's changes to them, "
+                              "and the human commit's own, are not measured",
+                      description="What the protection means for reading the results.")
     protected_paths_touched: list[str] = Field(
         default_factory=list, description="Protected paths the agent's patch touched: those "
                                           "sections were dropped before timing.")
