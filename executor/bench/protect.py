@@ -188,9 +188,7 @@ def restore_protected(sandbox, repo_dir: str, repo_path: str, reference_sha: str
     paths that were removed or differ, for the record."""
     listed = sandbox.exec(_LIST_TREE, 300, workdir=repo_dir)
     present = [p.removeprefix("./") for p in listed.stdout.split("\0") if p.strip()]
-    # bytecode caches are the interpreter's, regenerated from the restored sources
-    protected_now = [p for p in present if is_protected(p, patterns)
-                     and "__pycache__/" not in p and not p.endswith(".pyc")]
+    protected_now = [p for p in present if is_protected(p, patterns)]
     archive, reference_files = reference_archive(repo_path, reference_sha, patterns)
     before = sandbox.exec("sha256sum -z -- " + " ".join(shlex.quote(p) for p in protected_now)
                           if protected_now else "true", 300, workdir=repo_dir).stdout
