@@ -7,11 +7,17 @@ verdict's class and its evidence, so they run 3 trials a side without warm-up.
 """
 
 import json
+import subprocess
 
 import pytest
 
 from executor import demo
+from executor.bench.variants import judged_image_variant
 from executor.demo import REFERENCE_AGENT_PATCH, demo_task
+from executor.pipeline import RunOptions, ensure_images
+from executor.repo import REPO_DIR
+from executor.resolve import resolve_job
+from executor.sandbox import Sandbox, SandboxSpec
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker]
@@ -172,3 +178,29 @@ def test_the_honest_reference_fix_is_still_improved(docker_engine, base_image, t
     assert results["integrity"]["outer"]["consistent"]
     assert results["output_check"]["matched"] and results["gate"]["passed"]
     assert speedup(results) > 5 and speedup(results, "human/base") > 5
+
+
+def test_the_human_commit_is_measured_with_the_reference_judge(docker_engine, base_image,
+                                                               demo_repo, tmp_path):
+    """Judged against the root commit, the human commit's image carries edits to the
+    benchmark and the tests (made in between): its variant gets the root's copies back."""
+    job = resolve_job(demo.DEMO_HUMAN_SHA)
+    _, images = ensure_images(job, RunOptions(state_dir=tmp_path, run_id="judged"), tmp_path,
+                              lambda _: None)
+    variant = judged_image_variant(job.task, "human", images["human"], job.human_sha,
+                                   demo.DEMO_ROOT_SHA, run_id="judged", item_id="demo")
+    changed = ["benchmarks/benchmark_latency.py", "tests/test_block_allocator.py"]
+    assert variant.protected_restored == changed and variant.image_tag != images["human"].tag
+    spec = SandboxSpec(image=variant.image_tag, budget_s=300, run_id="judged", item="demo",
+                       phase="look", network="none", workdir=REPO_DIR)
+    show = lambda sha, path: subprocess.run(  # noqa: E731
+        ["git", "-C", str(demo_repo), "show", f"{sha}:{path}"], capture_output=True,
+        check=True).stdout
+    with Sandbox(spec) as box:
+        for path in changed:
+            assert box.get_file(f"{REPO_DIR}/{path}") == show(demo.DEMO_ROOT_SHA, path)
+        code = "minivllm/block_allocator.py"  # the code stays the human commit's
+        assert box.get_file(f"{REPO_DIR}/{code}") == show(demo.DEMO_HUMAN_SHA, code)
+    same = judged_image_variant(job.task, "base", images["base"], job.base_sha, job.base_sha,
+                                run_id="judged", item_id="demo")
+    assert same.image_tag == images["base"].tag and same.protected_restored == []
