@@ -232,12 +232,14 @@ def patch_findings(patch: bytes, metric_file: str | None, max_findings: int = 50
     from executor.repo import changed_paths
 
     findings: list[PatchFinding] = []
+    metric_name = metric_file.rsplit("/", 1)[-1] if metric_file else None
     for path in changed_paths(patch):
+        if metric_name and path.rsplit("/", 1)[-1] == metric_name:
+            findings.append(PatchFinding(kind="metric_file", path=path, line=path))
         if is_hook_file(path):
             findings.append(PatchFinding(kind="startup_hook", path=path, line=path))
         if re.search(r"prompt|dataset|sonnet|sharegpt", path, re.I):
             findings.append(PatchFinding(kind="benchmark_inputs", path=path, line=path))
-    metric_name = metric_file.rsplit("/", 1)[-1] if metric_file else None
     path = ""
     for raw in patch.decode("utf-8", "replace").splitlines():
         if raw.startswith("+++ "):
