@@ -7,6 +7,7 @@ Layout (the README copies this block)::
         plan.json              the plan this run executes (ISO-Bench plan.json format; resumes
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
+        noise_floor.json       A/A controls of the run (--aa-sample): false-change rate, MDE
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
                                (a batch appends attempt n as `running`; the pipeline fills it in)
@@ -52,6 +53,10 @@ GATE_LOG = "gate.log"
 GATE_BASE_LOG = "gate-base.log"
 OUTPUT_CHECK_BASE_LOG = "output-check-base.log"
 OUTPUT_CHECK_AGENT_LOG = "output-check-agent.log"
+RESULTS_NAME = "results.json"
+# The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
+# (`isobench run --aa-sample`), their false changes and minimum detectable effects.
+NOISE_FLOOR_NAME = "noise_floor.json"
 
 
 def path_component(name: str) -> str:
@@ -97,6 +102,9 @@ class StateLayout(BaseModel):
 
     def policy_path(self, key: RunKey) -> Path:
         return self.run_dir(key) / POLICY_NAME
+
+    def noise_floor_path(self, key: RunKey) -> Path:
+        return self.run_dir(key) / NOISE_FLOOR_NAME
 
     def lock(self, key: RunKey, item_id: str) -> "ItemLock":
         return ItemLock(self.item_dir(key, item_id))

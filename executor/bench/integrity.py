@@ -151,7 +151,8 @@ def claimed_region_s(value: "MetricValue", kind: str) -> float | None:
 
 
 def _timed(records: list["TrialRecord"], variant: str) -> list["TrialRecord"]:
-    return [t for t in records if t.variant == variant and not t.warmup and t.ok]
+    return [t for t in records if t.variant == variant and not t.warmup and t.ok
+            and not t.excluded]
 
 
 def _saving_interval(base: np.ndarray, subject: np.ndarray, seed: int) -> tuple[float, float]:
