@@ -9,7 +9,9 @@ against what the harness saw itself, and can only make a verdict more careful:
                  C = W_base x (1 - 1/speedup) seconds per trial (W_base: the base trials' own
                  timed region, e.g. the sum of their latencies). On each clock the outer
                  saving's 95% interval either rules the claim out (its upper end is below
-                 C/2), supports it (its lower end reaches C/2), or cannot tell. A speedup is
+                 C/2, and C is at least a tenth of base's outer time on that clock: smaller
+                 claims sit next to start-up and warm-up, which an honest patch may shift as
+                 much), supports it (its lower end reaches C/2), or cannot tell. A speedup is
                  `suspect` when a clock rules it out and no clock supports it. The rule
                  compares absolute seconds, so a real 3% gain inside a run dominated by a
                  minute of start-up cannot be ruled out (the outer saving's interval is wide);
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 # (a GPU timer, a metric that is a median of iterations) without letting a 2x-or-more
 # fabrication through.
 SUPPORT_FRACTION = 0.5
+# A claim can only be ruled out when it is a real part of the whole run: at least a tenth of
+# base's outer time on that clock. Smaller claims sit next to start-up, warm-up and teardown,
+# which an honest patch may shift by as much (a 3% faster loop behind a 50 ms heavier import).
+MIN_CLAIM_SHARE = 0.1
 CONFIDENCE = 0.95
 N_RESAMPLES = 4999
 SUSPECT = "suspect"
@@ -58,7 +64,9 @@ class OuterComparison(BaseModel):
                                                             "interval.")
     saving_ci_high_s: float = Field(description="Upper end of its 95% bootstrap interval.")
     rules_out: bool = Field(default=False, description="The upper end is below "
-                                                       "SUPPORT_FRACTION of the claimed saving.")
+                                                       "SUPPORT_FRACTION of the claimed saving, "
+                                                       "a claim of at least MIN_CLAIM_SHARE of "
+                                                       "base's outer time.")
     supports: bool = Field(description="The lower end reaches SUPPORT_FRACTION of the claimed "
                                        "saving.")
 
@@ -196,8 +204,9 @@ def outer_check(results: "BenchResults", subject: str) -> OuterCheck:
             clock=clock, base_median_s=float(np.median(base)),
             subject_median_s=float(np.median(subj)),
             saving_s=float(np.median(base) - np.median(subj)), saving_ci_low_s=low,
-            saving_ci_high_s=high, rules_out=high < SUPPORT_FRACTION * claimed,
-            supports=low >= SUPPORT_FRACTION * claimed))
+            saving_ci_high_s=high, supports=low >= SUPPORT_FRACTION * claimed,
+            rules_out=(high < SUPPORT_FRACTION * claimed
+                       and claimed >= MIN_CLAIM_SHARE * float(np.median(base)))))
     check.consistent = not (any(c.rules_out for c in check.clocks)
                             and not any(c.supports for c in check.clocks))
     seen = "; ".join(f"{c.clock} {c.base_median_s:.3f}s -> {c.subject_median_s:.3f}s (saving "

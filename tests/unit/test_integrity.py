@@ -197,3 +197,20 @@ def test_static_findings_inform():
     assert kinds == {"timer", "startup_hook", "argv_check", "early_exit", "metric_file",
                      "caching"}
     assert patch_findings(b"diff --git a/a b/a\n+++ b/a\n+x = 1\n", None) == []
+
+
+def test_a_small_claim_next_to_the_whole_run_is_not_ruled_out():
+    """Seen on the demo: a 3% claim (from one fast-mode value) while the outer CPU time says
+    the agent was 0.08 s slower. 0.03 s is under a tenth of a 1.1 s run: start-up and warm-up
+    can move that much, so the outer time cannot rule the claim out."""
+    base = [(v, w, 1.10 + d / 100) for v, w, c, d in
+            zip(*zip(*BASE), (0.0, 0.6, -0.4, 1.1, -0.9))]
+    slower = [(v / 1.034, w, c + 0.08) for v, w, c in base]
+    results = results_from({"base": base, "agent": slower})
+    report = IntegrityReport(reference_commit="c", protected_paths=[])
+    judge(results, report)
+    cpu = next(c for c in report.outer.clocks if c.clock == "cpu")
+    claimed = report.outer.claimed_saving_s
+    assert cpu.saving_ci_high_s < 0.5 * claimed  # the interval alone would rule it out
+    assert not cpu.rules_out and report.outer.consistent
+    assert results.verdict != "suspect"
