@@ -75,6 +75,10 @@ def _http(*codes: int) -> str:
 # 400 before the generic invalid request). Texts are those the openai client (1.x and later),
 # litellm and TRAE print; FIELD_NOTES sections 2-4 say where each comes from.
 RULES: tuple[SignatureRule, ...] = (
+    _rule("budget_exhausted", P,
+          r"isobench_budget_exhausted|isobench budget exhausted",
+          "The attempt or the run spent its token or dollar budget; the gateway refused "
+          "further model calls. The patch made so far is kept."),
     _rule("tool_output_missing", P,
           r"No tool output found for function call|must be followed by tool messages|"
           r"did not have response messages",
@@ -158,6 +162,9 @@ CONTROLLER_LOST = ("controller_lost", I,
 BAD_INPUT = ("bad_input", P,
              "The item does not resolve to a runnable commit, task and agent; fix the plan or "
              "the options, then run it again.")
+BUDGET_EXHAUSTED = ("budget_exhausted", P,
+                    "The attempt or the run spent its token or dollar budget; the gateway "
+                    "refused further model calls. The patch made so far is kept.")
 LEAK_DETECTED = ("leak_detected", P, "The sandbox could reach commits beyond base.")
 NO_TRAJECTORY = ("no_trajectory", I,
                  "No readable trajectory.json: nothing shows how the agent ended, so the run "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  vllm_build_options)
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
+from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
+                                      probe_agent)
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
@@ -121,6 +124,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @skip_bench_option
 @limit_options
 @image_input_options
+@gateway_options
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
@@ -137,6 +141,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
     plan = load_plan(plan_file)
+    gateway_values = pop_gateway_values(item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -148,10 +153,20 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
     key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
                           resume)
+    gateways = contextlib.ExitStack()
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options,
+                                key_on_controller=gateway_values["gateway_replay"] is not None)
+        # One gateway for the whole batch: local workers and Ray tasks share its limiter and
+        # budgets; its key check runs before anything is written.
+        gateway = gateways.enter_context(controller_gateway(probe_agent(spec),
+                                                            **gateway_values))
+        if gateway is not None and backend == "ray":
+            # Tasks lease from it over HTTP; their nodes need no key.
+            spec.gateway = gateway.remote()
+            spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
@@ -174,7 +189,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                                 cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
-        with sigint_cancels(cancel, on_first=print_stopping):
+        with gateways, sigint_cancels(cancel, on_first=print_stopping):
             if progress:
                 with BatchProgress(len(plan.items), title=key.task) as bar:
                     summary = run(observer=bar)
@@ -193,7 +208,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
+                     verbose: bool, seed: int | None, opts: dict, key_on_controller: bool = False
+                     ) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
     agent, model = opts["agent_name"], opts["model"]
@@ -205,7 +221,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps")})
+        "price_table", "max_steps")}, key_on_controller=key_on_controller)
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",

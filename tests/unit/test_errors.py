@@ -9,6 +9,10 @@ from executor.errors import (MAX_STEPS, MUST_PATCH_NO_TOOL_OUTPUT, RULES, ErrorC
 R, P, I = ErrorClass.RETRYABLE, ErrorClass.PERMANENT, ErrorClass.INFRA
 
 CASES = [
+    # The gateway's refusal is a 400 that mentions tokens: its own name, not a bad request.
+    ("Error code: 400 - {'error': {'message': 'isobench budget exhausted: this attempt has used "
+     "1200 of 1000 tokens', 'type': 'budget_exhausted', 'param': None, 'code': "
+     "'isobench_budget_exhausted'}}", "budget_exhausted", P),
     # (line, signature, class)
     ("Error code: 400 - {'error': {'message': 'No tool output found for function call call_5.', "
      "'type': 'invalid_request_error', 'param': 'input', 'code': None}}", "tool_output_missing", P),
