@@ -49,6 +49,11 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+# Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
+GATE_LOG = "gate.log"
+GATE_BASE_LOG = "gate-base.log"
+OUTPUT_CHECK_BASE_LOG = "output-check-base.log"
+OUTPUT_CHECK_AGENT_LOG = "output-check-agent.log"
 RESULTS_NAME = "results.json"
 # The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
 # (`isobench run --aa-sample`), their false changes and minimum detectable effects.

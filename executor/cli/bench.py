@@ -132,8 +132,13 @@ def register(group: click.Group) -> None:
         Example, the embedded demo with an A/A control:
           isobench bench a0476e8c --aa --cpuset 1
 
+        Changes to the task's protected paths (benchmark scripts, tests, start-up hooks)
+        are dropped from the patch and named; every variant is measured with the
+        reference commit's copies. A speedup the outer timing (wall and cgroup CPU)
+        contradicts is `suspect`.
+
         Exit status: 0 a verdict was reached (improved, matches_human, regressed,
-        no_change, inconclusive, incorrect); 2 bad input; 11 the patch did not apply;
+        no_change, inconclusive, suspect, incorrect); 2 bad input; 11 the patch did not apply;
         15 the rebuild or the benchmark failed; 20 infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
