@@ -47,6 +47,13 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+MANIFEST_NAME = "manifest.json"
+RESULTS_NAME = "results.json"
+PROMPT_NAME = "prompt.txt"
+# A rerun's run dir records where it came from and what its images did (executor/rerun).
+RERUN_NAME = "rerun.json"
+# The index at the top of an exported bundle (executor/rerun/bundle.py).
+BUNDLE_INDEX_NAME = "bundle.json"
 
 
 def path_component(name: str) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from executor.bench.gpu import GpuTrialInfo
+from executor.hostfacts import HostFacts
 from executor.journal import utcnow
 
 RESULTS_SCHEMA = 1
@@ -74,6 +75,11 @@ class BenchResults(BaseModel):
     log_file: str | None = Field(default=None, description="The log that proves a failed "
                                  "verdict: apply or rebuild log, or the gate's test output.")
     options: dict = Field(default_factory=dict, description="The BenchOptions measured with.")
+    host: HostFacts | None = Field(default=None, description="The machine every trial ran on "
+                                   "(CPU, cpuset, kernel, Docker, GPUs); None in old results.")
+    determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "
+                                        "container of this benchmark started with (TZ, locale, "
+                                        "PYTHONHASHSEED, ISOBENCH_SEED).")
     created_at: datetime = Field(default_factory=utcnow)
 
     def samples(self, variant: str) -> list[float]:
