@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from executor.cli.common import (console, log_line, new_run_id, sigterm_as_interrupt,
@@ -142,7 +143,8 @@ def compare_command(run_a, run_b, as_json, markdown, tolerance) -> None:
         table.add_column(name, overflow="fold")
     for row in rows(report):
         table.add_row(*row)
-    out = console.__class__(highlight=False)  # stdout: the table is the command's output
+    # stdout: the table is the command's output; wide enough for intervals when piped.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
     out.print(table)
     for line in summary_lines(report):
         out.print(line, highlight=False)

@@ -195,7 +195,7 @@ def summary_lines(report: CompareReport) -> list[str]:
              f"{', '.join(report.flipped) or 'none'}; replay_valid: "
              f"{len(report.items) - len(report.invalid)} of {len(report.items)} "
              f"(intervals widened by {report.tolerance:.0%})"]
-    lines.append("host differences: " + ("; ".join(report.host_differences) or "none recorded"))
+    lines.append("host differences: " + ("; ".join(report.host_differences) or "none"))
     if report.option_differences:
         lines.append("option differences: " + "; ".join(report.option_differences))
     return lines
