@@ -8,7 +8,6 @@ Layout (the README copies this block)::
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
         rerun.json             a rerun's origin (bundle, digest) and its image checks
-    rerun.json             a rerun's origin (bundle, digest) and its image checks
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
                                (a batch appends attempt n as `running`; the pipeline fills it in)
