@@ -25,7 +25,6 @@ run itself recorded (journal patch sha256, recipe hashes in the tags) before usi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -47,6 +46,7 @@ from executor.redact import Redactor, secret_env
 from executor.state import (BUNDLE_INDEX_NAME, JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME,
                             RESULTS_NAME)
 from executor.task import TaskSpec
+from executor.vllm.wheels import file_sha256  # streamed sha256 of a file
 
 BUNDLE_FORMAT_VERSION = 1
 ITEMS_DIR = "items"
@@ -129,14 +129,6 @@ class BundleIndex(BaseModel):
 
     def image(self, tag: str) -> ImageEntry | None:
         return next((i for i in self.images if i.tag == tag), None)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def index_digest(bundle: Path) -> str:

@@ -95,17 +95,17 @@ def second_engine():
                              "--iptables=false", "--ip-masq=false"],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        client = docker.DockerClient(base_url=f"unix://{sock}", timeout=600)
         deadline = time.monotonic() + ENGINE_START_S
         while True:
-            try:
+            try:  # the client asks the engine's version as it is made: inside the loop
+                client = docker.DockerClient(base_url=f"unix://{sock}", timeout=600)
                 client.ping()
                 break
             except Exception:  # noqa: BLE001 - not listening yet
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"second dockerd did not start: "
                                 f"{(root / 'dockerd.log').read_text()[-2000:]}")
-                time.sleep(0.2)
+                time.sleep(0.2)  # polling for readiness, not waiting for work
         yield Engine(f"unix://{sock}", client)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -196,16 +196,21 @@ def test_changed_patch_with_a_matching_index_is_still_refused(recorded, tmp_path
     assert out.returncode == 2 and "its journal recorded" in out.stderr, out.stderr
 
 
-def test_with_images_round_trip_builds_nothing(recorded, second_engine, tmp_path):
+def test_with_images_round_trip_builds_nothing_and_reruns_the_agent(recorded, second_engine, tmp_path):
     engine = second_engine
     recorded_tags = {i.tag for i in recorded.index().images}
     assert not recorded_tags & engine.tags()  # the other host has none of them
     assert "bridge" not in {n.name for n in engine.client.networks.list()}  # no network
     path = "/usr/local/bin:/usr/bin:/bin"  # debootstrap lives in /usr/sbin
     assert shutil.which("debootstrap", path=path) is None
+    # --agent: the replay agent runs again too, in a sandbox without network.
     out, record = rerun(recorded.bundle_images, tmp_path / "state", "loaded", engine,
-                        "--items", "demo-0000", env={"PATH": path})
+                        "--items", "demo-0000", "--agent", env={"PATH": path})
     assert out.returncode == 0, out.stderr[-3000:]
+    journal = json.loads((run_dir(tmp_path / "state", "loaded") / "demo-0000" /
+                          "journal.json").read_text())
+    assert journal["rerun_of"].startswith(f"demo/replay/none/{RUN_ID}@")
+    assert journal["attempts"][-1]["agent_outcome"] == "finished"
     assert {c.tag for c in record.images} == recorded_tags
     assert all(c.source == "loaded" and c.reproducible for c in record.images), record.images
     assert not list(run_dir(tmp_path / "state", "loaded").rglob("build-*.log"))
