@@ -252,7 +252,7 @@ def test_planted_slowdown_of_base_is_flagged(recorded, second_engine, tmp_path):
     repo, tag = base_tag.rsplit(":", 1)
     planter = engine.client.containers.create(
         base_tag, ["sed", "-i", r"s/^    def append_token(self, seq_id: int) -> None:$/&\n"
-                                r"        sum(range(5000))/", "minivllm/block_manager.py"],
+                                r"        sum(range(300))/", "minivllm/block_manager.py"],
         network_mode="none")
     try:
         planter.start()
@@ -269,4 +269,7 @@ def test_planted_slowdown_of_base_is_flagged(recorded, second_engine, tmp_path):
     report = compare(recorded.bundle, run_dir(tmp_path / "state", "planted"))
     [item] = [c for c in report["items"] if c["b"] is not None]
     assert not item["replay_valid"] and "human/base" in item["why"], item
+    print(out.stderr[-1500:])  # the rerun's own account of the drifted image
+    print(run_cli("compare", str(recorded.bundle),
+                  str(run_dir(tmp_path / "state", "planted"))).stdout)
     assert "demo-0000" in report["invalid"]
