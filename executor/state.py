@@ -8,6 +8,7 @@ Layout (the README copies this block)::
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
         rerun.json             a rerun's origin (bundle, digest) and its image checks
+        noise_floor.json       A/A controls of the run (--aa-sample): false-change rate, MDE
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
                                (a batch appends attempt n as `running`; the pipeline fills it in)
@@ -55,6 +56,9 @@ PROMPT_NAME = "prompt.txt"
 RERUN_NAME = "rerun.json"
 # The index at the top of an exported bundle (executor/rerun/bundle.py).
 BUNDLE_INDEX_NAME = "bundle.json"
+# The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
+# (`isobench run --aa-sample`), their false changes and minimum detectable effects.
+NOISE_FLOOR_NAME = "noise_floor.json"
 
 
 def path_component(name: str) -> str:
@@ -100,6 +104,9 @@ class StateLayout(BaseModel):
 
     def policy_path(self, key: RunKey) -> Path:
         return self.run_dir(key) / POLICY_NAME
+
+    def noise_floor_path(self, key: RunKey) -> Path:
+        return self.run_dir(key) / NOISE_FLOOR_NAME
 
     def lock(self, key: RunKey, item_id: str) -> "ItemLock":
         return ItemLock(self.item_dir(key, item_id))

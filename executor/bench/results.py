@@ -29,6 +29,9 @@ class TrialRecord(BaseModel):
     gpu: GpuTrialInfo | None = Field(default=None, description="GPU idle wait and state "
                                      "(name, driver, clocks, temperature, power) around the run; "
                                      "None without a GPU.")
+    excluded: str | None = Field(default=None, description="Why this trial's value is left "
+                                 "out of the decision (GPU throttling or contention, see "
+                                 "measure.py); None when it counts.")
 
 
 class VariantInfo(BaseModel):
@@ -80,6 +83,15 @@ class BenchResults(BaseModel):
     determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "
                                         "container of this benchmark started with (TZ, locale, "
                                         "PYTHONHASHSEED, ISOBENCH_SEED).")
+    stopping: dict | None = Field(default=None, description="How many trials ran and why they "
+                                  "stopped (measure.Stopping): design, looks, reason; None in "
+                                  "results written before sequential trials.")
+    clock_lock: dict | None = Field(default=None, description="GPU clock locking: tried, "
+                                    "locked at which MHz, or why not (gpu_telemetry.ClockLock); "
+                                    "None without NVML.")
+    noise_floor: dict | None = Field(default=None, description="With an A/A control: whether "
+                                     "it showed a false change, and the minimum detectable "
+                                     "effect it implies (noise.NoiseFloor).")
     created_at: datetime = Field(default_factory=utcnow)
 
     def samples(self, variant: str) -> list[float]:
@@ -88,5 +100,5 @@ class BenchResults(BaseModel):
 
 def timed_values(trials: list[TrialRecord], variant: str) -> list[float]:
     """The analysed values of one variant: timed (not warm-up) trials that produced a value."""
-    return [t.value for t in trials
-            if t.variant == variant and not t.warmup and t.ok and t.value is not None]
+    return [t.value for t in trials if t.variant == variant and not t.warmup and t.ok
+            and t.value is not None and not t.excluded]
