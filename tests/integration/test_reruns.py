@@ -198,7 +198,9 @@ def test_changed_patch_with_a_matching_index_is_still_refused(recorded, tmp_path
     copy = tmp_path / "bundle"
     shutil.copytree(recorded.bundle, copy)
     patch = copy / "items/demo-0001/model_patch.diff"
-    patch.write_bytes(patch.read_bytes().replace(b"heap", b"hesp", 1))
+    data = bytearray(patch.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    patch.write_bytes(bytes(data))
     index = json.loads((copy / "bundle.json").read_text())
     index["files"]["items/demo-0001/model_patch.diff"]["sha256"] = \
         hashlib.sha256(patch.read_bytes()).hexdigest()
