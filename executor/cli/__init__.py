@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "executor.cli.doctor",
     "executor.cli.batch",
     "executor.cli.reruns",
+    "executor.cli.report",
+    "executor.cli.predictions",
 )
 
 
