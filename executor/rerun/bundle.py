@@ -12,6 +12,7 @@ Format version 1 (a directory; `-o NAME.tar` writes the same tree as one tar)::
                  results.json
                  model_patch.diff
                  prompt.txt     the prompt the agent got (its hash is in the manifest)
+                 model_calls.jsonl  the agent's model traffic (gateway record), if any
                  task.json      the TaskSpec as run (repo points at repo/repo.bundle on rerun)
                  agent/<kind>   an offline agent's payload (replay patch, script), if present
     recipes/Dockerfile.gpu      the exact Dockerfile text and CA bundle the images were built

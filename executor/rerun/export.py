@@ -15,8 +15,8 @@ from executor.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, IMAGES_ARCHIVE_PATH
                                    REPO_BUNDLE_PATH, TASK_NAME, BundleIndex, BundleItem,
                                    ImageEntry, Log, check_secret_free, copy_if, git_bundle,
                                    load_item_records, seal, write_tar)
-from executor.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PLAN_NAME, POLICY_NAME,
-                            PROMPT_NAME, RESULTS_NAME)
+from executor.state import (JOURNAL_NAME, MANIFEST_NAME, MODEL_CALLS_NAME, PATCH_NAME,
+                            PLAN_NAME, POLICY_NAME, PROMPT_NAME, RESULTS_NAME)
 from executor.task import Plan, PlanItem
 
 RECIPE_LABEL = "isobench.recipe_json"
@@ -116,6 +116,9 @@ def _collect(run_dir: Path, item_dirs: list[Path], root: Path, with_repo: bool,
             copy_if(item_dir / name, dest / name)
         if prompt := _prompt_file(item_dir, journal):
             copy_if(prompt, dest / PROMPT_NAME)
+            # The model traffic of that attempt (gateway record, redacted at write): what a
+            # replay of an LLM agent serves again.
+            copy_if(prompt.with_name(MODEL_CALLS_NAME), dest / MODEL_CALLS_NAME)
         item = BundleItem(item_id=journal.item_id, commits=journal.commits,
                           status=journal.status.value if journal.status else None,
                           verdict=results.verdict if results else None,
