@@ -158,6 +158,9 @@ class Journal(BaseModel):
     agent: str
     model: str
     attempts: list[Attempt] = Field(default_factory=list)
+    rerun_of: str | None = Field(default=None, description="For a rerun from a bundle: the "
+                                 "run it reproduces, '<task>/<agent>/<model>/<run_id>' and the "
+                                 "bundle's digest.")
     written_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -182,6 +185,12 @@ class Manifest(BaseModel):
     agent: dict = Field(description="name, version, config with secrets removed")
     prompt_sha256: str | None = None
     bench: dict = Field(default_factory=dict, description="trials, warm-ups, seed, gpus")
+    base_recipe: dict | None = Field(default=None, description="The debootstrap recipe of the "
+                                     "OS base (None: a named base image, or not recorded).")
+    determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "
+                                        "container started with (TZ, locale, PYTHONHASHSEED); "
+                                        "the benchmark's seeds are in results.json.")
+    rerun_of: str | None = Field(default=None, description="The run this one reruns (bundle).")
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -30,6 +30,7 @@ import docker.errors
 from docker.types import DeviceRequest, Ulimit
 from pydantic import BaseModel, Field
 
+from executor.determinism import DETERMINISM_ENV
 from executor.errors import DockerUnavailable, InfraError, classify_text, unclassified
 from executor.redact import LineRedactor, Redactor
 
@@ -75,6 +76,17 @@ def docker_client(timeout: int | None = 300) -> docker.DockerClient:
             f"cannot reach the Docker engine at {host} ({reason}); start it with "
             f"`sudo scripts/ensure-docker.sh` (or `sudo systemctl start docker`), "
             f"then check with `isobench doctor`") from exc
+
+
+def engine_facts(client: docker.DockerClient | None = None) -> dict[str, str]:
+    """The Docker engine's version, storage driver and kernel, as the engine reports them."""
+    client = client or docker_client()
+    version = client.version()
+    info = client.info()
+    return {"docker_version": str(version.get("Version", "")),
+            "docker_api": str(version.get("ApiVersion", "")),
+            "storage_driver": str(info.get("Driver", "")),
+            "engine_kernel": str(info.get("KernelVersion", ""))}
 
 
 # --------------------------------------------------------------------------- models
@@ -274,7 +286,8 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
               LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
     kwargs: dict = dict(
         image=spec.image, command=["sleep", str(spec.budget_s)], name=name, labels=labels,
-        detach=True, auto_remove=True, init=True, environment=dict(spec.env),
+        detach=True, auto_remove=True, init=True,
+        environment={**DETERMINISM_ENV, **spec.env},
         working_dir=spec.workdir, network_mode=spec.network, pids_limit=spec.limits.pids,
         mem_limit=spec.limits.memory, cpuset_cpus=spec.limits.cpuset,
         nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus else None,
@@ -290,7 +303,8 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
     kwargs.update(device_requests=[request], ipc_mode="host",
                   ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
                            Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
-    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", **spec.env}
+    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+                             **kwargs["environment"]}
     return kwargs
 
 

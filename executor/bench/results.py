@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from executor.bench.gpu import GpuTrialInfo
 from executor.bench.integrity import IntegrityReport, OutputCheckResult
+from executor.hostfacts import HostFacts
 from executor.journal import utcnow
 
 RESULTS_SCHEMA = 1
@@ -99,6 +100,11 @@ class BenchResults(BaseModel):
     log_file: str | None = Field(default=None, description="The log that proves a failed "
                                  "verdict: apply or rebuild log, or the gate's test output.")
     options: dict = Field(default_factory=dict, description="The BenchOptions measured with.")
+    host: HostFacts | None = Field(default=None, description="The machine every trial ran on "
+                                   "(CPU, cpuset, kernel, Docker, GPUs); None in old results.")
+    determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "
+                                        "container of this benchmark started with (TZ, locale, "
+                                        "PYTHONHASHSEED, ISOBENCH_SEED).")
     stopping: dict | None = Field(default=None, description="How many trials ran and why they "
                                   "stopped (measure.Stopping): design, looks, reason; None in "
                                   "results written before sequential trials.")

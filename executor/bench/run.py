@@ -36,7 +36,10 @@ from executor.bench.trial import TrialRunner
 from executor.bench.variants import (VariantFailure, judged_image_variant,
                                      prepare_agent_variant)
 from executor.build import ImageRef
-from executor.sandbox import GpuRequest, SandboxLimits
+from executor.determinism import seeded_env
+from executor.hostfacts import collect_host_facts
+from executor.repo import REPO_DIR
+from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
 from executor.task import CommitJob
 
 Log = Callable[[str], None]
@@ -81,6 +84,9 @@ class BenchOptions(BaseModel):
                                       "gate or output check is cut at this many times base's.")
     trial_bound_floor_s: float = Field(default=30.0, gt=0, description="The bound is never "
                                        "below this many seconds.")
+    python_hash_seed: int = Field(default=0, description="PYTHONHASHSEED of every container.")
+    prepare_network: str = Field(default="bridge", description="Network of the container that "
+                                 "applies (and may rebuild) the agent patch.")
 
 
     @model_validator(mode="after")
@@ -108,8 +114,12 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
               options: BenchOptions, out_dir: Path, run_id: str, log: Log = print,
               runner: TrialRunner | None = None) -> BenchResults:
     """Measure base and human (and the agent's patch, and a second base with `aa`)."""
-    task = job.task
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    determinism = seeded_env(seed, options.python_hash_seed)
+    # Every container of this benchmark (prepare, gate, trials) starts with the recorded seeds.
+    job = job.model_copy(update={"task": job.task.model_copy(
+        update={"env": {**determinism, **job.task.env}})})
+    task = job.task
     out_dir.mkdir(parents=True, exist_ok=True)
     variants = {"base": _image_variant("base", images["base"], job.base_sha),
                 "human": _image_variant("human", images["human"], job.human_sha)}
@@ -136,7 +146,9 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                            trials_per_variant=options.max_trials or options.trials,
                            warmup_blocks=options.warmup,
                            variants=variants, verdict="inconclusive",
-                           options=options.model_dump(mode="json"), integrity=report)
+                           options=options.model_dump(mode="json"), integrity=report,
+                           determinism=determinism,
+                           host=collect_host_facts(options.limits.cpuset, options.limits.cpus))
     variants = results.variants  # pydantic copied the dict: keep adding to the record's own
     report = results.integrity
 
@@ -145,7 +157,8 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
         log("bench: preparing the agent variant")
         prepared = prepare_agent_variant(task, images["base"], job.base_sha, patch,
                                          run_id=run_id, item_id=job.item_id, log_dir=out_dir,
-                                         limits=options.limits, reference_sha=reference)
+                                         limits=options.limits, reference_sha=reference,
+                                         network=options.prepare_network)
         if isinstance(prepared, VariantFailure):
             results.verdict, results.verdict_reason = prepared.verdict, prepared.reason
             results.log_file = prepared.log_file

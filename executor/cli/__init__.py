@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "executor.cli.images",
     "executor.cli.doctor",
     "executor.cli.batch",
+    "executor.cli.reruns",
     "executor.cli.report",
     "executor.cli.predictions",
 )
