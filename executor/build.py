@@ -13,6 +13,7 @@ This module and sandbox.py are the only ones that touch the Docker SDK.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -24,7 +25,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import docker
 import docker.errors
@@ -76,6 +77,21 @@ class ImageRef(BaseModel):
     id: str
     built: bool = Field(description="True if this call built it, False if it was reused.")
     seconds: float = 0.0
+    recipe: str | None = Field(default=None, description="For isobench's own base image: "
+                               "'base-recipe:<hash of its recipe>', what sandbox tags hash "
+                               "instead of the id (see base_identity).")
+
+
+def base_identity(ref: ImageRef) -> str:
+    """What a sandbox image's tag hashes for the image it is built FROM.
+
+    isobench's own base comes from debootstrap + `docker import`, whose image id differs on
+    every host and every build (the import stamps a creation time): its identity is the hash of
+    its recipe, so the same inputs give the same sandbox tag on any engine (reruns elsewhere),
+    and the built content is checked separately (image_fingerprint). A named, pulled image's id
+    is the digest of its config: the same wherever it is pulled, so it is its own identity.
+    """
+    return ref.recipe or ref.id
 
 
 def find_image(client: docker.DockerClient, tag: str) -> ImageRef | None:
@@ -114,9 +130,10 @@ def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | Non
                       log: Log = _noop) -> ImageRef:
     """The offline Debian base, built once per recipe and reused after."""
     client = client or docker_client()
+    identity = {"recipe": f"base-recipe:{recipe.content_hash()}"}
     if found := find_image(client, recipe.tag):
         log(f"base image {recipe.tag} present")
-        return found
+        return found.model_copy(update=identity)
     if os.geteuid() != 0:
         raise UserInputError("building the offline base image needs root (debootstrap); run "
                              "`sudo isobench images base`, or name an image with --base-image")
@@ -150,7 +167,8 @@ def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | Non
     ref = find_image(client, recipe.tag)
     if ref is None:
         raise ImageBuildError(f"docker import did not produce {recipe.tag}")
-    return ref.model_copy(update={"built": True, "seconds": time.monotonic() - started})
+    return ref.model_copy(update={"built": True, "seconds": time.monotonic() - started,
+                                  **identity})
 
 
 def resolve_named_base(name: str, client: docker.DockerClient | None = None,
@@ -174,13 +192,39 @@ def resolve_named_base(name: str, client: docker.DockerClient | None = None,
 # --------------------------------------------------------------------------- sandbox tier
 
 
+class RecordedInputs(BaseModel):
+    """Build inputs taken from a bundle instead of this host: a rerun builds with the exporting
+    host's Dockerfile text and CA bundle, so the recipe (and so the tag) is the recorded one."""
+
+    dockerfile: str | None = Field(default=None, description="Dockerfile.gpu text to build with.")
+    ca_bundle: bytes | None = Field(default=None, description="CA bundle to bake in.")
+
+
+_recorded = RecordedInputs()
+
+
+@contextlib.contextmanager
+def recorded_inputs(inputs: RecordedInputs) -> Iterator[None]:
+    """Build with `inputs` instead of this host's files while the block runs (reruns)."""
+    global _recorded
+    previous, _recorded = _recorded, inputs
+    try:
+        yield
+    finally:
+        _recorded = previous
+
+
 def dockerfile_text() -> str:
+    if _recorded.dockerfile is not None:
+        return _recorded.dockerfile
     return recipe_text("Dockerfile.gpu")
 
 
 def host_ca_bundle() -> bytes:
     """The host's CA bundle, baked into images so pip/uv inside reach registries behind
     TLS-intercepting proxies. Public certificates only: no secret lives here."""
+    if _recorded.ca_bundle is not None:
+        return _recorded.ca_bundle
     try:
         return HOST_CA_BUNDLE.read_bytes()
     except OSError:
@@ -192,7 +236,8 @@ class SandboxImageRecipe(BaseModel):
 
     task: str
     sha: str = Field(description="Full sha of the commit installed in the image.")
-    base_image_id: str
+    base_image_id: str = Field(description="The base's identity (base_identity): its recipe "
+                                           "hash for isobench's base, else its image id.")
     dockerfile_sha: str
     ca_sha: str
     build_args: dict[str, str] = Field(default_factory=dict)
@@ -388,3 +433,157 @@ def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:
     if ref is None:
         raise InfraError(f"image {tag} disappeared from the engine (pruned meanwhile?)")
     return ref.id
+
+
+# --------------------------------------------------------------------------- content checks
+#
+# A tag says which inputs an image was built from; it cannot say that two builds of the same
+# inputs hold the same files (debootstrap on another day, a pip resolve, a clock). The
+# fingerprint is computed from inside the image, from what the benchmark actually runs on, so a
+# rebuilt image that drifted is named with the package or file that changed.
+
+FINGERPRINT_SCRIPT = r"""
+set -u
+echo '## dpkg'
+dpkg-query -W -f '${Package}=${Version}\n' 2>/dev/null | sort
+echo '## python'
+for py in /opt/venv/bin/python python3; do
+  if command -v "$py" >/dev/null 2>&1; then
+    "$py" -m pip freeze --all 2>/dev/null | grep -v '^#' | sed 's/ @ file:.*//' | sort; break
+  fi
+done
+echo '## repo'
+repo="${ISOBENCH_REPO:-/workspace/repo}"
+if [ -d "$repo/.git" ]; then
+  cd "$repo" && export GIT_INDEX_FILE=/tmp/.isobench_fingerprint_index \
+  && git add -A >/dev/null 2>&1 && git ls-files -s | awk '{print $2, $4}'
+fi
+echo '## files'
+for f in /opt/isobench/base.sha /etc/isobench/host-ca.crt /etc/os-release; do
+  [ -f "$f" ] && sha256sum "$f"
+done
+exit 0
+"""
+
+
+class ImageFingerprint(BaseModel):
+    """What an image holds, listed from inside it: a digest and the lists it was taken over."""
+
+    digest: str = Field(description="sha256 over every component below.")
+    components: dict[str, list[str]] = Field(
+        description="dpkg: package=version; python: pip freeze; repo: '<blob> <path>' of the "
+                    "working tree (build outputs excluded); files: '<sha256> <path>'.")
+
+
+def image_fingerprint(tag: str, client: docker.DockerClient | None = None) -> ImageFingerprint:
+    """List the image's packages and repository files from a throwaway container (no network,
+    nothing kept)."""
+    client = client or docker_client(timeout=None)
+    output = client.containers.run(tag, ["bash", "-c", FINGERPRINT_SCRIPT], network_mode="none",
+                                   remove=True, stdout=True, stderr=False,
+                                   labels={LABEL_IMAGE: "fingerprint"})
+    components: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("## "):
+            current = components.setdefault(line[3:].strip(), [])
+        elif current is not None and line.strip():
+            current.append(line.strip())
+    digest = sha256_hex(json.dumps(components, sort_keys=True))
+    return ImageFingerprint(digest=digest, components=components)
+
+
+def fingerprint_drift(recorded: ImageFingerprint, rebuilt: ImageFingerprint,
+                      limit: int = 8) -> list[str]:
+    """What differs, by component and entry: 'dpkg: libc6 2.41-6 -> 2.41-7', 'repo: changed
+    minivllm/block.py'. Empty when the digests agree."""
+    if recorded.digest == rebuilt.digest:
+        return []
+    drift = []
+    for name in sorted(set(recorded.components) | set(rebuilt.components)):
+        old = _keyed(name, recorded.components.get(name, []))
+        new = _keyed(name, rebuilt.components.get(name, []))
+        lines = []
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) == new.get(key):
+                continue
+            if key not in new:
+                lines.append(f"{name}: removed {key}")
+            elif key not in old:
+                lines.append(f"{name}: added {key}")
+            elif name == "repo":
+                lines.append(f"{name}: changed {key}")
+            else:
+                lines.append(f"{name}: {key} {old[key]} -> {new[key]}")
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"{name}: ... {len(lines) - limit} more"]
+        drift += lines
+    return drift
+
+
+def _keyed(component: str, entries: list[str]) -> dict[str, str]:
+    """Entries keyed by what they are about (package, path), valued by version or digest."""
+    out = {}
+    for entry in entries:
+        if component == "repo" or component == "files":
+            value, _, key = entry.partition(" ")
+        else:
+            key, _, value = entry.partition("==" if "==" in entry else "=")
+        out[key] = value
+    return out
+
+
+def image_labels(tag: str, client: docker.DockerClient | None = None) -> dict[str, str] | None:
+    """An image's labels (the sandbox recipe is one), or None when the engine lacks it."""
+    client = client or docker_client()
+    try:
+        return dict(client.images.get(tag).labels or {})
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def save_images(tags: list[str], dest: Path, client: docker.DockerClient | None = None) -> None:
+    """`docker save` several images into one archive (shared layers stored once), atomically."""
+    client = client or docker_client(timeout=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # docker-py's get_image takes one name; the engine's /images/get takes many, which is what
+    # lets sandbox images share their base layers in one archive.
+    response = client.api._get(client.api._url("/images/get"), params={"names": tags},
+                               stream=True)
+    client.api._raise_for_status(response)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def image_ids(tags: list[str], client: docker.DockerClient | None = None
+              ) -> dict[str, str | None]:
+    """tag -> image id on this engine (None where absent)."""
+    client = client or docker_client()
+    return {tag: (ref.id if (ref := find_image(client, tag)) else None) for tag in tags}
+
+
+def remove_images(tags: list[str], client: docker.DockerClient | None = None) -> list[str]:
+    """Remove these tags (the images of one run, never others); returns the ones removed."""
+    client = client or docker_client()
+    removed = []
+    for tag in tags:
+        try:
+            client.images.remove(tag, force=True)
+            removed.append(tag)
+        except docker.errors.ImageNotFound:
+            continue
+    return removed
+
+
+def engine_networks(client: docker.DockerClient | None = None) -> set[str]:
+    """Names of the networks this engine has (an engine started with --bridge none has no
+    'bridge')."""
+    client = client or docker_client()
+    return {network.name for network in client.networks.list()}

@@ -81,7 +81,8 @@ RULES: tuple[SignatureRule, ...] = (
           "further model calls. The patch made so far is kept."),
     _rule("tool_output_missing", P,
           r"No tool output found for function call|must be followed by tool messages|"
-          r"did not have response messages",
+          r"did not have response messages|"
+          r"tool_use` ids were found without `tool_result` blocks",  # Anthropic's wording
           "The conversation sent to the API holds a tool call without its output (a 400 that "
           "no retry can fix)."),
     _rule("tool_call_missing", P,
@@ -99,8 +100,13 @@ RULES: tuple[SignatureRule, ...] = (
           "The provider throttled requests; back off and retry."),
     _rule("auth", P,
           _http(401) + r"|invalid_api_key|Incorrect API key|AuthenticationError|"
-          r"You didn't provide an API key|\bUnauthorized\b",
-          "The API key is missing or wrong; fix the key, do not retry."),
+          r"You didn't provide an API key|\bUnauthorized\b|"
+          # AWS Bedrock credentials (ISO-Bench's Claude runs): an expired SSO session, a
+          # profile that does not exist on the host.
+          r"Error (when retrieving|loading) (SSO )?token|Token has expired and refresh failed|"
+          r"config profile \(.*\) could not be found|ExpiredTokenException",
+          "The API key or cloud credentials are missing, wrong or expired; fix them, do not "
+          "retry."),
     _rule("context_overflow", P,
           r"context_length_exceeded|maximum context length|context window|too many tokens|"
           r"ContextWindowExceededError",

@@ -35,6 +35,9 @@ class RunStatus(StrEnum):
     INFRA_ERROR = "infra_error"
     INTERRUPTED = "interrupted"
     RUNNING = "running"  # written when an attempt starts; a crash leaves it visible as unfinished
+    # Only read from foreign state (ISO-Bench's claude_code/codex/openhands runs): the agent left
+    # no record we can read, so the attempt is neither a success nor a failure.
+    UNKNOWN = "unknown"
 
 
 # One distinct exit code per way a run can end (2 is reserved for bad input).
@@ -49,6 +52,7 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.INFRA_ERROR: 20,
     RunStatus.INTERRUPTED: 130,
     RunStatus.RUNNING: 1,
+    RunStatus.UNKNOWN: 1,
 }
 
 # An agent error splits by who refused: the provider (throttled, over quota, down: come back
@@ -169,6 +173,9 @@ class Journal(BaseModel):
     agent: str
     model: str
     attempts: list[Attempt] = Field(default_factory=list)
+    rerun_of: str | None = Field(default=None, description="For a rerun from a bundle: the "
+                                 "run it reproduces, '<task>/<agent>/<model>/<run_id>' and the "
+                                 "bundle's digest.")
     written_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -193,6 +200,12 @@ class Manifest(BaseModel):
     agent: dict = Field(description="name, version, config with secrets removed")
     prompt_sha256: str | None = None
     bench: dict = Field(default_factory=dict, description="trials, warm-ups, seed, gpus")
+    base_recipe: dict | None = Field(default=None, description="The debootstrap recipe of the "
+                                     "OS base (None: a named base image, or not recorded).")
+    determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "
+                                        "container started with (TZ, locale, PYTHONHASHSEED); "
+                                        "the benchmark's seeds are in results.json.")
+    rerun_of: str | None = Field(default=None, description="The run this one reruns (bundle).")
     created_at: datetime = Field(default_factory=utcnow)
 
 

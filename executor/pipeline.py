@@ -38,8 +38,9 @@ from executor.agent_reuse import earlier_agent_result
 from executor.agents.base import Agent, AgentEnding, AgentRun, AgentTask, PrepareContext
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, bench_record, benchmark
-from executor.build import (BaseImageRecipe, ImageRef, ensure_base_image, ensure_sandbox_image,
-                            resolve_named_base, sandbox_recipe)
+from executor.build import (BaseImageRecipe, ImageRef, base_identity, ensure_base_image,
+                            ensure_sandbox_image, resolve_named_base, sandbox_recipe)
+from executor.determinism import DETERMINISM_ENV
 from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
                              classify_text, unclassified)
@@ -169,7 +170,7 @@ def ensure_images(job: CommitJob, options: RunOptions, log_dir: Path, log: Log
     repo = open_repo(task.repo)
     images: dict[str, ImageRef] = {}
     for role, sha in (("base", job.base_sha), ("human", job.human_sha)):
-        recipe = sandbox_recipe(task.name, sha, base.id,
+        recipe = sandbox_recipe(task.name, sha, base_identity(base),
                                 {"INSTALL_COMMAND": task.install_command, "REPO_DIR": REPO_DIR,
                                  **task.build_args})
         images[role] = ensure_sandbox_image(
@@ -452,5 +453,8 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         images={k: v.id for k, v in images.items()},
         image_tags={k: v.tag for k, v in images.items()},
         agent=redactor.mapping(info.model_dump(mode="json")), prompt_sha256=prompt_sha,
-        bench=bench_record(options.bench, options.resources))
+        bench=bench_record(options.bench, options.resources),
+        base_recipe=(None if job.task.base_image or job.task.builder == "vllm"
+                     else options.images.base_recipe.model_dump(mode="json")),
+        determinism=dict(DETERMINISM_ENV))
     write_json_atomic(item_dir / MANIFEST_NAME, manifest)

@@ -31,6 +31,7 @@ import requests.exceptions
 from docker.types import DeviceRequest, Ulimit
 from pydantic import BaseModel, Field, field_validator
 
+from executor.determinism import DETERMINISM_ENV
 from executor.errors import DockerUnavailable, InfraError, classify_text, unclassified
 from executor.redact import LineRedactor, Redactor
 from executor.tarballs import safe_extract
@@ -82,6 +83,17 @@ def docker_client(timeout: int | None = 300) -> docker.DockerClient:
             f"cannot reach the Docker engine at {host} ({reason}); start it with "
             f"scripts/ensure-docker.sh (or `sudo systemctl start docker`), "
             f"then check with `isobench doctor`") from exc
+
+
+def engine_facts(client: docker.DockerClient | None = None) -> dict[str, str]:
+    """The Docker engine's version, storage driver and kernel, as the engine reports them."""
+    client = client or docker_client()
+    version = client.version()
+    info = client.info()
+    return {"docker_version": str(version.get("Version", "")),
+            "docker_api": str(version.get("ApiVersion", "")),
+            "storage_driver": str(info.get("Driver", "")),
+            "engine_kernel": str(info.get("KernelVersion", ""))}
 
 
 # --------------------------------------------------------------------------- models
@@ -307,7 +319,8 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
               LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
     kwargs: dict = dict(
         image=spec.image, command=["sleep", str(spec.budget_s)], name=name, labels=labels,
-        detach=True, auto_remove=True, init=True, environment=dict(spec.env),
+        detach=True, auto_remove=True, init=True,
+        environment={**DETERMINISM_ENV, **spec.env},
         working_dir=spec.workdir, network_mode=spec.network, pids_limit=spec.limits.pids,
         mem_limit=spec.limits.memory, cpuset_cpus=spec.limits.cpuset,
         nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus else None,
@@ -323,7 +336,8 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
     kwargs.update(device_requests=[request], ipc_mode="host",
                   ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
                            Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
-    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", **spec.env}
+    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+                             **kwargs["environment"]}
     return kwargs
 
 
@@ -474,7 +488,28 @@ class Sandbox:
                                       conf={"Labels": labels, "Cmd": ["bash"]})
         return image.id
 
+    def cpu_usage_s(self) -> float | None:
+        """CPU seconds the container's processes have used, read by the engine from the
+        container's cgroup (outside the container: nothing inside can change it); None when the
+        engine does not report it."""
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+            return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+        except (docker.errors.APIError, KeyError, TypeError, ValueError):
+            return None
+
+    def changes(self) -> list[tuple[str, str]]:
+        """What changed in the container's filesystem against its image, as (kind, path) with
+        kind A(dded), C(hanged) or D(eleted): `docker diff`."""
+        kinds = {0: "C", 1: "A", 2: "D"}
+        return [(kinds.get(c.get("Kind"), "?"), c.get("Path", ""))
+                for c in (self.container.diff() or [])]
+
     # -- files
+
+    def put_archive(self, directory: str, tar: bytes) -> None:
+        """Unpack a tar into a directory of the container."""
+        self.container.put_archive(directory, tar)
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         target = PurePosixPath(path)

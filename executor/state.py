@@ -7,6 +7,7 @@ Layout (the README copies this block)::
         plan.json              the plan this run executes (ISO-Bench plan.json format; resumes
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
+        rerun.json             a rerun's origin (bundle, digest) and its image checks
         noise_floor.json       A/A controls of the run (--aa-sample): false-change rate, MDE
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
@@ -62,6 +63,15 @@ AGENT_STDERR_NAME = "agent_stderr.txt"
 BENCH_DIR_NAME = "bench"
 BENCH_PATCH_NAME = "agent.patch"
 LOGS_DIR_NAME = "logs"
+# Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
+GATE_LOG = "gate.log"
+GATE_BASE_LOG = "gate-base.log"
+OUTPUT_CHECK_BASE_LOG = "output-check-base.log"
+OUTPUT_CHECK_AGENT_LOG = "output-check-agent.log"
+# A rerun's run dir records where it came from and what its images did (executor/rerun).
+RERUN_NAME = "rerun.json"
+# The index at the top of an exported bundle (executor/rerun/bundle.py).
+BUNDLE_INDEX_NAME = "bundle.json"
 # The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
 # (`isobench run --aa-sample`), their false changes and minimum detectable effects.
 NOISE_FLOOR_NAME = "noise_floor.json"

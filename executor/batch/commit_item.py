@@ -77,6 +77,9 @@ class CommitItemSpec(BaseModel):
 
     agent: str = Field(description="Agent adapter name (executor.agents.AGENTS).")
     patch: InlineFile | None = Field(default=None, description="--patch for the replay agent.")
+    patches: dict[str, InlineFile] = Field(default_factory=dict,
+                                           description="Per-item patches for the replay agent "
+                                                       "(--predictions), by item id.")
     script: InlineFile | None = Field(default=None, description="--agent-script (script agent).")
     task_file: InlineFile | None = Field(default=None, description="--task FILE, if given.")
     repo: str | None = Field(default=None, description="--repo: overrides the task's repository "
@@ -174,8 +177,8 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
         spool = ctx.state.root / ".inputs"
         try:
             job = resolve_item(spec, ctx, item, spool)
-            agent = make_agent(spec.agent, patch_file=spec.patch.local(spool) if spec.patch
-                               else None,
+            patch = spec.patches.get(item.item_id) or spec.patch
+            agent = make_agent(spec.agent, patch_file=patch.local(spool) if patch else None,
                                script_file=spec.script.local(spool) if spec.script else None,
                                default_patch=reference_patch(job), llm=spec.llm)
         except UserInputError as exc:

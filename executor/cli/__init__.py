@@ -21,6 +21,9 @@ COMMAND_MODULES = (
     "executor.cli.images",
     "executor.cli.doctor",
     "executor.cli.batch",
+    "executor.cli.reruns",
+    "executor.cli.report",
+    "executor.cli.predictions",
 )
 
 

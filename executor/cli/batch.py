@@ -12,6 +12,8 @@ from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
 from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item, item_job
+from executor.cli.predictions import predictions_option
+from executor.predictions import load_predictions, plan_patches
 from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
@@ -130,11 +132,12 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @limit_options
 @image_input_options
 @gateway_options
+@predictions_option
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
                 backoff_s, run_item_spec, progress, verbose, order, bench, resources,
-                aa_sample,
+                aa_sample, predictions_path,
                 **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
@@ -149,6 +152,9 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     plan = load_plan(plan_file)
     seed = bench.seed
     gateway_values = pop_gateway_values(item_options)
+    patches = None
+    if predictions_path is not None:
+        plan, patches = plan_from_predictions(plan, predictions_path, item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -176,6 +182,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
             # Tasks lease from it over HTTP; their nodes need no key.
             spec.gateway = gateway.remote()
             spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
+        spec = spec.model_copy(update={"patches": patches or {}})
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
@@ -214,6 +221,24 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                f"{summary.count(ItemOutcome.REMAINING)} remaining"
                + (" (interrupted)" if summary.interrupted else ""), err=True)
     ctx.exit(summary.exit_code)
+
+
+def plan_from_predictions(plan, path: Path, opts: dict) -> tuple:
+    """The plan's items that have a prediction, and their patches (the replay agent applies
+    each item's own); items without one are left out, and said so."""
+    if opts["agent_name"] != "replay" or opts["patch_file"]:
+        raise UserInputError("--predictions gives each item its patch: use it with the "
+                             "replay agent (the default) and without --patch")
+    chosen, missing = plan_patches(load_predictions(path), plan.items)
+    if not chosen:
+        raise UserInputError(f"--predictions {path}: no prediction matches an item of the plan")
+    if missing:
+        click.echo(f"--predictions: {len(missing)} plan item(s) have no prediction and are "
+                   f"left out: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                   err=True)
+    kept = plan.model_copy(update={"items": [i for i in plan.items if i.item_id in chosen]})
+    return kept, {item_id: InlineFile(path=Path(f"{item_id}.diff"), data=p.patch_bytes)
+                  for item_id, p in chosen.items()}
 
 
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
@@ -283,8 +308,10 @@ def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, ve
 @click.option("--run-id", help="Only this run id.")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many most-retried items to list.")
+@click.option("--details", is_flag=True,
+              help="Per-run blocks (retries, every signature) and every unreadable file.")
 def status_command(state, as_json, markdown, plan_file, remaining_plan, task, agent, model,
-                   run_id, top) -> None:
+                   run_id, top, details) -> None:
     """Where a state directory stands: per run planned, done, failed, left, and why.
 
     Reads isobench's state and ISO-Bench's (outcomes re-derived from trajectories).
@@ -295,6 +322,9 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     wanted = {"task": task, "agent": agent, "model": model, "run_id": run_id}
     report.runs = [r for r in report.runs
                    if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
+    if any(wanted.values()):  # an unreadable journal belongs to the runs whose tree holds it
+        report.unreadable = [u for u in report.unreadable
+                             if any(u.startswith(f"{r.path}/") for r in report.runs)]
     if remaining_plan:
         if len(report.runs) != 1:
             names = ", ".join(f"{r.task}/{r.agent}/{r.model}/{r.run_id}" for r in report.runs)
@@ -308,7 +338,7 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     elif markdown:
         click.echo(render_markdown(report))
     else:
-        render_terminal(report, Console())
+        render_terminal(report, Console(), details=details)
 
 
 

@@ -131,3 +131,21 @@ def test_structured_signatures():
     assert must.name == "must_patch_tool_output_missing"
     assert must.error_class == P and "parallel" in must.cause
     assert signature(MAX_STEPS, "exceeded", "trajectory").name == "max_steps"
+
+
+def test_expired_cloud_credentials_are_auth():
+    from executor.errors import classify_text
+
+    for text in ("Error when retrieving token from sso: Token has expired and refresh failed",
+                 "The config profile (AdministratorAccess-1234) could not be found",
+                 "Error loading SSO Token: Token for kernel-bot does not exist"):
+        sig = classify_text(text, "trajectory")
+        assert sig is not None and sig.name == "auth" and sig.error_class.value == "permanent"
+
+
+def test_anthropic_unpaired_tool_use_is_tool_output_missing():
+    from executor.errors import classify_text
+
+    sig = classify_text("Error code: 400 - {'message': 'messages.130: `tool_use` ids were found "
+                        "without `tool_result` blocks immediately after: toolu_01'}", "trajectory")
+    assert sig is not None and sig.name == "tool_output_missing"

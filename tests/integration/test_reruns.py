@@ -1,0 +1,293 @@
+"""`isobench export` / `rerun` / `compare` across two real Docker engines.
+
+One demo batch (3 items, replay agent, 4 trials a variant) is run on the shared engine and
+exported twice (plain, and --with-images) for the whole module. A second Docker engine, started
+here with its own data-root, exec-root, pidfile and socket and no bridge network, plays the
+other host: it has none of the first engine's images. It is stopped and its directories removed
+at teardown, whatever happened.
+
+Order matters and is the file's order: the with-images rerun runs on the empty engine, the
+rebuild rerun removes every image first, the planted slow-down uses the images the rebuild left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from executor.demo import DEMO_HUMAN_SHA
+from executor.rerun.bundle import BundleIndex
+from executor.rerun.rerun import RerunRecord
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+TRIALS = "4"
+RUN_ID = "recorded"
+ENGINE_START_S = 60  # only turns a hang into a failure
+
+
+class Recorded:
+    def __init__(self, root: Path):
+        self.root = root
+        self.state = root / "state"
+        self.run_dir = self.state / "runs" / "demo" / "replay" / "none" / RUN_ID
+        self.bundle = root / "run.bundle"
+        self.bundle_images = root / "run-images.bundle"
+
+    def index(self, bundle: Path | None = None) -> BundleIndex:
+        return BundleIndex.model_validate_json(((bundle or self.bundle) / "bundle.json")
+                                              .read_text())
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, docker_engine, base_image, demo_repo) -> Recorded:
+    """The demo batch on the shared engine, exported with and without images.
+
+    The replayed patch is the human commit's own change: its verdict (matches_human) is far
+    from any threshold, so an honest rerun must agree. (The demo's reference patch reaches
+    85-95% of the human speedup, astride the 95% matches_human line: its verdict flips with
+    noise, which compare rightly reports.)"""
+    rec = Recorded(tmp_path_factory.mktemp("reruns"))
+    plan = rec.root / "plan.json"
+    assert run_cli("plan", "--demo", "3", "-o", str(plan)).returncode == 0
+    patch = rec.root / "human.patch"
+    patch.write_bytes(subprocess.run(["git", "-C", str(demo_repo), "diff",
+                                      f"{DEMO_HUMAN_SHA}^", DEMO_HUMAN_SHA],
+                                     capture_output=True, check=True).stdout)
+    out = run_cli("run", str(plan), "--state-dir", str(rec.state), "--run-id", RUN_ID,
+                  "--agent", "replay", "--patch", str(patch), "--trials", TRIALS,
+                  "--warmup", "0", "--no-progress", "--order", "plan", "--backoff", "0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_cli("export", str(rec.state), "--run-id", RUN_ID, "-o", str(rec.bundle))
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_cli("export", str(rec.run_dir), "-o", str(rec.bundle_images), "--with-images")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return rec
+
+
+class Engine:
+    def __init__(self, host: str, client: docker.DockerClient):
+        self.host, self.client = host, client
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host}
+
+    def tags(self) -> set[str]:
+        return {t for image in self.client.images.list() for t in image.tags}
+
+
+@pytest.fixture(scope="module")
+def second_engine():
+    """A second dockerd on this machine: own data-root, exec-root, pidfile, socket; no bridge
+    (so no network for its containers) and no iptables rules (the first engine owns those).
+
+    It runs in a network namespace of its own (`unshare --net`): a dockerd started with
+    `--bridge none` deletes any interface called docker0 it can see, and in the host's namespace
+    that is the first engine's bridge, which every bridged container of every other run on this
+    host needs. The API socket is a file, so the test reaches the engine all the same."""
+    dockerd, unshare = shutil.which("dockerd"), shutil.which("unshare")
+    if dockerd is None or unshare is None or os.geteuid() != 0:
+        pytest.skip("a second Docker engine needs dockerd, unshare and root (CI has all three)")
+    root = Path(tempfile.mkdtemp(prefix="isobench-e2-", dir="/tmp"))  # short: a socket path
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "w")
+    proc = subprocess.Popen([unshare, "--net", "--", dockerd, "--data-root", str(root / "data"),
+                             "--exec-root", str(root / "exec"),
+                             "--pidfile", str(root / "docker.pid"),
+                             "--host", f"unix://{sock}", "--bridge", "none",
+                             "--iptables=false", "--ip-masq=false"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + ENGINE_START_S
+        while True:
+            try:  # the client asks the engine's version as it is made: inside the loop
+                client = docker.DockerClient(base_url=f"unix://{sock}", timeout=600)
+                client.ping()
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"second dockerd did not start: "
+                                f"{(root / 'dockerd.log').read_text()[-2000:]}")
+                time.sleep(0.2)  # polling for readiness, not waiting for work
+        yield Engine(f"unix://{sock}", client)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        log.close()
+        _unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    """Mounts a killed dockerd can leave (overlay, netns), deepest first."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def rerun(bundle: Path, state: Path, run_id: str, engine: Engine, *extra: str,
+          env: dict | None = None) -> tuple[subprocess.CompletedProcess, RerunRecord | None]:
+    out = run_cli("rerun", str(bundle), "--state-dir", str(state), "--run-id", run_id, *extra,
+                  env={**engine.env, **(env or {})})
+    path = state / "runs" / "demo" / "replay" / "none" / run_id / "rerun.json"
+    return out, (RerunRecord.model_validate_json(path.read_text()) if path.exists() else None)
+
+
+def compare(a: Path, b: Path) -> dict:
+    out = run_cli("compare", str(a), str(b), "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def run_dir(state: Path, run_id: str) -> Path:
+    return state / "runs" / "demo" / "replay" / "none" / run_id
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_bundle_is_complete_and_secret_free(recorded):
+    index = recorded.index()
+    assert index.format_version == 1 and len(index.items) == 3
+    assert {i.kind for i in index.images} == {"os_base", "sandbox"}
+    for item in index.items:
+        assert item.patch_sha256 and item.seed is not None and item.host is not None
+        assert set(item.images) == {"os_base", "base", "human"}
+        assert item.agent_payload == f"items/{item.item_id}/agent/patch"
+    for image in index.images:
+        assert image.recipe and image.fingerprint and image.id
+    for rel in ("plan.json", "recipes/Dockerfile.gpu", "recipes/ca.crt", "repo/repo.bundle",
+                "items/demo-0000/model_patch.diff", "items/demo-0000/prompt.txt",
+                "items/demo-0000/task.json"):
+        assert rel in index.files
+    manifest = json.loads((recorded.bundle / "items/demo-0000/manifest.json").read_text())
+    assert manifest["determinism"]["TZ"] == "UTC"
+    images_index = recorded.index(recorded.bundle_images)
+    assert images_index.images_archive and images_index.images_archive in images_index.files
+
+
+@pytest.mark.parametrize("target", ["items/demo-0000/model_patch.diff",
+                                    "recipes/Dockerfile.gpu"])
+def test_one_changed_byte_is_refused(recorded, tmp_path, target):
+    copy = tmp_path / "bundle"
+    shutil.copytree(recorded.bundle, copy)
+    path = copy / target
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    out = run_cli("rerun", str(copy), "--state-dir", str(tmp_path / "state"))
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0, out.stderr
+    assert target in out.stderr and "refusing" in out.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_changed_patch_with_a_matching_index_is_still_refused(recorded, tmp_path):
+    """Re-hashing the index does not help: the journal recorded the patch's hash."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(recorded.bundle, copy)
+    patch = copy / "items/demo-0001/model_patch.diff"
+    data = bytearray(patch.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    patch.write_bytes(bytes(data))
+    index = json.loads((copy / "bundle.json").read_text())
+    index["files"]["items/demo-0001/model_patch.diff"]["sha256"] = \
+        hashlib.sha256(patch.read_bytes()).hexdigest()
+    (copy / "bundle.json").write_text(json.dumps(index))
+    out = run_cli("rerun", str(copy), "--state-dir", str(tmp_path / "state"))
+    assert out.returncode == 2 and "its journal recorded" in out.stderr, out.stderr
+
+
+def test_with_images_round_trip_builds_nothing_and_reruns_the_agent(recorded, second_engine, tmp_path):
+    engine = second_engine
+    recorded_tags = {i.tag for i in recorded.index().images}
+    assert not recorded_tags & engine.tags()  # the other host has none of them
+    assert "bridge" not in {n.name for n in engine.client.networks.list()}  # no network
+    path = "/usr/local/bin:/usr/bin:/bin"  # debootstrap lives in /usr/sbin
+    assert shutil.which("debootstrap", path=path) is None
+    # --agent: the replay agent runs again too, in a sandbox without network.
+    out, record = rerun(recorded.bundle_images, tmp_path / "state", "loaded", engine,
+                        "--items", "demo-0000", "--agent", env={"PATH": path})
+    assert out.returncode == 0, out.stderr[-3000:]
+    journal = json.loads((run_dir(tmp_path / "state", "loaded") / "demo-0000" /
+                          "journal.json").read_text())
+    assert journal["rerun_of"].startswith(f"demo/replay/none/{RUN_ID}@")
+    assert journal["attempts"][-1]["agent_outcome"] == "finished"
+    assert {c.tag for c in record.images} == recorded_tags
+    assert all(c.source == "loaded" and c.reproducible for c in record.images), record.images
+    assert not list(run_dir(tmp_path / "state", "loaded").rglob("build-*.log"))
+    report = compare(recorded.run_dir, run_dir(tmp_path / "state", "loaded"))
+    [item] = [c for c in report["items"] if c["b"] is not None]
+    assert item["same_verdict"], item
+
+
+def test_rebuilt_on_a_second_engine_agrees(recorded, second_engine, tmp_path):
+    engine = second_engine
+    for image in engine.client.images.list():  # this engine is the test's own
+        engine.client.images.remove(image.id, force=True)
+    out, record = rerun(recorded.bundle, tmp_path / "state", "rebuilt", engine)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(record.items) == 3 and all(i.status == "success" for i in record.items)
+    assert {c.tag for c in record.images} == {i.tag for i in recorded.index().images}
+    for check in record.images:
+        assert check.source == "built" and check.tag_match, check
+        assert check.fingerprint_match, check.drift
+    journal = json.loads((run_dir(tmp_path / "state", "rebuilt") / "demo-0000" /
+                          "journal.json").read_text())
+    assert journal["rerun_of"].startswith(f"demo/replay/none/{RUN_ID}@")
+    report = compare(recorded.bundle, run_dir(tmp_path / "state", "rebuilt"))
+    assert report["agreement_rate"] == 1.0 and not report["flipped"]
+    assert all(c["replay_valid"] for c in report["items"]), report["items"]
+    table = run_cli("compare", str(recorded.bundle), str(run_dir(tmp_path / "state", "rebuilt")))
+    print(table.stdout)
+
+
+def test_planted_slowdown_of_base_is_flagged(recorded, second_engine, tmp_path):
+    """The other host's base image does more work per token: the rerun names the drifted file,
+    and compare flags the item (human/base no longer consistent)."""
+    engine = second_engine
+    index = recorded.index()
+    base_tag = index.items[0].images["base"]
+    if base_tag not in engine.tags():
+        with open(recorded.bundle_images / index.images_archive, "rb") as archive:
+            engine.client.images.load(archive)
+    repo, tag = base_tag.rsplit(":", 1)
+    planter = engine.client.containers.create(
+        base_tag, ["sed", "-i", r"s/^    def append_token(self, seq_id: int) -> None:$/&\n"
+                                r"        sum(range(300))/", "minivllm/block_manager.py"],
+        network_mode="none")
+    try:
+        planter.start()
+        assert planter.wait()["StatusCode"] == 0
+        planter.commit(repository=repo, tag=tag)
+    finally:
+        planter.remove(force=True)
+    out, record = rerun(recorded.bundle, tmp_path / "state", "planted", engine,
+                        "--items", "demo-0000")
+    assert out.returncode == 1, out.stderr[-3000:]  # an image did not reproduce
+    [drifted] = [c for c in record.images if not c.reproducible]
+    assert drifted.tag == base_tag and drifted.source == "present"
+    assert "repo: changed minivllm/block_manager.py" in drifted.drift
+    report = compare(recorded.bundle, run_dir(tmp_path / "state", "planted"))
+    [item] = [c for c in report["items"] if c["b"] is not None]
+    assert not item["replay_valid"] and "human/base" in item["why"], item
+    print(out.stderr[-1500:])  # the rerun's own account of the drifted image
+    print(run_cli("compare", str(recorded.bundle),
+                  str(run_dir(tmp_path / "state", "planted"))).stdout)
+    assert "demo-0000" in report["invalid"]
