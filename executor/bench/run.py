@@ -38,8 +38,7 @@ from executor.bench.variants import (VariantFailure, judged_image_variant,
 from executor.build import ImageRef
 from executor.determinism import seeded_env
 from executor.hostfacts import collect_host_facts
-from executor.repo import REPO_DIR
-from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.sandbox import GpuRequest, SandboxLimits
 from executor.task import CommitJob
 
 Log = Callable[[str], None]

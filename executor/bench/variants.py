@@ -68,7 +68,7 @@ def prepare_agent_variant(task: TaskSpec, base: ImageRef, base_sha: str, patch: 
     if found := find_image(docker_client(), tag):
         log_file.write_text(f"{tag} was already built from this base image and patch "
                             f"(native rebuild: {native}): reused\n")
-        labels = image_labels(docker_client(), tag)
+        labels = image_labels(tag) or {}
         return VariantInfo(name="agent", image_tag=tag, image_id=found.id, commit=base_sha,
                            patch_sha256=patch_sha, apply_method="cached", rebuilt=native,
                            startup_hooks=json.loads(labels.get(LABEL_HOOKS, "[]")),
