@@ -31,8 +31,16 @@ DEFAULT_BUILD_REQUIREMENTS = ("cmake>=3.26", "ninja", "packaging", "setuptools>=
 
 
 def toolchain_command(plan: InstallPlan) -> str:
-    """CUDA devel images have no Python: add the chosen one, git, ccache and a pinned uv."""
+    """CUDA devel images have no Python: add the chosen one, git, ccache and a pinned uv. The
+    offline Debian base has Python, git and compilers already: only uv is added."""
     python = plan.environment.python
+    if plan.environment.base_kind == "debian":
+        # Debian's python3 is externally managed (PEP 668): uv gets a venv of its own
+        return "\n".join([
+            "python3 -m venv /opt/isobench/uv",
+            f"/opt/isobench/uv/bin/pip install --no-cache-dir uv=={UV_VERSION}",
+            "ln -sf /opt/isobench/uv/bin/uv /usr/local/bin/uv",
+        ])
     lines = [
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update",
@@ -47,11 +55,33 @@ def toolchain_command(plan: InstallPlan) -> str:
     return "\n".join(lines)
 
 
+def torch_command(plan: InstallPlan) -> str:
+    """The shared torch layer: the venv, the pinned torch, and torch's own dependencies as of
+    the pin's release (facts.TORCH_RELEASED), so the layer holds nothing newer than any commit
+    that pins it.
+
+    download.pytorch.org publishes no upload times, and uv treats a file without one as absent
+    under --exclude-newer: from that index torch alone is taken (--no-deps), its dependencies
+    (nvidia-* CUDA libraries, sympy, ...) then come from PyPI, which dates every file."""
+    env = plan.environment
+    pip = f"uv pip install --python {VENV_PYTHON}"
+    cutoff = f" --exclude-newer {env.torch_exclude_newer}" if env.torch_exclude_newer else ""
+    lines = [f"uv venv --seed --python python{env.python} /opt/venv"]
+    if env.torch_index_url != facts.PYPI_INDEX:
+        lines.append(f"{pip} --no-deps --index-url {shlex.quote(env.torch_index_url)} "
+                     f"torch=={env.torch}")
+    lines += [f"{pip}{cutoff} torch=={env.torch}",
+              f'{VENV_PYTHON} -c "import torch; print(\'torch\', torch.__version__, '
+              f'\'cuda\', torch.version.cuda)"']
+    return "\n".join(lines)
+
+
 def _uv_install(plan: InstallPlan, *args: str) -> str:
     cutoff = f" --exclude-newer {plan.exclude_newer}" if plan.exclude_newer else ""
-    return (f"uv pip install --python {VENV_PYTHON}{cutoff} "
-            f"--extra-index-url {plan.environment.torch_index_url} "
-            f"--index-strategy unsafe-best-match {' '.join(args)}")
+    index = plan.environment.torch_index_url
+    extra = ("" if index == facts.PYPI_INDEX else
+             f" --extra-index-url {index} --index-strategy unsafe-best-match")
+    return f"uv pip install --python {VENV_PYTHON}{cutoff}{extra} {' '.join(args)}"
 
 
 def _common_prelude() -> list[str]:
