@@ -114,43 +114,51 @@ def file_wheel(wheel: Path, wheel_dir: Path, sha: str) -> None:
             shutil.copy2(wheel, target)
 
 
-def isobench_build(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> float:
+def isobench_build(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> tuple[float, bool]:
+    """(seconds, whether the image was built rather than reused)."""
     command = [sys.executable, "-m", "executor.cli", "images", "build", sha, "--repo",
                str(repo), "--wheel-dir", str(wheel_dir), "--offline-base", "--torch-index",
                "pypi", "--no-probe", "--log-dir", str(log_dir)]
     started = time.monotonic()
-    proc = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)
+    # wide: rich wraps at 80 columns without a terminal, which would split the status line
+    proc = subprocess.run(command, cwd=ROOT, text=True, capture_output=True,
+                          env={**os.environ, "COLUMNS": "400"})
     seconds = time.monotonic() - started
     sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
     if proc.returncode != 0:
         raise SystemExit(f"isobench images build failed ({proc.returncode}) for {sha[:12]}")
-    return seconds
+    return seconds, " built in " in proc.stdout
 
 
 def in_image(tag: str, script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "run", "--rm", "--network", "bridge", *IMAGE_ENV, tag,
+    return subprocess.run(["docker", "run", "--rm", *IMAGE_ENV, tag,
                            "bash", "-c", script], text=True, capture_output=True)
 
 
 def check_image(tag: str, manifest: dict) -> dict:
     """What the image says about itself: version, origin of the code, benchmark, cut-off."""
     probe = in_image(tag, "python -c 'import vllm, importlib.metadata as m; "
-                          "print(vllm.__version__); print(vllm.__file__); "
-                          "print(m.version(\"vllm\"))' 2>/dev/null | tail -n 3")
-    version, origin, dist = (probe.stdout.split("\n") + ["", "", ""])[:3]
+                          "print(\"ISOBENCH\", vllm.__version__, vllm.__file__, "
+                          "m.version(\"vllm\"))'")
+    said = next((line.split()[1:] for line in probe.stdout.splitlines()
+                 if line.startswith("ISOBENCH ")), ["", "", ""])
+    version, origin, dist = (said + ["", "", ""])[:3]
     bench = in_image(tag, "if [ -f benchmarks/benchmark_latency.py ]; then "
                           "echo benchmarks/benchmark_latency.py; "
                           "python benchmarks/benchmark_latency.py --help; else "
                           "echo vllm.entrypoints.openai.api_server; "
                           "python -m vllm.entrypoints.openai.api_server --help; fi")
     cutoff = manifest["cutoff"]
-    # every frozen pin must still resolve when nothing newer than the cut-off exists
-    pins = "grep -v -i -e '^vllm' -e ' @ ' /opt/isobench/frozen-requirements.txt > /tmp/pins.txt"
+    # every frozen pin must still resolve when nothing newer than the cut-off exists; direct
+    # references (the vLLM wheel, local stand-ins) have no upload date and are left out
+    pins = ("grep -v -i -e '^vllm=' -e ' @ ' -e '+isobench' /opt/isobench/frozen-requirements.txt"
+            " > /tmp/pins.txt")
     dated = in_image(tag, f"{pins} && uv pip compile --quiet --python /opt/venv/bin/python "
-                          f"--exclude-newer {cutoff} --no-header /tmp/pins.txt > /dev/null "
-                          f"&& echo ok")
+                          f"--exclude-newer {cutoff} --no-header --no-deps /tmp/pins.txt "
+                          f"> /dev/null && echo ok")
     return {"import_version": version.strip(), "vllm_file": origin.strip(),
             "dist_version": dist.strip(), "import_ok": probe.returncode == 0,
+            "import_tail": "" if probe.returncode == 0 else (probe.stdout + probe.stderr)[-600:],
             "bench_script": bench.stdout.split("\n", 1)[0],
             "bench_help_ok": bench.returncode == 0 and "usage:" in bench.stdout,
             "bench_help_tail": (bench.stdout + bench.stderr)[-400:] if bench.returncode else "",
@@ -180,8 +188,8 @@ def run_release(version: str, work: Path, cache: Path, fresh: bool) -> dict:
     log(f"vLLM {version}: {sha[:12]} dated {uploaded}, wheel {wheel.name}")
     if fresh:
         remove_release_images(sha)
-    cold = isobench_build(sha, repo, wheel_dir, log_dir)
-    cached = isobench_build(sha, repo, wheel_dir, log_dir)
+    cold, cold_built = isobench_build(sha, repo, wheel_dir, log_dir)
+    cached, cached_built = isobench_build(sha, repo, wheel_dir, log_dir)
     manifest = json.loads((log_dir / IMAGE_MANIFEST_NAME.format(sha12=sha[:12])).read_text())
     sizes = layer_sizes(manifest["image"], manifest["base_image"])
     env = manifest["plan"]["environment"]
@@ -191,6 +199,7 @@ def run_release(version: str, work: Path, cache: Path, fresh: bool) -> dict:
         "strategy": manifest["plan"]["strategy"], "python": env["python"],
         "suite": env["debian_suite"], "torch": env["torch"],
         "seconds_cold": round(cold, 1), "seconds_cached": round(cached, 1),
+        "cold_built": cold_built, "cached_built": cached_built,
         "image_gb": round(sizes.total_bytes / GB, 2), "base_gb": round(sizes.base_bytes / GB, 2),
         "above_base_gb": round((sizes.total_bytes - sizes.base_bytes) / GB, 2),
         "layers_gb": [(what[-60:], round(size / GB, 3)) for what, size in sizes.layers

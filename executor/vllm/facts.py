@@ -154,3 +154,12 @@ PYPI_INDEX = "https://pypi.org/simple"
 # registry) per Debian suite, and the python3 each suite ships. Wheel strategies need no nvcc:
 # the CUDA runtime comes from torch's nvidia-* wheels, so such a base serves them.
 DEBIAN_SUITE_PYTHON: dict[str, str] = {"bookworm": "3.11", "trixie": "3.13"}
+
+# Packages whose files of the time are gone from PyPI, each with what its name holds now. Letting
+# the cut-off through would install whatever holds the name today: pyairports 0.0.1 (uploaded
+# 2025-09-25) is an unrelated package (a `sample` module and a `byted-wandb` script), not the
+# airport list outlines 0.0.43-0.0.46 import. Such a package is replaced, through a uv override,
+# by a local stand-in with the importable names (install_script.STAND_INS), and the plan says so.
+VANISHED: dict[str, str] = {
+    "pyairports": "gone from PyPI; the name now holds an unrelated 2025-09-25 upload",
+}

@@ -76,16 +76,45 @@ def torch_command(plan: InstallPlan) -> str:
     return "\n".join(lines)
 
 
+# Importable stand-ins for facts.VANISHED packages: the module names their dependants import,
+# and no more. pyairports: outlines' airport-code type reads AIRPORT_LIST at import time (so
+# `import vllm` needs it); empty, that one type has no members, everything else is unchanged.
+STAND_INS: dict[str, dict[str, str]] = {
+    "pyairports": {"pyairports/__init__.py": "", "pyairports/airports.py": "AIRPORT_LIST = []\n"},
+}
+STAND_IN_DIR = "/opt/isobench/stand-ins"
+OVERRIDES = "/opt/isobench/overrides.txt"
+
+
+def stand_in_lines() -> list[str]:
+    """Write each stand-in as a tiny setuptools project and list it in the overrides file; uv
+    uses an override only when the resolution reaches that package."""
+    lines = [f": > {OVERRIDES}"]
+    for name, files in sorted(STAND_INS.items()):
+        root = f"{STAND_IN_DIR}/{name}"
+        project = (f'[project]\nname = "{name}"\nversion = "0.0.0+isobench.stand.in"\n'
+                   f'[build-system]\nrequires = ["setuptools>=61"]\n'
+                   f'build-backend = "setuptools.build_meta"\n')
+        lines.append(f"mkdir -p {root}")
+        lines.append(f"printf '%s' {shlex.quote(project)} > {root}/pyproject.toml")
+        for path, text in files.items():
+            lines.append(f"mkdir -p {root}/{path.rsplit('/', 1)[0]}")
+            lines.append(f"printf '%s' {shlex.quote(text)} > {root}/{path}")
+        lines.append(f'echo "{name} @ file://{root}" >> {OVERRIDES}')
+    return lines
+
+
 def _uv_install(plan: InstallPlan, *args: str) -> str:
     cutoff = f" --exclude-newer {plan.exclude_newer}" if plan.exclude_newer else ""
     index = plan.environment.torch_index_url
     extra = ("" if index == facts.PYPI_INDEX else
              f" --extra-index-url {index} --index-strategy unsafe-best-match")
-    return f"uv pip install --python {VENV_PYTHON}{cutoff}{extra} {' '.join(args)}"
+    return (f"uv pip install --python {VENV_PYTHON}{cutoff}{extra} --overrides {OVERRIDES} "
+            f"{' '.join(args)}")
 
 
 def _common_prelude() -> list[str]:
-    return [
+    return [*stand_in_lines(),
         # up to v0.10.0 any non-empty value (even "0") turns precompiled mode on, and it
         # fetches the latest nightly: never let it decide
         "unset VLLM_USE_PRECOMPILED VLLM_PRECOMPILED_WHEEL_LOCATION VLLM_PRECOMPILED_WHEEL_COMMIT",

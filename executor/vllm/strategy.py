@@ -231,6 +231,8 @@ def plan_install(sha: str, *, source: CommitSource | None, commit_date: dt.datet
     if commit_date is not None:
         exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         reasons.append(f"dependencies resolved as of {exclude_newer} (uv --exclude-newer)")
+        reasons += [f"note: {name} is {why}: a local stand-in replaces it if the resolution "
+                    f"needs it (uv --overrides)" for name, why in sorted(facts.VANISHED.items())]
     else:
         reasons.append("no commit date: dependencies resolve to today's releases (drift risk)")
 
