@@ -26,6 +26,7 @@ WHEEL_DIR_IN_IMAGE = "/opt/isobench/wheels"
 _READ_VERSION = ("import email, sys, zipfile; w = zipfile.ZipFile(sys.argv[1]); "
                  "m = [n for n in w.namelist() if n.endswith('.dist-info/METADATA')]; "
                  "print(email.message_from_bytes(w.read(m[0]))['Version'] if m else '')")
+SEED_PACKAGES = ("pip", "setuptools", "wheel")  # what `uv venv --seed` would add, undated
 DEFAULT_BUILD_REQUIREMENTS = ("cmake>=3.26", "ninja", "packaging", "setuptools>=61",
                               "setuptools-scm>=8", "wheel", "jinja2")
 
@@ -66,11 +67,13 @@ def torch_command(plan: InstallPlan) -> str:
     env = plan.environment
     pip = f"uv pip install --python {VENV_PYTHON}"
     cutoff = f" --exclude-newer {env.torch_exclude_newer}" if env.torch_exclude_newer else ""
-    lines = [f"uv venv --seed --python python{env.python} /opt/venv"]
+    # no `uv venv --seed`: it installs today's pip/setuptools/wheel (and wheel's packaging),
+    # which the commit's resolution then keeps; here they are dated like everything else
+    lines = [f"uv venv --python python{env.python} /opt/venv"]
     if env.torch_index_url != facts.PYPI_INDEX:
         lines.append(f"{pip} --no-deps --index-url {shlex.quote(env.torch_index_url)} "
                      f"torch=={env.torch}")
-    lines += [f"{pip}{cutoff} torch=={env.torch}",
+    lines += [f"{pip}{cutoff} {' '.join(SEED_PACKAGES)} torch=={env.torch}",
               f'{VENV_PYTHON} -c "import torch; print(\'torch\', torch.__version__, '
               f'\'cuda\', torch.version.cuda)"']
     return "\n".join(lines)
