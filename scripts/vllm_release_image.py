@@ -114,8 +114,31 @@ def file_wheel(wheel: Path, wheel_dir: Path, sha: str) -> None:
             shutil.copy2(wheel, target)
 
 
-def isobench_build(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> tuple[float, bool]:
-    """(seconds, whether the image was built rather than reused)."""
+def isobench_build(sha: str, repo: Path, wheel_dir: Path, log_dir: Path, retries: int = 0
+                   ) -> tuple[float, bool, int]:
+    """(seconds, whether the image was built rather than reused, failed attempts). A failed
+    build is retried `retries` times (a shared engine's network can drop for a minute); the
+    layers it finished are reused, and the seconds count every attempt."""
+    total, failures = 0.0, 0
+    while True:
+        try:
+            seconds, built = _build_once(sha, repo, wheel_dir, log_dir)
+            return total + seconds, built, failures
+        except BuildFailed as exc:
+            total += exc.seconds
+            failures += 1
+            if failures > retries:
+                raise SystemExit(str(exc)) from None
+            log(f"{exc}; retrying ({failures}/{retries})")
+
+
+class BuildFailed(Exception):
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def _build_once(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> tuple[float, bool]:
     command = [sys.executable, "-m", "executor.cli", "images", "build", sha, "--repo",
                str(repo), "--wheel-dir", str(wheel_dir), "--offline-base", "--torch-index",
                "pypi", "--no-probe", "--log-dir", str(log_dir)]
@@ -126,7 +149,8 @@ def isobench_build(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> tupl
     seconds = time.monotonic() - started
     sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
     if proc.returncode != 0:
-        raise SystemExit(f"isobench images build failed ({proc.returncode}) for {sha[:12]}")
+        raise BuildFailed(f"isobench images build failed ({proc.returncode}) for {sha[:12]}",
+                          seconds)
     return seconds, " built in " in proc.stdout
 
 
@@ -175,7 +199,7 @@ def remove_release_images(sha: str) -> None:
             subprocess.run(["docker", "rmi", tag], capture_output=True)
 
 
-def run_release(version: str, work: Path, cache: Path, fresh: bool) -> dict:
+def run_release(version: str, work: Path, cache: Path, fresh: bool, retries: int) -> dict:
     from executor.build import layer_sizes
     from executor.state import IMAGE_MANIFEST_NAME
 
@@ -188,8 +212,8 @@ def run_release(version: str, work: Path, cache: Path, fresh: bool) -> dict:
     log(f"vLLM {version}: {sha[:12]} dated {uploaded}, wheel {wheel.name}")
     if fresh:
         remove_release_images(sha)
-    cold, cold_built = isobench_build(sha, repo, wheel_dir, log_dir)
-    cached, cached_built = isobench_build(sha, repo, wheel_dir, log_dir)
+    cold, cold_built, failed = isobench_build(sha, repo, wheel_dir, log_dir, retries)
+    cached, cached_built, _ = isobench_build(sha, repo, wheel_dir, log_dir)
     manifest = json.loads((log_dir / IMAGE_MANIFEST_NAME.format(sha12=sha[:12])).read_text())
     sizes = layer_sizes(manifest["image"], manifest["base_image"])
     env = manifest["plan"]["environment"]
@@ -199,7 +223,7 @@ def run_release(version: str, work: Path, cache: Path, fresh: bool) -> dict:
         "strategy": manifest["plan"]["strategy"], "python": env["python"],
         "suite": env["debian_suite"], "torch": env["torch"],
         "seconds_cold": round(cold, 1), "seconds_cached": round(cached, 1),
-        "cold_built": cold_built, "cached_built": cached_built,
+        "cold_built": cold_built, "cached_built": cached_built, "failed_attempts": failed,
         "image_gb": round(sizes.total_bytes / GB, 2), "base_gb": round(sizes.base_bytes / GB, 2),
         "above_base_gb": round((sizes.total_bytes - sizes.base_bytes) / GB, 2),
         "layers_gb": [(what[-60:], round(size / GB, 3)) for what, size in sizes.layers
@@ -222,12 +246,14 @@ def main() -> None:
                         help="Downloaded sdists and wheels (kept between runs).")
     parser.add_argument("--fresh", action="store_true",
                         help="Remove this release's image first (a cold build of its layers).")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="Retries of a failed cold build (finished layers are reused).")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for version in args.versions:
-        result = run_release(version, args.work, args.cache_dir, args.fresh)
+        result = run_release(version, args.work, args.cache_dir, args.fresh, args.retries)
         print(json.dumps(result), flush=True)
         results.append(result)
     if args.json:

@@ -99,7 +99,8 @@ def test_offline_plan_installs_torch_from_pypi_as_of_its_release(tmp_path):
     assert "apt-get" not in toolchain_command(p) and "uv==" in toolchain_command(p)
     torch = torch_command(p)
     assert "--no-deps" not in torch  # PyPI dates every file: one resolution, with the cut-off
-    assert f"--exclude-newer {facts.TORCH_RELEASED['2.4.0']} pip setuptools wheel torch==2.4.0" in torch
+    released = facts.TORCH_RELEASED["2.4.0"]
+    assert f"--exclude-newer {released} pip setuptools wheel torch==2.4.0" in torch
     assert "--seed" not in torch
     assert "--extra-index-url" not in wheel_install_command(p)
     assert f"--exclude-newer {p.exclude_newer}" in wheel_install_command(p)
