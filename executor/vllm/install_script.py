@@ -177,6 +177,9 @@ def wheel_install_command(plan: InstallPlan) -> str:
         f'{VENV_PYTHON} -c "import importlib.util as u, sys; o = u.find_spec(\'vllm\').origin; '
         f'sys.exit(0 if o.startswith(\'$REPO\') else \'vllm resolves to \' + o)"',
         'rm -f /tmp/isobench-wheel-files /tmp/isobench-repo-files',
+        # the renamed copy is installed and spent: kept, it would be a second copy of the
+        # wheel (0.1-0.4 GB) in this layer
+        "rm -rf /opt/isobench/wheel-dl",
     ]
     return "\n".join(lines + _freeze(plan))
 
