@@ -7,6 +7,7 @@ Layout (the README copies this block)::
         plan.json              the plan this run executes (ISO-Bench plan.json format; resumes
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
+        noise_floor.json       A/A controls of the run (--aa-sample): false-change rate, MDE
         <item_id>/
           journal.json         Journal: one Attempt per try, appended, finished ones never rewritten
                                (a batch appends attempt n as `running`; the pipeline fills it in)
@@ -50,6 +51,10 @@ POLICY_NAME = "policy.json"
 # `isobench images build` of a commit outside the catalogue: plan + resolved package set, in
 # the build-log folder beside build-<sha12>.log
 IMAGE_MANIFEST_NAME = "image-{sha12}.json"
+RESULTS_NAME = "results.json"
+# The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
+# (`isobench run --aa-sample`), their false changes and minimum detectable effects.
+NOISE_FLOOR_NAME = "noise_floor.json"
 
 
 def path_component(name: str) -> str:
@@ -95,6 +100,9 @@ class StateLayout(BaseModel):
 
     def policy_path(self, key: RunKey) -> Path:
         return self.run_dir(key) / POLICY_NAME
+
+    def noise_floor_path(self, key: RunKey) -> Path:
+        return self.run_dir(key) / NOISE_FLOOR_NAME
 
     def lock(self, key: RunKey, item_id: str) -> "ItemLock":
         return ItemLock(self.item_dir(key, item_id))

@@ -18,13 +18,14 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.batch.order import attempt_seconds
+from executor.bench.noise import RunNoiseFloor, read_run_noise_floor
 from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, UserInputError
 from executor.journal import Attempt, Journal, RunStatus, Usage, utcnow
 from executor.legacy.isobench_runs import SOURCE as ISO_SOURCE
 from executor.legacy.isobench_runs import is_isobench_journal, legacy_item
-from executor.state import (JOURNAL_NAME, PLAN_NAME, POLICY_NAME, LockState, lock_state,
-                            read_json)
+from executor.state import (JOURNAL_NAME, NOISE_FLOOR_NAME, PLAN_NAME, POLICY_NAME,
+                            LockState, lock_state, read_json)
 from executor.task import Plan, PlanItem
 
 OURS = "isobench"
@@ -97,6 +98,8 @@ class RunStatusReport(BaseModel):
     unpriced_attempts: int = Field(default=0, description="Attempts with usage but no cost.")
     durations: Durations = Field(description="Attempt and phase durations.")
     items: list[ItemStatus] = Field(description="Every planned or seen item.")
+    noise_floor: RunNoiseFloor | None = Field(default=None, description="The run's A/A noise "
+                                              "floor (noise_floor.json); None without one.")
 
 
 class StatusReport(BaseModel):
@@ -261,7 +264,9 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         signatures=rank_signatures(run.items),
         usage=sum_usage(attempts),
         unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
-        durations=durations(attempts), items=items)
+        durations=durations(attempts), items=items,
+        noise_floor=read_run_noise_floor(run.path / NOISE_FLOOR_NAME)
+        if run.source == OURS else None)
 
 
 def rank_signatures(items: list[_Item]) -> list[SignatureCount]:

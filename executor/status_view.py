@@ -6,6 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from executor.bench.noise import describe as describe_noise_floor
 from executor.status import RunStatusReport, StatusReport
 
 ARROW = " → "
@@ -75,6 +76,8 @@ def _facts(r: RunStatusReport) -> list[str]:
                      + (f"; phases: {phases}" if phases else ""))
     if r.interrupted_attempts:
         lines.append(f"interrupted attempts: {r.interrupted_attempts}")
+    if r.noise_floor is not None:
+        lines.append(describe_noise_floor(r.noise_floor))
     if r.overturned:
         lines.append(f"ISO-Bench said success, the trajectory says otherwise: "
                      f"{len(r.overturned)} item(s): {', '.join(r.overturned)}")

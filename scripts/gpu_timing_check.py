@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """How much noise is there between fresh processes on this GPU, and can isobench see a ~4% cost?
 
-    python3 scripts/gpu_timing_check.py                   # H100/H200: about 3.5 minutes
+    python3 scripts/gpu_timing_check.py                   # H100/H200: 2-7 minutes
+    python3 scripts/gpu_timing_check.py --max-trials 15   # shorter cap
     python3 scripts/gpu_timing_check.py --device cpu --size tiny --trials 4   # CPU smoke test
 
 Needs PyTorch, numpy, scipy and pydantic in the Python that runs it; no Docker, no network.
 (An image with torch but no pydantic: `pip download pydantic pydantic-core annotated-types
 typing-inspection typing-extensions` elsewhere, `pip install --no-index --target DIR *.whl`
 there, and run with PYTHONPATH=DIR.) Exits 3 with a one-line reason when something is missing.
-It runs isobench's own timing core (interleaved randomised schedule, one fresh process per
-trial, the same statistics and verdict rule as `isobench bench`) on a small decode-like
+It runs isobench's own timing core (executor/bench/measure.py: interleaved randomised blocks,
+one fresh process per trial, sequential looks with alpha spending until A/A and A/B are both
+decided or --max-trials, the per-variant mode split with fast-mode decisions, NVML telemetry
+with its flag-and-rerun rule and a clock-lock attempt; all as `isobench bench` runs them;
+`--trials N` for the fixed design) on a small decode-like
 workload: a chain of bf16 MLP layers (x @ W_up, gelu, @ W_down, residual, RMS norm) at batch
 32, each process timing `--iters` iterations after `--warmup-iters` and reporting their median.
 Three variants share one schedule:
@@ -19,7 +23,9 @@ Three variants share one schedule:
   B   (agent)  the workload plus one extra matrix product reading `--extra-cost` (default 4%)
                more weight bytes per iteration: a known small slowdown to detect
 With nvidia-smi on the host, each trial first waits for an idle GPU and records its clocks,
-temperature and power. Writes every trial and the analysis to --out (default ./gpu-timing).
+temperature and power; with pynvml (`pip install nvidia-ml-py`) also throttle reasons,
+power/thermal violation time, ECC/Xid events and other processes, and throttled or contended
+trials are run again. Writes every trial and the analysis to --out (default ./gpu-timing).
 """
 
 from __future__ import annotations
@@ -125,8 +131,10 @@ def controller(args: argparse.Namespace) -> int:
         return EXIT_MISSING
     sys.path.insert(0, str(REPO))
     from executor.bench.gpu import make_guard
-    from executor.bench.measure import decide_trials, run_trials
+    from executor.bench.gpu_telemetry import trial_flag
+    from executor.bench.measure import measure
     from executor.bench.process_trial import ProcessTrialRunner, ProcessVariant
+    from executor.bench.sequential import SequentialDesign
     from executor.task import MetricSpec
 
     env = json.loads(subprocess.run([sys.executable, __file__, "--probe"], check=True,
@@ -145,8 +153,14 @@ def controller(args: argparse.Namespace) -> int:
     print(f"# workload: {layers} bf16 MLP layers, batch {batch}, hidden {hidden}, ffn {ffn}; "
           f"{args.warmup_iters} warm-up + {args.iters} timed iterations per process; "
           f"trial value = median iteration (ms)")
-    print(f"# schedule: {args.warmup} warm-up + {args.trials} timed blocks of A, A', B in "
-          f"random order (seed {seed}), each trial a fresh process; B = A + "
+    design = (SequentialDesign.fixed(args.trials, args.alpha) if args.trials else
+              SequentialDesign(min_trials=min(args.min_trials, args.max_trials),
+                               look_every=args.look_every, max_trials=args.max_trials,
+                               alpha=args.alpha))
+    print(f"# schedule: {args.warmup} warm-up + up to {design.max_trials} timed blocks of A, A', "
+          f"B in random order (seed {seed}), each trial a fresh process; looks at "
+          f"{design.looks()} trials/variant, alpha per look "
+          f"{', '.join(f'{a:.4f}' for a in design.levels())}; B = A + "
           f"{args.extra_cost:.1%} more weight bytes")
 
     def command(variant: str) -> ProcessVariant:
@@ -156,27 +170,34 @@ def controller(args: argparse.Namespace) -> int:
             str(args.warmup_iters), "--extra-cost", str(args.extra_cost),
             "--output", "{output_file}"])
 
-    guard = make_guard(None, lambda m: print(f"# {m}")) if args.device == "cuda" else None
+    guard = make_guard(None, lambda m: print(f"# {m}"), lock_clocks=not args.no_lock_clocks) \
+        if args.device == "cuda" else None
     metric = MetricSpec(kind="json_path", field="median_ms", lower_is_better=True,
                         output_file="trial.json")
     runner = ProcessTrialRunner({"base": command("A"), "base2": command("A"),
                                  "agent": command("B")}, metric, log_dir=out / "trials",
                                 timeout_s=600, gpu_guard=guard)
     started = time.monotonic()
-    trials = run_trials(["base", "base2", "agent"], runner, trials=args.trials,
-                        warmup=args.warmup, seed=seed, log=print)
-    decision = decide_trials(trials, ["base", "base2", "agent"], lower_is_better=True,
-                             min_effect=args.min_effect, alpha=args.alpha, seed=seed)
+    clock_lock = None
+    try:
+        trials, decision, stopping = measure(
+            ["base", "base2", "agent"], runner, design, warmup=args.warmup, seed=seed,
+            min_effect=args.min_effect, lower_is_better=True, flagged=trial_flag,
+            max_reruns=args.max_reruns, fixed=bool(args.trials), log=print)
+    finally:
+        if guard is not None:
+            clock_lock = guard.close()  # unlock the clocks whatever happened
     elapsed = time.monotonic() - started
     (out / "results.json").write_text(json.dumps({
         "env": env, "args": vars(args), "seed": seed, "verdict": decision.verdict,
         "reason": decision.reason, "analysis": decision.analysis,
+        "stopping": stopping.model_dump(mode="json"), "clock_lock": clock_lock,
         "trials": [t.model_dump(mode="json") for t in trials]}, indent=1))
-    report(trials, decision, args, elapsed, out)
+    report(trials, decision, stopping, clock_lock, args, elapsed, out)
     return 0 if decision.analysis else 1
 
 
-def report(trials, decision, args, elapsed: float, out: Path) -> None:
+def report(trials, decision, stopping, clock_lock, args, elapsed: float, out: Path) -> None:
     names = {"base": "A  (base) ", "base2": "A' (base2)", "agent": "B  (agent)"}
     print(f"\n# results ({elapsed:.0f}s, {len(trials)} processes; all trials in "
           f"{out / 'results.json'})")
@@ -189,7 +210,8 @@ def report(trials, decision, args, elapsed: float, out: Path) -> None:
     for key, label in names.items():
         s = analysis["summaries"][key]
         inner = [json.loads((out / "trials" / f"trial-{t.index:03d}-{key}.out").read_text())
-                 for t in trials if t.variant == key and t.ok and not t.warmup]
+                 for t in trials if t.variant == key and t.ok and not t.warmup
+                 and not t.excluded]
         iqr = statistics.median(r["iter_iqr_rel"] for r in inner)
         worst = max(r["worst_over_median"] for r in inner)
         print(f"{label:<11} {s['n']:>3} {s['median']:>10.4f} "
@@ -203,9 +225,27 @@ def report(trials, decision, args, elapsed: float, out: Path) -> None:
         d = analysis["comparisons"][key]
         c = d["comparison"]
         ci = f"[{c['ci_low']:.4f}, {c['ci_high']:.4f}]" if c["ci_low"] is not None else "n/a"
-        print(f"{what:<32} speedup {c['speedup']:.4f} 95% CI {ci}  p_better "
-              f"{c['p_better']:.3g} p_worse {c['p_worse']:.3g}  -> {d['verdict'].upper()}"
-              f"  (expected: {target})")
+        at = (f" at look {d['look']} ({d['trials_per_variant']} trials/variant)"
+              if d.get("look") else "")
+        print(f"{what:<32} speedup {c['speedup']:.4f} {c['confidence']:.1%} CI {ci}  p_better "
+              f"{c['p_better']:.3g} p_worse {c['p_worse']:.3g}  -> {d['verdict'].upper()}{at}"
+              f"  (expected: {target}; compared: {d.get('statistic', 'median')})")
+    modes = analysis.get("modes") or {}
+    print("modes: " + "; ".join(
+        f"{names[k].split()[0]} {m['n_slow']}/{m['n']} slow"
+        + (f" ({m['slow_over_fast']:.2f}x, boundary {m['boundary']:.4f})" if m['n_slow'] else "")
+        for k, m in modes.items()))
+    print(f"stopping: {stopping.mode}, {stopping.reason} after {stopping.blocks} trials/variant "
+          f"({len(stopping.looks)} look(s)); {stopping.excluded} trial(s) excluded by telemetry, "
+          f"{stopping.reruns} re-run, {stopping.flagged_kept} flagged but kept")
+    telemetry = [t.gpu.telemetry for t in trials if t.gpu and t.gpu.telemetry]
+    if clock_lock is not None or telemetry:
+        lock = (f"clock lock: {clock_lock['result']} {clock_lock.get('locked_mhz') or ''}"
+                f"{', reset: ' + clock_lock['reset'] if clock_lock.get('reset') else ''}"
+                if clock_lock else "clock lock: n/a")
+        print(f"NVML: {lock}; {_telemetry_line(telemetry)}")
+    elif args.device == "cuda":
+        print("NVML: no telemetry (pynvml not installed or NVML not answering)")
     gpu = [t.gpu for t in trials if t.gpu and t.gpu.before]
     if gpu:
         sm = [s.sm_clock_mhz for g in gpu for s in g.after if s.sm_clock_mhz]
@@ -217,11 +257,25 @@ def report(trials, decision, args, elapsed: float, out: Path) -> None:
               f"{_range(sm, 'MHz')}, temperature {_range(temp, 'C')}, power {_range(power, 'W')};"
               f" idle wait per trial median {statistics.median(waits):.2f}s, max "
               f"{max(waits):.2f}s, {sum(not g.idle_reached for g in gpu)} never idle")
-    print(f"min effect {args.min_effect:.0%}, alpha {args.alpha} (alpha/2 per direction). "
+    print(f"min effect {args.min_effect:.0%}, alpha {args.alpha} over all looks (alpha_k/2 per "
+          f"direction at look k). "
           f"CV: spread of the trial values (one per fresh process) around their mean. iter "
           f"IQR: interquartile range of the iterations inside one process / their median "
           f"(median over processes). worst iter: slowest single iteration / its process's "
           f"median (max over processes).")
+
+
+def _telemetry_line(telemetry) -> str:
+    after = [s for t in telemetry for s in t.after]
+    flags = [f for t in telemetry for f in t.flags]
+    reasons = sorted({r for s in after for r in s.clock_reasons}) or "none"
+    first = f" (first: {flags[0]})" if flags else ""
+    return (f"after each trial SM {_range([s.sm_clock_mhz for s in after if s.sm_clock_mhz], 'MHz')}"
+            f", memory {_range([s.mem_clock_mhz for s in after if s.mem_clock_mhz], 'MHz')}, "
+            f"{_range([s.temperature_c for s in after if s.temperature_c is not None], 'C')}, "
+            f"{_range([s.power_w for s in after if s.power_w is not None], 'W')}; clock reasons "
+            f"seen {reasons}; Xid events {sum(len(t.xid_events) for t in telemetry)}; flagged "
+            f"trials {sum(bool(t.flags) for t in telemetry)}{first}")
 
 
 def _range(values: list[float], unit: str) -> str:
@@ -232,7 +286,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("--trials", type=int, default=15, help="timed trials per variant")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="a fixed design of this many trials per variant (default: "
+                             "sequential, see --max-trials)")
+    parser.add_argument("--max-trials", type=int, default=30,
+                        help="sequential: at most this many trials per variant")
+    parser.add_argument("--min-trials", type=int, default=5,
+                        help="sequential: trials per variant before the first look")
+    parser.add_argument("--look-every", type=int, default=5,
+                        help="sequential: trials per variant between looks")
+    parser.add_argument("--max-reruns", type=int, default=6,
+                        help="trials flagged by NVML (throttling, contention, Xid) re-run")
+    parser.add_argument("--no-lock-clocks", action="store_true",
+                        help="do not try to lock the GPU clocks (needs root; always reset)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up blocks (not analysed)")
     parser.add_argument("--iters", type=int, default=100, help="timed iterations per process")
     parser.add_argument("--warmup-iters", type=int, default=20)

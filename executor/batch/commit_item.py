@@ -88,6 +88,8 @@ class CommitItemSpec(BaseModel):
         default=None, description="Pass leased GPUs into sandboxes; None: only on nodes where "
                                   "nvidia-smi sees GPUs (logical Ray GPUs are recorded only).")
     echo: bool = Field(default=False, description="Also print each item's log lines on stderr.")
+    aa_items: list[str] = Field(default_factory=list, description="Items benchmarked with an "
+                                "A/A control (base2), chosen by --aa-sample (bench/noise.py).")
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +172,10 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
             return bad_input_attempt(attempt_number, gpu_ids, exc)
         log(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
             f"{job.base_sha[:12]}, agent {spec.agent}, gpus {','.join(gpu_ids) or 'none'}")
-        outcome = run_commit(job, agent, attempt_options(spec, ctx, gpu_ids), log,
+        options = attempt_options(spec, ctx, gpu_ids)
+        if item.item_id in spec.aa_items:
+            options.bench = options.bench.model_copy(update={"aa": True})
+        outcome = run_commit(job, agent, options, log,
                              slot=AttemptSlot(item_dir=item_dir, number=attempt_number,
                                               gpu_ids=gpu_ids), cancel=cancel)
         log(f"attempt {attempt_number}: {outcome.status.value}")

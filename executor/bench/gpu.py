@@ -8,6 +8,10 @@ Two jobs, both for trials that share one GPU:
   * per trial, record name, driver, clocks (SM, memory), temperature and power before and after
     the benchmark, so throttling or a neighbour shows up in results.json instead of as noise.
 
+With pynvml on the host (the `gpu` extra), every trial also records NVML telemetry (clocks,
+power, temperature, throttle reasons, ECC/Xid, processes; gpu_telemetry.py) and the guard tries
+to lock the clocks for the benchmark, unlocking them in `close()`.
+
 The parsers are pure functions over nvidia-smi's `--format=csv,noheader,nounits` text. With no
 nvidia-smi on the host (CPU machines, CI), `GpuMonitor.detect()` is None and trials record
 `gpu: None`; nothing else changes.
@@ -22,6 +26,8 @@ import time
 from typing import Callable
 
 from pydantic import BaseModel, Field
+
+from executor.bench.gpu_telemetry import ClockLock, NvmlTelemetry, TrialTelemetry
 
 # Fields that every driver of the last years answers; an unknown field fails the whole query.
 GPU_FIELDS = ("index", "uuid", "name", "driver_version", "pstate", "clocks.sm", "clocks.mem",
@@ -68,6 +74,8 @@ class GpuTrialInfo(BaseModel):
     idle_reason: str = Field(default="", description="What kept it busy, if it never idled.")
     before: list[GpuState] = Field(default_factory=list, description="State before the run.")
     after: list[GpuState] = Field(default_factory=list, description="State right after it.")
+    telemetry: TrialTelemetry | None = Field(default=None, description="NVML telemetry and the "
+                                             "trial's flags; None without pynvml/NVML.")
 
 
 class GpuQueryError(RuntimeError):
@@ -218,8 +226,13 @@ class GpuGuard:
 
     def __init__(self, monitor: GpuMonitor, device_ids: list[str] | None = None, *,
                  idle_timeout_s: float = IDLE_TIMEOUT_S, poll_s: float = IDLE_POLL_S,
-                 tolerance_mib: float = IDLE_TOLERANCE_MIB):
-        self.monitor, self.device_ids = monitor, device_ids
+                 tolerance_mib: float = IDLE_TOLERANCE_MIB,
+                 telemetry: NvmlTelemetry | None = None, lock_clocks: bool = False):
+        self.monitor, self.device_ids, self.telemetry = monitor, device_ids, telemetry
+        self.clock_lock: ClockLock | None = None
+        if telemetry is not None:
+            self.clock_lock = telemetry.lock_clocks() if lock_clocks else \
+                ClockLock(attempted=False, result="not asked")
         self.idle_timeout_s, self.poll_s, self.tolerance_mib = idle_timeout_s, poll_s, \
             tolerance_mib
         start = self._selected()
@@ -240,7 +253,9 @@ class GpuGuard:
             waited = time.monotonic() - started
             if not reason or waited >= self.idle_timeout_s:
                 return GpuTrialInfo(idle_reached=not reason, idle_wait_s=round(waited, 3),
-                                    idle_reason=reason, before=states)
+                                    idle_reason=reason, before=states,
+                                    telemetry=self.telemetry.before_trial()
+                                    if self.telemetry else None)
             time.sleep(self.poll_s)  # polling hardware state: there is nothing to wait on
 
     def after_trial(self, info: GpuTrialInfo) -> GpuTrialInfo:
@@ -248,15 +263,32 @@ class GpuGuard:
             info.after = self._selected()
         except GpuQueryError:
             pass  # a failed read after the run must not fail a trial that measured fine
+        if self.telemetry is not None and info.telemetry is not None:
+            info.telemetry = self.telemetry.after_trial(info.telemetry)
         return info
+
+    def close(self) -> dict | None:
+        """Unlock the clocks if they were locked and stop NVML; the lock record as JSON."""
+        if self.telemetry is None:
+            return None
+        lock = self.telemetry.close(self.clock_lock)
+        return lock.model_dump(mode="json") if lock else None
 
 
 def make_guard(device_ids: list[str] | None, log: Callable[[str], None] = print,
-               idle_timeout_s: float = IDLE_TIMEOUT_S) -> GpuGuard | None:
-    """A guard for the host's GPUs, or None (and one log line) when nvidia-smi is absent."""
+               idle_timeout_s: float = IDLE_TIMEOUT_S, lock_clocks: bool = False
+               ) -> GpuGuard | None:
+    """A guard for the host's GPUs, or None (and one log line) when nvidia-smi is absent;
+    with NVML telemetry (and a clock-lock attempt) where pynvml works."""
     monitor = GpuMonitor.detect()
     if monitor is None:
         log("bench: nvidia-smi not found or not answering on this host: GPU state is not "
             "recorded and trials do not wait for an idle GPU")
         return None
-    return GpuGuard(monitor, device_ids, idle_timeout_s=idle_timeout_s)
+    telemetry = NvmlTelemetry.open(device_ids, log)
+    guard = GpuGuard(monitor, device_ids, idle_timeout_s=idle_timeout_s, telemetry=telemetry,
+                     lock_clocks=lock_clocks)
+    if guard.clock_lock is not None and guard.clock_lock.attempted:
+        log(f"bench: GPU clock lock: {guard.clock_lock.result}"
+            f"{' ' + str(guard.clock_lock.locked_mhz) if guard.clock_lock.locked_mhz else ''}")
+    return guard

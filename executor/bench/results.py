@@ -28,6 +28,9 @@ class TrialRecord(BaseModel):
     gpu: GpuTrialInfo | None = Field(default=None, description="GPU idle wait and state "
                                      "(name, driver, clocks, temperature, power) around the run; "
                                      "None without a GPU.")
+    excluded: str | None = Field(default=None, description="Why this trial's value is left "
+                                 "out of the decision (GPU throttling or contention, see "
+                                 "measure.py); None when it counts.")
 
 
 class VariantInfo(BaseModel):
@@ -74,6 +77,15 @@ class BenchResults(BaseModel):
     log_file: str | None = Field(default=None, description="The log that proves a failed "
                                  "verdict: apply or rebuild log, or the gate's test output.")
     options: dict = Field(default_factory=dict, description="The BenchOptions measured with.")
+    stopping: dict | None = Field(default=None, description="How many trials ran and why they "
+                                  "stopped (measure.Stopping): design, looks, reason; None in "
+                                  "results written before sequential trials.")
+    clock_lock: dict | None = Field(default=None, description="GPU clock locking: tried, "
+                                    "locked at which MHz, or why not (gpu_telemetry.ClockLock); "
+                                    "None without NVML.")
+    noise_floor: dict | None = Field(default=None, description="With an A/A control: whether "
+                                     "it showed a false change, and the minimum detectable "
+                                     "effect it implies (noise.NoiseFloor).")
     created_at: datetime = Field(default_factory=utcnow)
 
     def samples(self, variant: str) -> list[float]:
@@ -82,5 +94,5 @@ class BenchResults(BaseModel):
 
 def timed_values(trials: list[TrialRecord], variant: str) -> list[float]:
     """The analysed values of one variant: timed (not warm-up) trials that produced a value."""
-    return [t.value for t in trials
-            if t.variant == variant and not t.warmup and t.ok and t.value is not None]
+    return [t.value for t in trials if t.variant == variant and not t.warmup and t.ok
+            and t.value is not None and not t.excluded]

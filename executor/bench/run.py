@@ -3,8 +3,8 @@
 Order of work, each step able to end the benchmark with a precise verdict:
   prepare the agent variant (apply, rebuild if native)  -> apply_failed | build_failed
   correctness gate on the agent variant                  -> incorrect
-  interleaved trials, each in a fresh container          -> bench_failed if a variant has
-                                                            fewer than 2 good trials
+  interleaved trials, each in a fresh container, in      -> bench_failed if a variant has
+  blocks until decided or --max-trials (measure.py)         fewer than 2 good trials
   statistics on per-trial values                         -> improved | matches_human |
                                                             regressed | no_change | inconclusive
 """
@@ -15,12 +15,16 @@ import random
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from executor.bench.docker_trial import DockerTrialRunner
 from executor.bench.gpu import IDLE_TIMEOUT_S, make_guard
-from executor.bench.measure import decide_trials, run_trials
+from executor.bench.gpu_telemetry import trial_flag
+from executor.bench.measure import DEFAULT_MAX_RERUNS, measure
+from executor.bench.noise import item_noise_floor
 from executor.bench.results import BenchResults, GateResult, VariantInfo
+from executor.bench.sequential import (DEFAULT_LOOK_EVERY, DEFAULT_MAX_TRIALS,
+                                       DEFAULT_MIN_TRIALS, SequentialDesign, Spending)
 from executor.bench.trial import TrialRunner
 from executor.bench.variants import VariantFailure, prepare_agent_variant
 from executor.build import ImageRef
@@ -36,7 +40,23 @@ class BenchOptions(BaseModel):
 
     # 20 trials: calibrated on the demo (scripts/calibrate_demo.py) on a shared 2-core machine,
     # where 10 missed a 5% regression in ~1 run of 20 and 20 missed none; see docs.
-    trials: int = Field(default=20, ge=1, description="Timed trials per variant.")
+    trials: int = Field(default=20, ge=1, description="Timed trials per variant of a fixed "
+                                                     "design (max_trials None).")
+    # Sequential trials by default (sequential.py): the old fixed 20 spent as much on a 25x
+    # change as on a 3% one. `--trials N` asks for the fixed design.
+    max_trials: int | None = Field(default=DEFAULT_MAX_TRIALS, ge=2,
+                                   description="Sequential trials: cap per variant; None: a "
+                                               "fixed design of `trials`.")
+    min_trials: int = Field(default=DEFAULT_MIN_TRIALS, ge=2,
+                            description="Sequential: trials per variant before the first look.")
+    look_every: int = Field(default=DEFAULT_LOOK_EVERY, ge=1,
+                            description="Sequential: trials per variant between looks.")
+    spending: Spending = Field(default=Spending.POCOCK, description="Sequential: how alpha is "
+                               "spread over the looks (pocock | obf | bonferroni).")
+    max_reruns: int = Field(default=DEFAULT_MAX_RERUNS, ge=0, description="Trials flagged by "
+                            "GPU telemetry that may be run again (the whole benchmark).")
+    lock_clocks: bool = Field(default=True, description="Try to lock the GPU clocks for the "
+                              "trials (NVML, needs root); the attempt is recorded either way.")
     warmup: int = Field(default=1, ge=0, description="Warm-up blocks, run but not analysed.")
     seed: int | None = Field(default=None, description="Schedule seed; None draws one.")
     aa: bool = Field(default=False, description="Add a second base variant (calibration).")
@@ -48,6 +68,23 @@ class BenchOptions(BaseModel):
     network: str = Field(default="none", description="Network mode of benchmark containers.")
     gpu_idle_timeout_s: float = Field(default=IDLE_TIMEOUT_S,
                                       description="Longest wait for an idle GPU per trial.")
+
+
+    @model_validator(mode="after")
+    def _trials_means_fixed(self) -> "BenchOptions":
+        # `trials` given without `max_trials` asks for the fixed design (`--trials N`, and
+        # every caller written before sequential trials).
+        if "trials" in self.model_fields_set and "max_trials" not in self.model_fields_set:
+            self.max_trials = None
+        return self
+
+    def design(self) -> SequentialDesign:
+        """The looks: one after `trials` (fixed), or min_trials, every look_every, max_trials."""
+        if self.max_trials is None:
+            return SequentialDesign.fixed(self.trials, self.alpha)
+        return SequentialDesign(min_trials=min(self.min_trials, self.max_trials),
+                                look_every=self.look_every, max_trials=self.max_trials,
+                                alpha=self.alpha, spending=self.spending)
 
 
 def _image_variant(name: str, image: ImageRef, sha: str) -> VariantInfo:
@@ -83,7 +120,8 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
     results = BenchResults(item_id=job.item_id, commits={"base": job.base_sha,
                                                          "human": job.human_sha},
                            metric={"kind": task.metric.kind}, seed=seed,
-                           trials_per_variant=options.trials, warmup_blocks=options.warmup,
+                           trials_per_variant=options.max_trials or options.trials,
+                           warmup_blocks=options.warmup,
                            variants=variants, verdict="inconclusive",
                            options=options.model_dump(mode="json"))
     variants = results.variants  # pydantic copied the dict: keep adding to the record's own
@@ -112,19 +150,27 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                 results.log_file = results.gate.log_file
                 return results
 
+    guard = None
+    if runner is None and options.gpus.mode != "none":
+        guard = make_guard(options.gpus.ids or None, log, options.gpu_idle_timeout_s,
+                           lock_clocks=options.lock_clocks)
     if runner is None:
-        guard = None
-        if options.gpus.mode != "none":
-            guard = make_guard(options.gpus.ids or None, log, options.gpu_idle_timeout_s)
         runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
                                    gpu_guard=guard, **common)
-    results.trials = run_trials(list(variants), runner, trials=options.trials,
-                                warmup=options.warmup, seed=seed, log=log)
+    try:
+        results.trials, decision, stopping = measure(
+            list(variants), runner, options.design(), warmup=options.warmup, seed=seed,
+            min_effect=options.min_effect, flagged=trial_flag, max_reruns=options.max_reruns,
+            fixed=options.max_trials is None, log=log)
+    finally:
+        if guard is not None:
+            results.clock_lock = guard.close()  # unlock what was locked, whatever happened
+    results.stopping = stopping.model_dump(mode="json")
+    results.trials_per_variant = stopping.blocks
     if runner.metric_info:
         results.metric = runner.metric_info
-    decision = decide_trials(results.trials, list(variants),
-                             lower_is_better=results.metric.get("lower_is_better", True),
-                             min_effect=options.min_effect, alpha=options.alpha, seed=seed)
     results.verdict, results.verdict_reason = decision.verdict, decision.reason
     results.analysis = decision.analysis
+    if decision.analysis and "base2/base" in decision.analysis["comparisons"]:
+        results.noise_floor = item_noise_floor(decision.analysis).model_dump(mode="json")
     return results

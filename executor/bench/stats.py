@@ -26,6 +26,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from executor.bench.modes import ModeSplit, share_p_value, split_modes
+
 # alpha 0.05: on an A/A pair we accept at most a 5% chance of calling identical code changed.
 # Both one-sided tests (better, worse) run at alpha/2 so that their sum, the chance of *any*
 # false change, is alpha, matching the (1 - alpha) two-sided interval (alpha/2 in each tail).
@@ -46,6 +48,10 @@ HUMAN_FRACTION = 0.95
 # for the sample sizes we see, at a few milliseconds per interval.
 N_RESAMPLES = 9999
 VARIANTS = ("base", "human", "agent", "base2")
+# With 3 values a side the smallest one-sided Mann-Whitney p is 0.05: below that, a fast mode
+# is too small to compare at any alpha a look may spend.
+MIN_FAST_VALUES = 4
+FAST_MODE = "fast_mode_median"
 # (candidate, baseline): "candidate better than baseline" when the speedup is above 1.
 PAIRS = (("human", "base"), ("agent", "base"), ("agent", "human"), ("base2", "base"))
 
@@ -99,6 +105,12 @@ class Decision(BaseModel):
     comparison: Comparison = Field(description="The numbers the verdict was decided on.")
     min_effect: float = Field(description="Equivalence margin used: 0.02 means 2%.")
     alpha: float = Field(description="Total false-change rate allowed (alpha/2 per side).")
+    statistic: str = Field(default="median", description="What was compared: median (all "
+                           "trial values) or fast_mode_median (each variant's fast mode).")
+    look: int | None = Field(default=None, description="Sequential trials: the look (from 1) "
+                             "this verdict was reached at; None in a fixed design.")
+    trials_per_variant: int | None = Field(default=None, description="Sequential trials: "
+                                           "timed trials per variant at that look.")
 
 
 class ComparisonReport(BaseModel):
@@ -118,6 +130,9 @@ class ComparisonReport(BaseModel):
     calibration_ok: bool | None = Field(
         description="A/A control (base2/base) showed no change; None without base2. False "
                     "means this setup can produce false changes: read the verdict with care.")
+    modes: dict[str, dict] | None = Field(
+        default=None, description="Per variant, the mode split (modes.ModeSplit without its "
+                                  "values): slow-mode share, boundary; None unless fast_mode.")
 
 
 def _values(samples: Sequence[float], what: str = "samples") -> np.ndarray:
@@ -240,11 +255,56 @@ def matches_human(agent_vs_base: Decision, human_vs_base: Decision,
             and agent_vs_base.comparison.speedup >= fraction * human_vs_base.comparison.speedup)
 
 
+def decide_fast_modes(candidate: ModeSplit, baseline: ModeSplit, lower_is_better: bool,
+                      min_effect: float, alpha: float, seed: int) -> Decision:
+    """The decision on the fast modes, guarded by the slow-mode shares (modes.py).
+
+    The shares are compared with Fisher's exact test at the same alpha. A difference in shares
+    never makes a verdict on its own (it would be mostly luck with identical code), but it
+    blocks the two verdicts it contradicts: no_change (the fast modes agree, yet one variant
+    runs slow more often) and a change whose direction the shares oppose.
+    """
+    if min(len(candidate.fast_values), len(baseline.fast_values)) < MIN_FAST_VALUES:
+        comparison = speedup(candidate.fast_values, baseline.fast_values, lower_is_better,
+                             1 - alpha, seed)
+        return Decision(verdict=Verdict.INCONCLUSIVE, comparison=comparison,
+                        min_effect=min_effect, alpha=alpha, statistic=FAST_MODE,
+                        reason=f"{_numbers(comparison)}: the data do not allow a decision: "
+                               f"fewer than {MIN_FAST_VALUES} fast-mode trials on a side "
+                               f"({len(candidate.fast_values)} vs "
+                               f"{len(baseline.fast_values)})")
+    decision = decide(speedup(candidate.fast_values, baseline.fast_values, lower_is_better,
+                              1 - alpha, seed), min_effect, alpha)
+    decision.statistic = FAST_MODE
+    shares = (f"slow-mode shares {candidate.slow_share:.0%} vs {baseline.slow_share:.0%}")
+    p = share_p_value(candidate, baseline)
+    if p >= alpha:
+        if candidate.n_slow or baseline.n_slow:
+            decision.reason += f"; fast modes compared, {shares}"
+        return decision
+    candidate_slower_more = candidate.slow_share > baseline.slow_share
+    blocked = (decision.verdict is Verdict.NO_CHANGE
+               or (decision.verdict is Verdict.IMPROVED and candidate_slower_more)
+               or (decision.verdict is Verdict.REGRESSED and not candidate_slower_more))
+    if blocked:
+        decision.reason += (f"; but {shares} differ (Fisher p {p:.3g}): the data do not allow "
+                            f"a decision ({decision.verdict} on the fast modes alone)")
+        decision.verdict = Verdict.INCONCLUSIVE
+    else:
+        decision.reason += f"; {shares} (Fisher p {p:.3g}) agree in direction"
+    return decision
+
+
 def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_better: bool,
                      min_effect: float = DEFAULT_MIN_EFFECT, alpha: float = DEFAULT_ALPHA,
-                     seed: int = 0) -> ComparisonReport:
+                     seed: int = 0, fast_mode: bool = False,
+                     decided: dict[str, Decision] | None = None) -> ComparisonReport:
     """Summaries, every meaningful pair, and the overall verdict for the agent (or the human
-    when there is no agent). Variant names: base (required), human, agent, base2 (A/A)."""
+    when there is no agent). Variant names: base (required), human, agent, base2 (A/A).
+
+    fast_mode: split each variant into modes (modes.py) and decide each pair on the fast modes
+    (decide_fast_modes); summaries stay over all values. `decided`: pairs already decided at an
+    earlier look of a sequential design; they are kept as they are (measure.py)."""
     unknown = set(samples_by_variant) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
@@ -253,10 +313,20 @@ def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_be
     confidence = 1 - alpha
     summaries = {name: summarize(values, confidence, seed)
                  for name, values in samples_by_variant.items()}
-    comparisons = {
-        f"{cand}/{base}": decide(speedup(samples_by_variant[cand], samples_by_variant[base],
-                                         lower_is_better, confidence, seed), min_effect, alpha)
-        for cand, base in PAIRS if cand in samples_by_variant and base in samples_by_variant}
+    splits = ({name: split_modes(values, lower_is_better)
+               for name, values in samples_by_variant.items()} if fast_mode else None)
+
+    def pair_decision(cand: str, base: str) -> Decision:
+        if decided and f"{cand}/{base}" in decided:
+            return decided[f"{cand}/{base}"]
+        if splits is not None:
+            return decide_fast_modes(splits[cand], splits[base], lower_is_better, min_effect,
+                                     alpha, seed)
+        return decide(speedup(samples_by_variant[cand], samples_by_variant[base],
+                              lower_is_better, confidence, seed), min_effect, alpha)
+
+    comparisons = {f"{cand}/{base}": pair_decision(cand, base) for cand, base in PAIRS
+                   if cand in samples_by_variant and base in samples_by_variant}
 
     calibration = comparisons.get("base2/base")
     calibration_ok = (None if calibration is None else
@@ -278,4 +348,7 @@ def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_be
     return ComparisonReport(lower_is_better=lower_is_better, min_effect=min_effect, alpha=alpha,
                             seed=seed, summaries=summaries, comparisons=comparisons,
                             subject=subject, verdict=verdict, reason=reason,
-                            calibration_ok=calibration_ok)
+                            calibration_ok=calibration_ok,
+                            modes=None if splits is None else {
+                                name: split.model_dump(exclude={"fast_values"})
+                                for name, split in splits.items()})

@@ -21,6 +21,7 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  limit_options, llm_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options,
                                  vllm_build_options)
+from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
@@ -116,14 +117,15 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
               show_default=True, help="history: longest first, estimated from earlier runs of "
                                       "the task (plan order where none); plan: plan order.")
 @trial_options
+@aa_sample_option
 @skip_bench_option
 @limit_options
 @image_input_options
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
-                backoff_s, run_item_spec, progress, verbose, order, seed, **item_options
-                ) -> None:
+                backoff_s, run_item_spec, progress, verbose, order, seed, aa_sample,
+                **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
 
@@ -149,8 +151,9 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        factory = functools.partial(commit_run_item, commit_item_spec(
-            key, state_dir, gpu_passthrough, verbose, seed, item_options))
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        factory = functools.partial(commit_run_item, plan_aa_controls(
+            spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
@@ -181,6 +184,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
         click.echo("isobench: abandoned running items; their journals say running and the "
                    "next --resume closes them as interrupted", err=True)
         ctx.exit(130)
+    finish_noise_floor(layout, key)
     click.echo(f"run {key.run_id}: {summary.count(ItemOutcome.SUCCEEDED)} succeeded, "
                f"{summary.count(ItemOutcome.FAILED)} failed, "
                f"{summary.count(ItemOutcome.REMAINING)} remaining"
@@ -205,7 +209,8 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
-                                              "skip_bench", "trials", "warmup")},
+                                              "skip_bench", "trials", "max_trials",
+                                              "warmup")},
                       vllm=vllm_build_options(**{k: opts[k] for k in IMAGE_INPUTS}))
     return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
                           script=read(opts["script_file"], "agent script"),

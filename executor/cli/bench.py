@@ -13,7 +13,8 @@ from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
 from executor.cli.common import (console, image_input_options, job_options, limits_from,
                                  log_line, new_run_id, reap_dead_controllers, record_options,
-                                 sandbox_options, sigterm_as_interrupt, trial_options,
+                                 sandbox_options, sigterm_as_interrupt, trial_design,
+                                 trial_options,
                                  vllm_build_options)
 from executor.cli.summary import results_rows
 from executor.errors import UserInputError
@@ -93,12 +94,15 @@ def register(group: click.Group) -> None:
                   help="Chance of calling identical code changed (alpha/2 per direction).")
     @click.option("--trial-timeout", type=click.IntRange(1), default=BenchOptions().timeout_s,
                   show_default=True, help="Seconds one benchmark run may take.")
+    @click.option("--lock-clocks/--no-lock-clocks", default=BenchOptions().lock_clocks,
+                  show_default=True, help="With --gpus and pynvml: try to lock the GPU clocks "
+                                          "(needs root; recorded either way, always reset).")
     @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
     @sandbox_options
     @image_input_options
     def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, state_dir, run_id,
-                  trials, warmup, seed, aa, min_effect, alpha, trial_timeout, as_json, gpus,
-                  cpus, cpuset, memory, pids, **image_inputs):
+                  trials, max_trials, warmup, seed, aa, min_effect, alpha, trial_timeout,
+                  lock_clocks, as_json, gpus, cpus, cpuset, memory, pids, **image_inputs):
         """Benchmark base, human and an agent patch of one commit, each trial in a fresh
         container.
 
@@ -107,8 +111,10 @@ def register(group: click.Group) -> None:
         model_patch.diff of a run-commit record with --run RUN_DIR; rebuilt when it touches
         the task's native paths, and gated by the task's tests), base2 with --aa.
         Trials run in randomised interleaved blocks with the same cpuset and GPUs for every
-        variant; with --gpus, each trial waits for an idle GPU and records its clocks,
-        temperature and power. Writes STATE_DIR/bench/<task>/<run_id>/<item>/results.json
+        variant, until every comparison with base is decided (sequential, up to --max-trials)
+        or exactly --trials blocks; with --gpus, each trial waits for an idle GPU and records
+        its clocks, temperature and power (and, with pynvml, throttling and GPU errors:
+        flagged trials are run again). Writes STATE_DIR/bench/<task>/<run_id>/<item>/results.json
         (logs beside it in logs/) and prints a summary table.
 
         \b
@@ -126,9 +132,9 @@ def register(group: click.Group) -> None:
         run_id = run_id or new_run_id()
         out_dir = bench_dir(state_dir, job, run_id)
         limits = limits_from(cpus, cpuset, memory, pids)
-        options = BenchOptions(trials=trials, warmup=warmup, seed=seed, aa=aa, gpus=gpus,
-                               limits=limits, timeout_s=trial_timeout, min_effect=min_effect,
-                               alpha=alpha)
+        options = BenchOptions(**trial_design(trials, max_trials), warmup=warmup, seed=seed,
+                               aa=aa, gpus=gpus, limits=limits, timeout_s=trial_timeout,
+                               min_effect=min_effect, alpha=alpha, lock_clocks=lock_clocks)
         agent = f", agent patch {len(patch)} bytes" if patch else ""
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, base "
                  f"{job.base_sha[:12]}{agent}")

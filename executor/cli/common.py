@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from executor.agents import AGENTS, LlmAgentOptions
+from executor.errors import UserInputError
 from executor.bench.run import BenchOptions
 from executor.pipeline import RunOptions
 from executor.pricing import DEFAULT_PRICES, PriceTable
@@ -153,12 +154,17 @@ def skip_bench_option(fn):
 
 
 def trial_options(fn):
-    """--trials, --warmup, --seed: how the benchmark repeats and orders its trials."""
+    """--trials, --max-trials, --warmup, --seed: how the benchmark repeats and orders its
+    trials."""
     defaults = BenchOptions()
     return _stack(fn, [
-        click.option("--trials", type=click.IntRange(2), default=defaults.trials,
-                     show_default=True,
-                     help="Timed trials per variant, each in a fresh container."),
+        click.option("--trials", type=click.IntRange(2), default=None,
+                     help="A fixed design: exactly this many timed trials per variant, each in "
+                          "a fresh container, one decision at the end."),
+        click.option("--max-trials", type=click.IntRange(2), default=None,
+                     help=f"Sequential trials (the default, up to {defaults.max_trials}): look "
+                          f"after {defaults.min_trials} trials per variant and every "
+                          f"{defaults.look_every} more, stop once decided, at most this many."),
         click.option("--warmup", type=click.IntRange(0), default=defaults.warmup,
                      show_default=True, help="Warm-up blocks (each variant once), not "
                                              "analysed."),
@@ -219,21 +225,33 @@ def reap_dead_controllers() -> None:
         log_line(f"removed {len(removed)} container(s) left by dead controllers")
 
 
+def trial_design(trials: int | None, max_trials: int | None) -> dict:
+    """BenchOptions fields from --trials (fixed design) or --max-trials (sequential)."""
+    if trials is not None and max_trials is not None:
+        raise UserInputError("give --trials N (a fixed design) or --max-trials N (sequential "
+                             "trials), not both")
+    if trials is not None:
+        return {"trials": trials, "max_trials": None}
+    return {} if max_trials is None else {"max_trials": max_trials}
+
+
 def limits_from(cpus, cpuset, memory, pids) -> SandboxLimits:
     return SandboxLimits(cpus=cpus, cpuset=cpuset, memory=memory, pids=pids)
 
 
 def run_options(*, state_dir: Path, run_id: str, gpus: GpuRequest, cpus, cpuset, memory, pids,
                 agent_budget: int, max_steps: int | None, agent_network: str, skip_bench: bool,
-                trials: int, warmup: int, seed: int | None,
-                vllm: VllmBuildOptions | None = None) -> RunOptions:
+                trials: int | None, warmup: int, seed: int | None,
+                vllm: VllmBuildOptions | None = None, max_trials: int | None = None,
+                aa: bool = False) -> RunOptions:
     """The pipeline's RunOptions from the shared options above (budget typed in minutes)."""
     limits = limits_from(cpus, cpuset, memory, pids)
     return RunOptions(
         state_dir=state_dir, run_id=run_id, gpus=gpus, limits=limits,
         agent_budget_s=agent_budget * 60, max_steps=max_steps, agent_network=agent_network,
         skip_bench=skip_bench, vllm=vllm or VllmBuildOptions(),
-        bench=BenchOptions(trials=trials, warmup=warmup, seed=seed, gpus=gpus, limits=limits))
+        bench=BenchOptions(**trial_design(trials, max_trials), warmup=warmup, seed=seed,
+                           gpus=gpus, limits=limits, aa=aa))
 
 
 def sigterm_as_interrupt() -> None:

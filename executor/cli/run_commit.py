@@ -52,7 +52,7 @@ def register(group: click.Group) -> None:
     @sandbox_options
     @image_input_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
-                       state_dir, run_id, item_id, trials, warmup, seed, agent_budget, max_steps,
+                       state_dir, run_id, item_id, trials, max_trials, warmup, seed, agent_budget, max_steps,
                        agent_network, skip_bench, model, base_url, api_key_env, agent_source,
                        agent_revision, agent_python, price_table, max_attempts, retry_wait_max,
                        verbose, gpus, cpus, cpuset, memory, pids, **image_inputs):
@@ -80,7 +80,7 @@ def register(group: click.Group) -> None:
             state_dir=state_dir, run_id=run_id or new_run_id(), gpus=gpus, cpus=cpus,
             cpuset=cpuset, memory=memory, pids=pids, agent_budget=agent_budget,
             max_steps=max_steps, agent_network=agent_network, skip_bench=skip_bench,
-            trials=trials, warmup=warmup, seed=seed,
+            trials=trials, max_trials=max_trials, warmup=warmup, seed=seed,
             vllm=vllm_build_options(**image_inputs))
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")

@@ -18,6 +18,15 @@ def results_rows(results: BenchResults) -> list[tuple[str, str]]:
     rows = [("metric", f"{metric.get('name', metric.get('kind'))} ({metric.get('unit') or '?'}),"
                        f" {direction}; {results.trials_per_variant} trials/variant, "
                        f"{results.warmup_blocks} warm-up block(s), seed {results.seed}")]
+    stopping = results.stopping
+    if stopping:
+        design = stopping["design"]
+        flagged = (f"; {stopping['excluded']} flagged trial(s) excluded, {stopping['reruns']} "
+                   f"re-run" if stopping.get("excluded") else "")
+        rows.append(("trials", f"{stopping['mode']}: stopped {stopping['reason']} after "
+                               f"{stopping['blocks']} of at most {design['max_trials']} per "
+                               f"variant ({len(stopping['looks'])} look(s), "
+                               f"{design['spending']} alpha spending){flagged}"))
     agent = results.variants.get("agent")
     if agent is not None:
         rows.append(("agent", f"apply: {agent.apply_method}"
@@ -29,8 +38,12 @@ def results_rows(results: BenchResults) -> list[tuple[str, str]]:
     analysis = results.analysis or {}
     for name, s in (analysis.get("summaries") or {}).items():
         cv = f", cv {s['cv']:.1%}" if s.get("cv") is not None else ""
+        mode = (analysis.get("modes") or {}).get(name) or {}
+        slow = (f", slow mode {mode['n_slow']}/{mode['n']} ({mode['slow_over_fast']:.2f}x)"
+                if mode.get("n_slow") else "")
         rows.append((f"  {name}", f"median {s['median']:.6g} "
-                                  f"{_interval(s['ci_low'], s['ci_high'], '.6g')} n={s['n']}{cv}"))
+                                  f"{_interval(s['ci_low'], s['ci_high'], '.6g')} n={s['n']}{cv}"
+                                  f"{slow}"))
     for key, decision in (analysis.get("comparisons") or {}).items():
         comp = decision["comparison"]
         rows.append((f"  {key}", f"speedup {comp['speedup']:.3f}x "
@@ -45,6 +58,11 @@ def results_rows(results: BenchResults) -> list[tuple[str, str]]:
         rows.append(("gpu", f"{first.name}, driver {first.driver_version}; after trials SM "
                             f"{_span(clocks, 'MHz')}, {_span(temps, 'C')}; "
                             f"{sum(not g.idle_reached for g in gpus)} trial(s) started busy"))
+    if results.noise_floor:
+        floor = results.noise_floor
+        mde = f"{floor['mde']:.1%}" if floor.get("mde") is not None else "n/a"
+        rows.append(("noise floor", f"A/A {floor['aa_verdict']}; minimum detectable effect "
+                                    f"{mde}"))
     rows.append(("verdict", f"[bold]{results.verdict}[/bold] {escape(results.verdict_reason)}"))
     if results.log_file:
         rows.append(("log", results.log_file))

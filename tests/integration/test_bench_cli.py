@@ -118,3 +118,20 @@ def test_bad_input_is_one_line_and_exit_2(demo_repo, tmp_path, args, message):
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "state").exists()
+
+
+def test_sequential_trials_stop_once_the_human_speedup_is_decided(docker_engine, base_image,
+                                                                  tmp_path):
+    """The demo's ~25x speedup is decided at the first look: 5 trials a side, not the cap."""
+    state = tmp_path / "state"
+    out = run_cli("bench", SHA, "--max-trials", "10", "--warmup", "0", "--cpuset", "0",
+                  "--state-dir", str(state), "--run-id", "seq", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads(out.stdout)
+    stopping = results["stopping"]
+    assert results["verdict"] == "improved"
+    assert stopping["mode"] == "sequential" and stopping["reason"] == "decided"
+    assert stopping["blocks"] == 5 and stopping["trials_used"] == {"base": 5, "human": 5}
+    assert len(results["trials"]) == 10 and results["trials_per_variant"] == 5
+    assert results["analysis"]["comparisons"]["human/base"]["look"] == 1
+    assert "sequential: stopped decided after 5 of at most 10" in " ".join(out.stderr.split())
