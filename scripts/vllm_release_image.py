@@ -154,8 +154,11 @@ def _build_once(sha: str, repo: Path, wheel_dir: Path, log_dir: Path) -> tuple[f
     return seconds, " built in " in proc.stdout
 
 
-def in_image(tag: str, script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "run", "--rm", *IMAGE_ENV, tag,
+def in_image(tag: str, script: str, network: str = "none") -> subprocess.CompletedProcess[str]:
+    """Run `script` in a throw-away container; no network unless asked (the checks of the
+    code need none; the cut-off check reaches PyPI through the host's network, which does not
+    depend on the engine's bridge: on a shared engine docker0 was seen gone for minutes)."""
+    return subprocess.run(["docker", "run", "--rm", "--network", network, *IMAGE_ENV, tag,
                            "bash", "-c", script], text=True, capture_output=True)
 
 
@@ -179,7 +182,7 @@ def check_image(tag: str, manifest: dict) -> dict:
             " > /tmp/pins.txt")
     dated = in_image(tag, f"{pins} && uv pip compile --quiet --python /opt/venv/bin/python "
                           f"--exclude-newer {cutoff} --no-header --no-deps /tmp/pins.txt "
-                          f"> /dev/null && echo ok")
+                          f"> /dev/null && echo ok", network="host")
     return {"import_version": version.strip(), "vllm_file": origin.strip(),
             "dist_version": dist.strip(), "import_ok": probe.returncode == 0,
             "import_tail": "" if probe.returncode == 0 else (probe.stdout + probe.stderr)[-600:],
