@@ -71,6 +71,14 @@ def find_image(client: docker.DockerClient, tag: str) -> ImageRef | None:
     return ImageRef(tag=tag, id=image.id, built=False)
 
 
+def image_labels(client: docker.DockerClient, tag: str) -> dict[str, str]:
+    """The labels of an image on the engine ({} when it has none or is not there)."""
+    try:
+        return dict(client.images.get(tag).labels or {})
+    except docker.errors.ImageNotFound:
+        return {}
+
+
 # --------------------------------------------------------------------------- base tier
 
 

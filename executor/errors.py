@@ -75,9 +75,14 @@ def _http(*codes: int) -> str:
 # 400 before the generic invalid request). Texts are those the openai client (1.x and later),
 # litellm and TRAE print; FIELD_NOTES sections 2-4 say where each comes from.
 RULES: tuple[SignatureRule, ...] = (
+    _rule("budget_exhausted", P,
+          r"isobench_budget_exhausted|isobench budget exhausted",
+          "The attempt or the run spent its token or dollar budget; the gateway refused "
+          "further model calls. The patch made so far is kept."),
     _rule("tool_output_missing", P,
           r"No tool output found for function call|must be followed by tool messages|"
-          r"did not have response messages",
+          r"did not have response messages|"
+          r"tool_use` ids were found without `tool_result` blocks",  # Anthropic's wording
           "The conversation sent to the API holds a tool call without its output (a 400 that "
           "no retry can fix)."),
     _rule("tool_call_missing", P,
@@ -95,8 +100,13 @@ RULES: tuple[SignatureRule, ...] = (
           "The provider throttled requests; back off and retry."),
     _rule("auth", P,
           _http(401) + r"|invalid_api_key|Incorrect API key|AuthenticationError|"
-          r"You didn't provide an API key|\bUnauthorized\b",
-          "The API key is missing or wrong; fix the key, do not retry."),
+          r"You didn't provide an API key|\bUnauthorized\b|"
+          # AWS Bedrock credentials (ISO-Bench's Claude runs): an expired SSO session, a
+          # profile that does not exist on the host.
+          r"Error (when retrieving|loading) (SSO )?token|Token has expired and refresh failed|"
+          r"config profile \(.*\) could not be found|ExpiredTokenException",
+          "The API key or cloud credentials are missing, wrong or expired; fix them, do not "
+          "retry."),
     _rule("context_overflow", P,
           r"context_length_exceeded|maximum context length|context window|too many tokens|"
           r"ContextWindowExceededError",
@@ -158,6 +168,9 @@ CONTROLLER_LOST = ("controller_lost", I,
 BAD_INPUT = ("bad_input", P,
              "The item does not resolve to a runnable commit, task and agent; fix the plan or "
              "the options, then run it again.")
+BUDGET_EXHAUSTED = ("budget_exhausted", P,
+                    "The attempt or the run spent its token or dollar budget; the gateway "
+                    "refused further model calls. The patch made so far is kept.")
 LEAK_DETECTED = ("leak_detected", P, "The sandbox could reach commits beyond base.")
 NO_TRAJECTORY = ("no_trajectory", I,
                  "No readable trajectory.json: nothing shows how the agent ended, so the run "

@@ -35,6 +35,9 @@ class RunStatus(StrEnum):
     INFRA_ERROR = "infra_error"
     INTERRUPTED = "interrupted"
     RUNNING = "running"  # written when an attempt starts; a crash leaves it visible as unfinished
+    # Only read from foreign state (ISO-Bench's claude_code/codex/openhands runs): the agent left
+    # no record we can read, so the attempt is neither a success nor a failure.
+    UNKNOWN = "unknown"
 
 
 # One distinct exit code per way a run can end (2 is reserved for bad input).
@@ -49,6 +52,7 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.INFRA_ERROR: 20,
     RunStatus.INTERRUPTED: 130,
     RunStatus.RUNNING: 1,
+    RunStatus.UNKNOWN: 1,
 }
 
 
@@ -66,6 +70,27 @@ class Usage(BaseModel):
     reasoning_tokens: int = 0
     llm_calls: int = 0
     cost_usd: float | None = Field(default=None, description="None when the model has no price.")
+
+
+class ModelTraffic(BaseModel):
+    """An attempt's model calls as the controller's gateway saw them (executor.gateway): counted
+    even when the agent's own client retried a failure and never reported it."""
+
+    record: str = Field(description="The per-call record file in the attempt dir.")
+    calls: int = Field(default=0, description="Requests the agent sent.")
+    answered_ok: int = Field(default=0, description="Calls the agent got a 2xx for.")
+    upstream_429: int = Field(default=0, description="Provider 429s, retried or not.")
+    upstream_5xx: int = Field(default=0, description="Provider 5xx answers, retried or not.")
+    upstream_timeouts: int = Field(default=0, description="Provider tries that timed out or "
+                                                          "lost the connection.")
+    gateway_retries: int = Field(default=0, description="Upstream retries the gateway made "
+                                                        "itself (after a 429's retry-after).")
+    agent_saw_429: int = Field(default=0, description="429s passed on to the agent.")
+    agent_saw_5xx: int = Field(default=0, description="5xx passed on to the agent.")
+    waited_s: float = Field(default=0.0, description="Time calls were held by the shared "
+                                                     "limiter.")
+    budget_exhausted: bool = Field(default=False, description="A call was refused because a "
+                                                              "token or dollar budget was spent.")
 
 
 class PhaseTiming(BaseModel):
@@ -99,7 +124,10 @@ class Attempt(BaseModel):
                                    description="role (base, human, agent...) -> image id")
     signature: ErrorSignature | None = None
     agent_outcome: str | None = Field(default=None, description="The agent adapter's own view.")
-    usage: Usage | None = None
+    usage: Usage | None = Field(default=None, description="From the gateway's record when the "
+                                "agent's calls went through it, else the agent's own report.")
+    model_traffic: ModelTraffic | None = Field(default=None, description="The gateway's "
+                                               "counts of this attempt's model calls.")
     patch: PatchStats | None = None
     agent_reused_from: int | None = Field(
         default=None, description="The attempt whose agent run and patch this one took over: "

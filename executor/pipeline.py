@@ -48,6 +48,7 @@ from executor.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
 from executor.errors import signature as error_signature
 from executor.journal import (EXIT_CODES, Attempt, Journal, Manifest, PhaseTiming, RunStatus,
                               load_journal, utcnow, write_bytes_atomic, write_json_atomic)
+from executor.gateway.attempt import route_attempt
 from executor.prompt import render_prompt
 from executor.redact import Redactor
 from executor.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
@@ -307,8 +308,18 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
             rec.attempt.agent_reused_from = reused.origin
             run, patch = AgentRun(ending=AgentEnding(reused.agent_outcome)), reused.patch
         else:
-            run, patch = _agent_phase(job, agent, options, base, images, item_dir, attempt_dir,
-                                      rec, redactor, log)
+            # Through the controller's gateway when one is active: the journal's usage and
+            # model-call counts then come from its record, not from the agent's report.
+            traffic = None
+            try:
+                with route_attempt(agent, attempt_dir, redactor) as traffic:
+                    run, patch = _agent_phase(job, agent, options, base, images, item_dir,
+                                              attempt_dir, rec, redactor, log)
+            finally:  # journaled however the agent phase ended
+                if traffic is not None:
+                    rec.attempt.model_traffic = traffic.traffic
+                    rec.attempt.usage = traffic.usage or rec.attempt.usage
+            run = traffic.apply(run)
         rec.attempt.agent_outcome, rec.attempt.usage = run.ending.value, run.usage
         write_bytes_atomic(attempt_dir / PATCH_NAME, patch)
         write_bytes_atomic(item_dir / PATCH_NAME, patch)

@@ -108,7 +108,8 @@ class RetryPolicy(BaseModel):
 
 def failure_class(attempt: Attempt) -> ErrorClass | None:
     """The class of a finished failed attempt; None for success, interrupted or running."""
-    if attempt.status in (RunStatus.SUCCESS, RunStatus.INTERRUPTED, RunStatus.RUNNING):
+    if attempt.status in (RunStatus.SUCCESS, RunStatus.INTERRUPTED, RunStatus.RUNNING,
+                          RunStatus.UNKNOWN):
         return None
     if attempt.signature is not None:
         return attempt.signature.error_class
@@ -127,15 +128,15 @@ def decide(attempts: list[Attempt], policy: RetryPolicy) -> Decision:
                                f"({last.host}:{last.controller_pid})")
     if last.status == RunStatus.SUCCESS:
         return Decision(kind=DecisionKind.SUCCESS, next_attempt=following, reason="succeeded")
-    if last.status == RunStatus.INTERRUPTED:
+    if last.status in (RunStatus.INTERRUPTED, RunStatus.UNKNOWN):
         return Decision(kind=DecisionKind.RESUME, next_attempt=following,
-                        reason=f"attempt {last.attempt} was interrupted")
+                        reason=f"attempt {last.attempt} was {last.status.value}")
     error_class = failure_class(last)
     name = last.signature.name if last.signature else last.status.value
     if error_class == ErrorClass.PERMANENT:
         return Decision(kind=DecisionKind.PERMANENT, next_attempt=following,
                         error_class=error_class, reason=f"{name} is permanent")
-    counted = [a for a in attempts if a.status != RunStatus.INTERRUPTED]
+    counted = [a for a in attempts if a.status not in (RunStatus.INTERRUPTED, RunStatus.UNKNOWN)]
     same_class = sum(1 for a in counted if failure_class(a) == error_class)
     limit = min(policy.attempts_for(error_class), policy.max_attempts)
     if same_class >= limit or len(counted) >= policy.max_attempts:

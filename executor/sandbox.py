@@ -441,7 +441,28 @@ class Sandbox:
                                       conf={"Labels": labels, "Cmd": ["bash"]})
         return image.id
 
+    def cpu_usage_s(self) -> float | None:
+        """CPU seconds the container's processes have used, read by the engine from the
+        container's cgroup (outside the container: nothing inside can change it); None when the
+        engine does not report it."""
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+            return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+        except (docker.errors.APIError, KeyError, TypeError, ValueError):
+            return None
+
+    def changes(self) -> list[tuple[str, str]]:
+        """What changed in the container's filesystem against its image, as (kind, path) with
+        kind A(dded), C(hanged) or D(eleted): `docker diff`."""
+        kinds = {0: "C", 1: "A", 2: "D"}
+        return [(kinds.get(c.get("Kind"), "?"), c.get("Path", ""))
+                for c in (self.container.diff() or [])]
+
     # -- files
+
+    def put_archive(self, directory: str, tar: bytes) -> None:
+        """Unpack a tar into a directory of the container."""
+        self.container.put_archive(directory, tar)
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         target = PurePosixPath(path)

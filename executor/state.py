@@ -17,6 +17,7 @@ Layout (the README copies this block)::
           model_patch.diff     the harness patch of the last attempt that produced one
           attempt-<n>/         everything attempt n wrote (controller.log, agent logs,
                                trajectory, prompt, patch, bench logs), wherever it ran
+            model_calls.jsonl  every model call through the controller's gateway (redacted)
 
 Every component is passed through `path_component`, so a model called `openai/gpt-5` lives in
 `openai_gpt-5/` while the journal keeps the real name. Writes are atomic (temp file + rename,
@@ -51,10 +52,17 @@ POLICY_NAME = "policy.json"
 # `isobench images build` of a commit outside the catalogue: plan + resolved package set, in
 # the build-log folder beside build-<sha12>.log
 IMAGE_MANIFEST_NAME = "image-{sha12}.json"
+# Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
+GATE_LOG = "gate.log"
+GATE_BASE_LOG = "gate-base.log"
+OUTPUT_CHECK_BASE_LOG = "output-check-base.log"
+OUTPUT_CHECK_AGENT_LOG = "output-check-agent.log"
 RESULTS_NAME = "results.json"
 # The run's A/A noise floor (bench/noise.py RunNoiseFloor): which items got A/A controls
 # (`isobench run --aa-sample`), their false changes and minimum detectable effects.
 NOISE_FLOOR_NAME = "noise_floor.json"
+# attempt-<n>/: every model call of the attempt through the gateway (executor.gateway.record)
+MODEL_CALLS_NAME = "model_calls.jsonl"
 
 
 def path_component(name: str) -> str:

@@ -10,9 +10,10 @@ on their trajectories, not on their own `status`.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -36,13 +37,15 @@ class ItemStatus(BaseModel):
     """One item: where it stands and how it got there."""
 
     item_id: str = Field(description="Plan item id.")
-    state: str = Field(description="succeeded | failed | running | remaining.")
+    state: str = Field(description="succeeded | failed | running | unknown | remaining.")
     attempts: int = Field(description="Attempts recorded (interrupted ones included).")
     sequence: list[str] = Field(description="Each attempt's outcome: success or signature.")
     reason: str = Field(default="", description="The policy's reason for the state.")
     claimed: list[str | None] = Field(default_factory=list,
                                       description="ISO-Bench's own status per attempt.")
     holder: str | None = Field(default=None, description="host:pid holding the lock, if held.")
+    patch_kept: bool = Field(default=False, description="Done by a run that died after its work "
+                                                        "was in the patch (benchmarkable).")
     plan_item: PlanItem = Field(description="The item as a plan entry (for remaining plans).")
 
 
@@ -84,7 +87,11 @@ class RunStatusReport(BaseModel):
     succeeded: int = Field(description="Items whose last attempt succeeded.")
     failed: int = Field(description="Items the policy calls finally failed.")
     running: int = Field(description="Items whose lock a live controller holds.")
-    remaining: int = Field(description="planned - succeeded - failed (running included).")
+    unknown: int = Field(default=0, description="Items whose agent left no readable ending "
+                                                "(ISO-Bench's trajectory-less agents).")
+    patch_kept: int = Field(default=0, description="Succeeded items done by a kept patch.")
+    remaining: int = Field(description="planned - succeeded - failed - unknown (running "
+                                       "included).")
     attempts: int = Field(description="All attempts.")
     failed_attempts: int = Field(description="Attempts that ended in a failure.")
     interrupted_attempts: int = Field(description="Attempts stopped by Ctrl-C or a dead "
@@ -98,6 +105,8 @@ class RunStatusReport(BaseModel):
     unpriced_attempts: int = Field(default=0, description="Attempts with usage but no cost.")
     durations: Durations = Field(description="Attempt and phase durations.")
     items: list[ItemStatus] = Field(description="Every planned or seen item.")
+    warnings: list[str] = Field(default_factory=list,
+                                description="Files of this run that exist but are unreadable.")
     noise_floor: RunNoiseFloor | None = Field(default=None, description="The run's A/A noise "
                                               "floor (noise_floor.json); None without one.")
 
@@ -108,6 +117,9 @@ class StatusReport(BaseModel):
     state_dir: Path = Field(description="What was read.")
     generated_at: datetime = Field(default_factory=utcnow, description="When.")
     runs: list[RunStatusReport] = Field(description="One entry per run.")
+    unreadable: list[str] = Field(default_factory=list,
+                                  description="Journals that exist but are empty or not JSON: "
+                                              "counted here, never silently dropped.")
 
 
 # --------------------------------------------------------------------------- reading
@@ -119,6 +131,8 @@ class _Item(BaseModel):
     journal: Journal
     claimed: list[str | None] = Field(default_factory=list)
     runs: list[str] = Field(default_factory=list)
+    dirs: list[Path] = Field(default_factory=list, description="Item directory per attempt "
+                                                               "(ISO-Bench) or the one (ours).")
     lock: LockState | None = None
 
 
@@ -129,6 +143,7 @@ class _Run(BaseModel):
     items: list[_Item] = Field(default_factory=list)
     plan: Plan | None = None
     policy: RetryPolicy | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 def runs_dir(state: Path) -> tuple[Path, Path]:
@@ -142,30 +157,38 @@ def runs_dir(state: Path) -> tuple[Path, Path]:
     raise UserInputError(f"{state} is not a state directory (no runs/ in or above it)")
 
 
-def read_runs(state: Path) -> list[_Run]:
+def read_runs(state: Path, unreadable: list[str] | None = None) -> list[_Run]:
+    """Every run under STATE; journals that exist but cannot be read go to `unreadable`."""
     root, scope = runs_dir(state)
     runs: dict[tuple[str, Path], _Run] = {}
-    legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
+    legacy: dict[tuple[Path, str, str], list[tuple[Path, dict]]] = defaultdict(list)
     for journal_path in sorted(root.glob(f"{ITEM_DEPTH}/{JOURNAL_NAME}")):
         item_dir = journal_path.parent
         if not _within(item_dir, scope):
             continue
         data = read_json(journal_path)
         if is_isobench_journal(data):
-            legacy[(item_dir.parent.parent, item_dir.name)].append((item_dir, data))
+            # One ISO-Bench model directory mixes tasks: each task is its own run.
+            task = str(data.get("task_id") or item_dir.parent.parent.parent.parent.name)
+            legacy[(item_dir.parent.parent, task, item_dir.name)].append((item_dir, data))
         elif isinstance(data, dict) and "attempts" in data:
             run = _our_run(runs, item_dir.parent, root)
-            run.items.append(_Item(journal=Journal.model_validate(data),
+            run.items.append(_Item(journal=Journal.model_validate(data), dirs=[item_dir],
                                    lock=lock_state(item_dir)))
+        elif unreadable is not None:
+            unreadable.append(f"{journal_path}: " + ("empty or not JSON" if data is None
+                                                     else "not a journal"))
     for plan_path in root.glob(f"*/*/*/*/{PLAN_NAME}"):  # runs planned, maybe not started
         if _within(plan_path.parent, scope) or _within(scope, plan_path.parent):
             _our_run(runs, plan_path.parent, root)
-    for (model_dir, _), dirs in sorted(legacy.items()):
-        task, agent, model = model_dir.relative_to(root).parts
-        run = runs.setdefault((ISO_SOURCE, model_dir), _Run(
+    for (model_dir, task, _), dirs in sorted(legacy.items()):
+        _, agent, model = model_dir.relative_to(root).parts
+        run = runs.setdefault((ISO_SOURCE, model_dir / task), _Run(
             source=ISO_SOURCE, path=model_dir, names=(task, agent, model, ISO_SOURCE)))
         item = legacy_item(task, agent, model, dirs)
-        run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs))
+        run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs,
+                               dirs=item.item_dirs))
+        run.warnings += item.warnings
     return sorted(runs.values(), key=lambda r: (r.names, r.source))
 
 
@@ -195,10 +218,29 @@ def attempt_label(attempt: Attempt) -> str:
     return attempt.signature.name if attempt.signature else attempt.status.value
 
 
-def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None) -> ItemStatus:
+def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
+               any_success: bool = False) -> ItemStatus:
+    """The policy's view of the item. `any_success` (ISO-Bench): done when any attempt truly
+    finished, whatever ran after it; unknown when nothing finished and some attempt's ending
+    cannot be read."""
     journal = item.journal
     decision = decide(journal.attempts, policy)
     holder = None
+    done = [a for a in journal.attempts if a.status == RunStatus.SUCCESS]
+    if any_success and done:
+        return ItemStatus(item_id=journal.item_id, state="succeeded",
+                          attempts=len(journal.attempts),
+                          sequence=[attempt_label(a) for a in journal.attempts],
+                          reason=f"attempt {done[-1].attempt}: {done[-1].agent_outcome}",
+                          claimed=item.claimed, plan_item=plan_item or _plan_item_from(journal),
+                          patch_kept=all(_kept(a) for a in done))
+    if any_success and any(a.status == RunStatus.UNKNOWN for a in journal.attempts):
+        unknown = next(a for a in reversed(journal.attempts) if a.status == RunStatus.UNKNOWN)
+        return ItemStatus(item_id=journal.item_id, state="unknown",
+                          attempts=len(journal.attempts),
+                          sequence=[attempt_label(a) for a in journal.attempts],
+                          reason=unknown.agent_outcome or "unknown", claimed=item.claimed,
+                          plan_item=plan_item or _plan_item_from(journal))
     if decision.kind == DecisionKind.SUCCESS:
         state = "succeeded"
     elif decision.final:
@@ -218,6 +260,10 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None) -> 
                       plan_item=plan_item or _plan_item_from(journal))
 
 
+def _kept(attempt: Attempt) -> bool:
+    return (attempt.agent_outcome or "").startswith("finished, patch kept")
+
+
 def _plan_item_from(journal: Journal) -> PlanItem:
     base = journal.commits.get("base", "")
     human = journal.commits.get("human", "")
@@ -233,12 +279,13 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
     policy = policy or run.policy or RetryPolicy()
     plan = plan or run.plan
     planned = {i.item_id: i for i in plan.items} if plan else {}
-    seen = {i.journal.item_id: i for i in run.items}
+    seen = by_plan_item(run.items, plan) if plan else {i.journal.item_id: i for i in run.items}
     order = list(planned) + [i for i in seen if i not in planned]
     empty = lambda item_id: _Item(journal=Journal(  # noqa: E731 - planned, never attempted
         task_id=run.names[0], item_id=item_id, run_id=run.names[3], agent=run.names[1],
         model=run.names[2], commits={}))
-    items = [judge_item(seen.get(i) or empty(i), policy, planned.get(i)) for i in order]
+    legacy = run.source == ISO_SOURCE
+    items = [judge_item(seen.get(i) or empty(i), policy, planned.get(i), legacy) for i in order]
     attempts = [a for i in run.items for a in i.journal.attempts]
     finished = [a for a in attempts if a.finished and a.status != RunStatus.INTERRUPTED]
     failed = [a for a in finished if failure_class(a) is not None]
@@ -251,8 +298,9 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         runs=sorted({r for i in run.items for r in i.runs}), path=run.path,
         repo=plan.repo if plan else "", planned=len(items),
         attempted=sum(1 for i in items if i.attempts), succeeded=count["succeeded"],
-        failed=count["failed"], running=count["running"],
-        remaining=len(items) - count["succeeded"] - count["failed"],
+        failed=count["failed"], running=count["running"], unknown=count["unknown"],
+        patch_kept=sum(1 for i in items if i.patch_kept),
+        remaining=len(items) - count["succeeded"] - count["failed"] - count["unknown"],
         attempts=len(attempts), failed_attempts=len(failed),
         interrupted_attempts=sum(1 for a in attempts if a.status == RunStatus.INTERRUPTED),
         error_rate=round(len(failed) / len(finished), 4) if finished else None,
@@ -264,9 +312,43 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         signatures=rank_signatures(run.items),
         usage=sum_usage(attempts),
         unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
-        durations=durations(attempts), items=items,
+        durations=durations(attempts), items=items, warnings=run.warnings,
         noise_floor=read_run_noise_floor(run.path / NOISE_FLOOR_NAME)
         if run.source == OURS else None)
+
+
+def by_plan_item(items: list[_Item], plan: Plan) -> dict[str, _Item]:
+    """Items keyed by the plan's item id. ISO-Bench named items per invocation
+    ('vllm_bedrock_sonnet45-0003' for the plan's 'vllm_core-0002'), so an id the plan does not
+    know is matched by its human commit (journals sometimes hold an 8-char prefix); items that
+    meet on one plan item are one item, attempts in time order."""
+    ids = {i.item_id for i in plan.items}
+    by_sha = [(i.human, i.item_id) for i in plan.items if i.human]
+    merged: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        key = item.journal.item_id
+        human = item.journal.commits.get("human", "")
+        if key not in ids and len(human) >= 7:
+            key = next((pid for sha, pid in by_sha if sha.startswith(human)
+                        or human.startswith(sha)), key)
+        merged[key].append(item)
+    return {key: group[0] if len(group) == 1 else _merge(key, group)
+            for key, group in merged.items()}
+
+
+def _merge(item_id: str, group: list[_Item]) -> _Item:
+    rows = sorted(((a, c, r, d) for g in group for a, c, r, d in
+                   itertools.zip_longest(g.journal.attempts, g.claimed, g.runs, g.dirs)),
+                  key=lambda row: _aware(row[0].started_at))
+    attempts = [a.model_copy(update={"attempt": n}) for n, (a, *_) in enumerate(rows, 1)]
+    journal = group[0].journal.model_copy(update={"item_id": item_id, "attempts": attempts})
+    return _Item(journal=journal, claimed=[c for _, c, _, _ in rows],
+                 runs=[r for _, _, r, _ in rows if r], dirs=[d for _, _, _, d in rows if d])
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
 
 
 def rank_signatures(items: list[_Item]) -> list[SignatureCount]:
@@ -335,10 +417,11 @@ def build_report(state: Path, *, plan: Plan | None = None, policy: RetryPolicy |
     items never attempted). `policy` overrides the one each run recorded.
     """
     reports = []
-    for run in read_runs(state):
+    unreadable: list[str] = []
+    for run in read_runs(state, unreadable):
         applies = plan is not None and plan.task_id in (run.names[0], _task_of(run))
         reports.append(summarize_run(run, policy, plan if applies else None, top))
-    return StatusReport(state_dir=state, runs=reports)
+    return StatusReport(state_dir=state, runs=reports, unreadable=unreadable)
 
 
 def _task_of(run: _Run) -> str:
@@ -346,7 +429,8 @@ def _task_of(run: _Run) -> str:
 
 
 def remaining_plan(report: RunStatusReport) -> Plan:
-    """The items of one run that are not final, as a plan (ISO-Bench plan.json format)."""
+    """The items of one run that are not final, as a plan (ISO-Bench plan.json format); items
+    whose outcome is unknown are in it: nothing shows they were done."""
     return Plan(repo=report.repo or report.task, task_id=report.task,
                 items=[i.plan_item for i in report.items
                        if i.state not in ("succeeded", "failed")])

@@ -74,6 +74,12 @@ def _facts(r: RunStatusReport) -> list[str]:
         lines.append(f"attempt time: total {_hours(d.total_s)}, mean {_hours(d.mean_s)}, "
                      f"median {_hours(d.median_s)}, max {_hours(d.max_s)}"
                      + (f"; phases: {phases}" if phases else ""))
+    if r.unknown:
+        lines.append(f"unknown: {r.unknown} item(s) whose agent left no readable ending "
+                     "(not counted as failed)")
+    if r.patch_kept:
+        lines.append(f"done by a kept patch: {r.patch_kept} item(s) (the agent's run died after "
+                     "its work was in model_patch.diff; benchmarkable)")
     if r.interrupted_attempts:
         lines.append(f"interrupted attempts: {r.interrupted_attempts}")
     if r.noise_floor is not None:
@@ -91,11 +97,82 @@ COUNT_COLUMNS = ("planned", "attempted", "succeeded", "failed", "running", "rema
                  "attempts", "error %")
 
 
-def render_terminal(report: StatusReport, console: Console) -> None:
-    """One block per run; tables narrow enough for an 80-column terminal."""
+TOTAL_COLUMNS = ("planned", "done", "kept", "failed", "unknown", "left", "cost")
+TOP_CAUSES = 5
+LISTED_WARNINGS = 3
+
+
+def _short_title(r: RunStatusReport) -> str:
+    return f"{r.task} · {r.agent} · {r.model}" + ("" if r.runs else f" · {r.run_id}")
+
+
+def _total_row(r: RunStatusReport) -> list[str]:
+    return [_short_title(r), str(r.planned), str(r.succeeded), str(r.patch_kept or "-"),
+            str(r.failed), str(r.unknown or "-"), str(r.remaining), _cost(r)]
+
+
+def top_causes(report: StatusReport, n: int = TOP_CAUSES) -> list[tuple[str, int, int, int]]:
+    """(signature, attempts, items, runs) over all runs, most attempts first."""
+    totals: dict[str, list[int]] = {}
+    for r in report.runs:
+        for s in r.signatures:
+            t = totals.setdefault(s.name, [0, 0, 0])
+            t[0] += s.attempts
+            t[1] += s.items
+            t[2] += 1
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))[:n]
+    return [(name, *counts) for name, counts in ranked]
+
+
+def warning_lines(report: StatusReport, limit: int | None = LISTED_WARNINGS) -> list[str]:
+    """Unreadable journals and trajectories: counted always, listed up to `limit`."""
+    found = list(report.unreadable) + [w for r in report.runs for w in r.warnings]
+    if not found:
+        return []
+    lines = [f"warning: {len(found)} file(s) exist but could not be read "
+             f"({len(report.unreadable)} journal(s)); they count as nothing:"]
+    shown = found if limit is None else found[:limit]
+    lines += [f"  {w}" for w in shown]
+    if len(found) > len(shown):
+        lines.append(f"  ... {len(found) - len(shown)} more (--details lists all)")
+    return lines
+
+
+def render_terminal(report: StatusReport, console: Console, details: bool = False) -> None:
+    """Totals first (one row per run, the causes behind the failures, warnings): one screen.
+    Per-run blocks follow with `details`, or when one run is selected."""
     if not report.runs:
         console.print(f"No runs under {report.state_dir}.")
+        for line in warning_lines(report, None):
+            console.print(line, style="yellow", highlight=False)
         return
+    totals = Table(box=box.SIMPLE, pad_edge=False, collapse_padding=True,
+                   title=f"{report.state_dir}: {len(report.runs)} run(s)", title_justify="left")
+    totals.add_column("run (task · agent · model)", overflow="fold")
+    for name in TOTAL_COLUMNS:
+        totals.add_column(name, justify="right", no_wrap=True)
+    for r in report.runs:
+        totals.add_row(*_total_row(r))
+    console.print(totals)
+    console.print("done: an attempt truly finished (kept: its patch outlived the agent); "
+                  "left: not final", style="dim", highlight=False)
+    causes = top_causes(report)
+    if causes:
+        t = Table("failure cause", "attempts", "items", "runs", box=box.SIMPLE, pad_edge=False,
+                  title="why attempts failed", title_justify="left")
+        for row in causes:
+            t.add_row(*map(str, row))
+        console.print(t)
+    for line in warning_lines(report, None if details else LISTED_WARNINGS):
+        console.print(line, style="yellow", highlight=False)
+    if details or len(report.runs) == 1:
+        _render_details(report, console)
+    else:
+        console.print("Per-run details: --details, or select one run with "
+                      "--task/--agent/--model/--run-id.", style="dim", highlight=False)
+
+
+def _render_details(report: StatusReport, console: Console) -> None:
     for r in report.runs:
         console.rule(_run_title(r))
         # No vertical rules, shared padding: eight columns fit an 80-column terminal.
@@ -133,6 +210,8 @@ def render_markdown(report: StatusReport) -> str:
     if not report.runs:
         return "\n".join(lines + ["No runs."]) + "\n"
     lines += _md_table(SUMMARY_COLUMNS, [_summary_row(r) for r in report.runs]) + [""]
+    lines += [f"> {w}" if not w.startswith("  ") else f"> - {w.strip()}"
+              for w in warning_lines(report, None)] + [""]
     for r in report.runs:
         lines += [f"## {_run_title(r)}", ""] + [f"- {f}" for f in _facts(r)] + [""]
         if r.most_retried:

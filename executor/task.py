@@ -72,6 +72,16 @@ class TaskSpec(BaseModel):
                                   "server accepts requests, e.g. http://localhost:8000/v1/models.")
     server_ready_timeout_s: int = Field(
         default=1200, description="How long to wait for server_ready_url before failing.")
+    protected_paths: list[str] | None = Field(
+        default=None, description="Paths that measure and judge (benchmark scripts, tests), "
+                                  "restored from the reference tree in every variant; None "
+                                  "derives them (executor/bench/protect.py).")
+    reference_tree: Literal["base", "human"] = Field(
+        default="base", description="Commit whose protected paths every variant is measured "
+                                    "and judged with.")
+    output_check_command: str | None = Field(
+        default=None, description="Command whose stdout must be the same on the agent "
+                                  "variant as on base (the workload's results); None: no check.")
     builder: Literal["generic", "vllm"] = Field(
         default="generic", description="Image planner: generic runs install_command; vllm "
                                        "derives CUDA, torch and install strategy per commit.")

@@ -60,7 +60,8 @@ def line(i: int, results: dict, keys: list[str], started: float) -> str:
     parts = []
     for key in keys:
         verdict, speedup, low, high = pair(results, key)
-        parts.append(f"{key} {speedup:.3f} [{low:.3f}, {high:.3f}] {verdict}")
+        interval = "[no interval]" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+        parts.append(f"{key} {speedup:.3f} {interval} {verdict}")
     return f"  run {i:2d} ({time.monotonic() - started:4.0f}s)  " + "; ".join(parts) + \
         f"  ({cvs})"
 

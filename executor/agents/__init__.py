@@ -25,6 +25,18 @@ class LlmAgentOptions(BaseModel):
     max_steps: int | None = Field(default=None, description="Agent step limit.")
     prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")
     verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
+    key_on_controller: bool = Field(
+        default=False, description="The key is not needed where the agent is built: its model "
+        "calls are replayed (--gateway-replay) or go through the gateway of a Ray batch's "
+        "driver, which holds the key.")
+
+
+def _placeholder_environ(llm: "LlmAgentOptions | None") -> dict[str, str] | None:
+    """Where the controller's gateway holds the key (or replays), agents are built with a
+    placeholder instead of the environment's key; routing replaces it by the attempt token."""
+    if llm is None or not llm.key_on_controller:
+        return None
+    return {llm.api_key_env: "isobench-key-on-controller"}
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -55,7 +67,14 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
 
         if script_file is None:
             raise UserInputError("the script agent needs --agent-script FILE")
-        return ScriptAgent(_read(script_file, "script"), str(script_file))
+        endpoint = None
+        if llm is not None and (llm.base_url or llm.key_on_controller):
+            from executor.agents.llm_common import Endpoint
+
+            endpoint = Endpoint(model=llm.model or "none", base_url=llm.base_url,
+                                api_key_env=llm.api_key_env)
+        return ScriptAgent(_read(script_file, "script"), str(script_file), endpoint,
+                           environ=_placeholder_environ(llm))
     if name in ("trae", "mini-swe-agent"):
         llm = llm or LlmAgentOptions()
         if not llm.model:
@@ -73,7 +92,8 @@ def _mini_swe(llm: LlmAgentOptions) -> Agent:
     settings = MiniSweSettings(
         endpoint=Endpoint(model=llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env),
         version=llm.revision or MINI_SWE_VERSION, step_limit=llm.max_steps)
-    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose)
+    return MiniSweAgent(settings, prices=llm.prices, verbose=llm.verbose,
+                        environ=_placeholder_environ(llm))
 
 
 def _trae(llm: LlmAgentOptions) -> Agent:
@@ -88,4 +108,4 @@ def _trae(llm: LlmAgentOptions) -> Agent:
                             max_retries=0,
                             **({"max_steps": llm.max_steps} if llm.max_steps else {}))
     return TraeAgent(settings, api_key_env=llm.api_key_env, python=llm.python,
-                     prices=llm.prices, verbose=llm.verbose)
+                     prices=llm.prices, verbose=llm.verbose, environ=_placeholder_environ(llm))

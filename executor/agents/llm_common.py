@@ -1,8 +1,11 @@
 """What every LLM agent adapter needs: an endpoint, a key from the host's environment, the
 sandbox network that reaches the endpoint, one streamed exec, and files copied out safely.
 
-Keys: the controller reads the key from the host variable the user names (`--api-key-env`) and
-hands it to the agent process only, at exec time, under the name the agent's client reads
+Keys: the controller reads the key from the host variable the user names (`--api-key-env`).
+With the controller's model gateway (executor.gateway, the default in run-commit and local
+batches) the agent is re-pointed per attempt (`RoutedModel.route_models`) at the gateway with a
+per-attempt token, and the key never leaves the controller. Without it, the key goes to the agent
+process only, at exec time, under the name the agent's client reads
 (`OPENAI_API_KEY` for an OpenAI-compatible endpoint). It is never in an image, a config file, a
 command line, the journal or a log: everything captured goes through the sandbox's redactor.
 """
@@ -46,6 +49,38 @@ class Endpoint(BaseModel):
         """`host` when the endpoint is on this machine's loopback (a bridged container cannot
         reach the host's 127.0.0.1); None (the default network) otherwise."""
         return "host" if self.base_url and is_loopback_url(self.base_url) else None
+
+
+class RoutedModel:
+    """Mixin of the agents that call a model: where their calls really go (`model_upstream`,
+    for the gateway) and where they are told to send them in this attempt (`route_models`)."""
+
+    endpoint: Endpoint
+    prices: PriceTable | None
+    _key: str
+    _route = None  # ModelRoute while an attempt runs through the gateway
+
+    def model_upstream(self):
+        """The provider, with the real key: only the controller's gateway sees this."""
+        from executor.gateway.upstream import OPENAI_BASE_URL, Upstream
+
+        return Upstream(base_url=self.endpoint.base_url or OPENAI_BASE_URL, api_key=self._key,
+                        api_key_env=self.endpoint.api_key_env, model=self.endpoint.model,
+                        prices=self.prices)
+
+    def route_models(self, route) -> None:
+        """Point this agent at the gateway (a ModelRoute) for one attempt; None: undo."""
+        self._route = route
+
+    def routed_endpoint(self) -> Endpoint:
+        """The endpoint this attempt's agent process is given (the gateway when routed)."""
+        if self._route is None:
+            return self.endpoint
+        return self.endpoint.model_copy(update={"base_url": self._route.base_url})
+
+    def model_key(self) -> str:
+        """The key the agent process is given: the attempt token when routed."""
+        return self._route.api_key if self._route is not None else self._key
 
 
 def is_loopback_url(url: str) -> bool:

@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field
 from executor.agents.base import (AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
                                   PrepareContext)
 from executor.agents.bundle import AgentBundle, BundleRecipe, ensure_bundle, read_bundle_file
-from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, process_ending,
-                                        run_agent_process)
+from executor.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, copy_out, costed,
+                                        process_ending, run_agent_process)
 from executor.agents.mini_swe_trajectory import read_mini_trajectory
 from executor.build import sha256_hex
 from executor.pricing import PriceTable
@@ -112,7 +112,7 @@ def mini_env(settings: MiniSweSettings) -> dict[str, str]:
             "NO_COLOR": "1", "TERM": "dumb"}
 
 
-class MiniSweAgent:
+class MiniSweAgent(RoutedModel):
     """The `mini-swe-agent` adapter."""
 
     name = "mini-swe-agent"
@@ -122,6 +122,7 @@ class MiniSweAgent:
         self.settings = settings
         self.prices = prices
         self.verbose = verbose
+        self.endpoint = settings.endpoint
         self._key = settings.endpoint.api_key(environ)
         self.bundle: AgentBundle | None = None
 
@@ -135,7 +136,10 @@ class MiniSweAgent:
                          model=self.settings.endpoint.model, config=config)
 
     def secret_env(self) -> dict[str, str]:
-        return {self.settings.key_variable: self._key}
+        return {self.settings.key_variable: self.model_key()}
+
+    def routed_settings(self) -> MiniSweSettings:
+        return self.settings.model_copy(update={"endpoint": self.routed_endpoint()})
 
     def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         recipe = BundleRecipe(agent=self.name, version=self.settings.version,
@@ -144,11 +148,11 @@ class MiniSweAgent:
                               toolchain_command=context.toolchain_command)
         self.bundle = ensure_bundle(recipe, context, log)
         return AgentPrep(mounts=[self.bundle.mount()],
-                         network=self.settings.endpoint.sandbox_network())
+                         network=self.routed_endpoint().sandbox_network())
 
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         assert self.bundle is not None, "prepare() first"
-        config = mini_config(self.settings, task)
+        config = mini_config(self.routed_settings(), task)
         (out_dir / "mini_isobench.yaml").write_text(dump_yaml(config))
         sandbox.put_file(CONFIG_PATH, dump_yaml(config).encode())
         sandbox.put_file(TASK_PATH, task.prompt.encode())

@@ -5,13 +5,20 @@ need an agent with a controllable life (one that waits, fails, or makes commits)
 rehearsals. The script runs in the repository with the prompt in $ISOBENCH_PROMPT_FILE and the
 plan item's id in $ISOBENCH_ITEM_ID (one script can serve a whole batch); exit 0 means
 finished, a timeout means timeout, anything else is an agent error classified from its output.
+
+Given a model endpoint (`--base-url`, key in `--api-key-env`), the script also gets
+$OPENAI_BASE_URL and $OPENAI_API_KEY: through the controller's gateway these are the gateway and
+a per-attempt token (the provider key stays outside), so scripted agents exercise the same
+traffic path as the LLM agents.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from executor.agents.base import AgentEnding, AgentRun, AgentTask, Log, OfflineAgent
+from executor.agents.base import (AgentEnding, AgentPrep, AgentRun, AgentTask, Log, OfflineAgent,
+                                  PrepareContext)
+from executor.agents.llm_common import Endpoint, RoutedModel
 from executor.errors import classify_text, signature, unclassified, AGENT_TIMEOUT
 from executor.sandbox import Sandbox
 
@@ -19,10 +26,28 @@ SCRIPT_PATH = "/opt/isobench/agent_script.sh"
 PROMPT_PATH = "/opt/isobench/prompt.txt"
 
 
-class ScriptAgent(OfflineAgent):
+class ScriptAgent(RoutedModel, OfflineAgent):
 
     name = "script"
     payload_kind = "script"
+
+    def __init__(self, payload: bytes, source: str, endpoint: Endpoint | None = None,
+                 environ: dict[str, str] | None = None):
+        super().__init__(payload, source)
+        self.endpoint = endpoint
+        self.prices = None
+        self._key = endpoint.api_key(environ) if endpoint else ""
+
+    def model_upstream(self):
+        return super().model_upstream() if self.endpoint is not None else None
+
+    def secret_env(self) -> dict[str, str]:
+        return {"OPENAI_API_KEY": self.model_key()} if self.endpoint is not None else {}
+
+    def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
+        if self.endpoint is None:
+            return AgentPrep()
+        return AgentPrep(network=self.routed_endpoint().sandbox_network())
 
     @property
     def script(self) -> bytes:
@@ -32,10 +57,12 @@ class ScriptAgent(OfflineAgent):
         sandbox.put_file(SCRIPT_PATH, self.script, mode=0o755)
         sandbox.put_file(PROMPT_PATH, task.prompt.encode())
         stdout, stderr = out_dir / "agent_stdout.txt", out_dir / "agent_stderr.txt"
+        env = {"ISOBENCH_PROMPT_FILE": PROMPT_PATH, "ISOBENCH_SCRATCH": task.scratch_dir,
+               "ISOBENCH_ITEM_ID": task.item_id}
+        if self.endpoint is not None and self.routed_endpoint().base_url:
+            env["OPENAI_BASE_URL"] = self.routed_endpoint().base_url
         result = sandbox.exec(f"bash {SCRIPT_PATH}", task.budget_s, workdir=task.repo_dir,
-                              env={"ISOBENCH_PROMPT_FILE": PROMPT_PATH,
-                                   "ISOBENCH_SCRATCH": task.scratch_dir,
-                                   "ISOBENCH_ITEM_ID": task.item_id},
+                              env=env, secret_env=self.secret_env(),
                               stdout_file=stdout, stderr_file=stderr)
         common = dict(exit_code=result.exit_code, duration_s=result.duration_s,
                       artifacts=[stdout.name, stderr.name])

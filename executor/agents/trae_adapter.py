@@ -28,8 +28,8 @@ from executor.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, A
                                   PrepareContext)
 from executor.agents.bundle import AgentBundle, BundleRecipe, ensure_bundle, read_bundle_file, \
     cache_root
-from executor.agents.llm_common import (RUN_DIR, Endpoint, copy_out, costed, process_ending,
-                                        run_agent_process)
+from executor.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, copy_out, costed,
+                                        process_ending, run_agent_process)
 from executor.agents.source import SourceTree, export_source, tree_digest
 from executor.agents.trae import TraePaths, TraeSettings, render_trae_config, trae_command
 from executor.agents.trae_trajectory import read_trajectory
@@ -62,7 +62,7 @@ def install_command() -> str:
     ])
 
 
-class TraeAgent:
+class TraeAgent(RoutedModel):
     """The `trae` adapter."""
 
     name = "trae"
@@ -96,7 +96,7 @@ class TraeAgent:
 
     def secret_env(self) -> dict[str, str]:
         # TRAE prefers <PROVIDER>_API_KEY from the environment over its config file.
-        return {self.settings.api_key_env: self._key}
+        return {self.settings.api_key_env: self.model_key()}
 
     def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         with tempfile.TemporaryDirectory(prefix="isobench-trae-src-") as tmp:
@@ -110,7 +110,8 @@ class TraeAgent:
                 python_digest=tree_digest(self.python) if self.python else "",
                 base_image_id=context.base_image_id, toolchain_command=context.toolchain_command)
             self.bundle = ensure_bundle(recipe, context, log, src=src, python=self.python)
-        return AgentPrep(mounts=[self.bundle.mount()], network=self.endpoint.sandbox_network())
+        return AgentPrep(mounts=[self.bundle.mount()],
+                         network=self.routed_endpoint().sandbox_network())
 
     def paths(self, task: AgentTask) -> TraePaths:
         assert self.bundle is not None, "prepare() first"
@@ -121,7 +122,7 @@ class TraeAgent:
                          patch_path=f"{RUN_DIR}/trae_patch.diff")
 
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
-        settings = self.settings
+        settings = self.settings.model_copy(update={"base_url": self.routed_endpoint().base_url})
         if task.max_steps:
             settings = settings.model_copy(update={"max_steps": task.max_steps})
         paths = self.paths(task)

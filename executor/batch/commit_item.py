@@ -30,6 +30,8 @@ from executor.cancel import Cancel
 from executor.catalog import find_commit
 from executor.doctor import host_gpus
 from executor.errors import BAD_INPUT, UserInputError, signature
+from executor.gateway.attempt import activate
+from executor.gateway.remote import RemoteGateway
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.pipeline import AttemptSlot, Log, RunOptions, run_commit
 from executor.resolve import reference_patch, resolve_job
@@ -75,6 +77,9 @@ class CommitItemSpec(BaseModel):
 
     agent: str = Field(description="Agent adapter name (executor.agents.AGENTS).")
     patch: InlineFile | None = Field(default=None, description="--patch for the replay agent.")
+    patches: dict[str, InlineFile] = Field(default_factory=dict,
+                                           description="Per-item patches for the replay agent "
+                                                       "(--predictions), by item id.")
     script: InlineFile | None = Field(default=None, description="--agent-script (script agent).")
     task_file: InlineFile | None = Field(default=None, description="--task FILE, if given.")
     repo: str | None = Field(default=None, description="--repo: overrides the task's repository "
@@ -90,6 +95,9 @@ class CommitItemSpec(BaseModel):
     echo: bool = Field(default=False, description="Also print each item's log lines on stderr.")
     aa_items: list[str] = Field(default_factory=list, description="Items benchmarked with an "
                                 "A/A control (base2), chosen by --aa-sample (bench/noise.py).")
+    gateway: RemoteGateway | None = Field(
+        default=None, description="Ray batches: the driver's model gateway, which each task "
+                                  "leases from (local workers use it in-process).")
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,8 +171,8 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
         spool = ctx.state.root / ".inputs"
         try:
             job = resolve_item(spec, ctx, item, spool)
-            agent = make_agent(spec.agent, patch_file=spec.patch.local(spool) if spec.patch
-                               else None,
+            patch = spec.patches.get(item.item_id) or spec.patch
+            agent = make_agent(spec.agent, patch_file=patch.local(spool) if patch else None,
                                script_file=spec.script.local(spool) if spec.script else None,
                                default_patch=reference_patch(job), llm=spec.llm)
         except UserInputError as exc:
@@ -175,9 +183,10 @@ def commit_run_item(spec: CommitItemSpec, ctx: BatchContext) -> RunItem:
         options = attempt_options(spec, ctx, gpu_ids)
         if item.item_id in spec.aa_items:
             options.bench = options.bench.model_copy(update={"aa": True})
-        outcome = run_commit(job, agent, options, log,
-                             slot=AttemptSlot(item_dir=item_dir, number=attempt_number,
-                                              gpu_ids=gpu_ids), cancel=cancel)
+        with activate(spec.gateway):
+            outcome = run_commit(job, agent, options, log,
+                                 slot=AttemptSlot(item_dir=item_dir, number=attempt_number,
+                                                  gpu_ids=gpu_ids), cancel=cancel)
         log(f"attempt {attempt_number}: {outcome.status.value}")
         journal = load_journal(item_dir / JOURNAL_NAME)
         return next(a for a in journal.attempts if a.attempt == attempt_number)

@@ -9,8 +9,8 @@ The rule, kept simple enough to check by hand: on the log of each variant's tria
 (oriented so that slower is larger), sort, take the largest gap between neighbours, and call
 it a mode boundary when it is wider than both GAP_SIGMAS robust standard deviations of the
 values below it (the fast mode) and MIN_GAP (5%). Everything above the boundary is the slow
-mode; only gaps with at least MIN_SLOW (2) values above them count, so one far value is an
-outlier that stays in the comparison, not a mode. Fewer than MIN_VALUES values are never split: too few to tell a mode from a tail. One
+mode; only gaps with at least MIN_SLOW (2) values above them and MIN_FAST (4) below count, so a
+far value on either side is an outlier that stays in the comparison, not a mode. Fewer than MIN_VALUES values are never split: too few to tell a mode from a tail. One
 boundary at most: two components are what the data have shown; a third would need more trials
 than a benchmark takes.
 
@@ -40,6 +40,10 @@ MAD_TO_SIGMA = 1.4826
 # A mode is a behaviour that repeats: one far value is an outlier, which stays in the compared
 # values (the median and the rank test bound its weight), as stats.py says of outliers.
 MIN_SLOW = 2
+# The fast mode is what gets compared, so it must be a mode too: at least as many values as a
+# decision needs (stats.MIN_FAST_VALUES). One unusually fast trial is an outlier, not a mode: a
+# planted 5% slow-down once went `inconclusive` when a lone low value became the "fast mode".
+MIN_FAST = 4
 
 
 class ModeSplit(BaseModel):
@@ -67,8 +71,11 @@ def split_modes(values: Sequence[float], lower_is_better: bool = True) -> ModeSp
     order = np.argsort(slowness, kind="stable")
     s = slowness[order]
     gaps = np.diff(s)
-    # boundary between s[cut] and s[cut + 1], leaving at least MIN_SLOW values above it
-    cut = int(np.argmax(gaps[:gaps.size - (MIN_SLOW - 1)]))
+    # boundary between s[cut] and s[cut + 1]: at least MIN_FAST values below, MIN_SLOW above
+    allowed = gaps[MIN_FAST - 1:gaps.size - (MIN_SLOW - 1)]
+    if allowed.size == 0:
+        return one
+    cut = MIN_FAST - 1 + int(np.argmax(allowed))
     fast = s[:cut + 1]
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(fast - np.median(fast)))) if fast.size > 1 \
         else 0.0

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from executor.bench.gpu import GpuTrialInfo
+from executor.bench.integrity import IntegrityReport, OutputCheckResult
 from executor.journal import utcnow
 
 RESULTS_SCHEMA = 1
@@ -28,6 +29,14 @@ class TrialRecord(BaseModel):
     gpu: GpuTrialInfo | None = Field(default=None, description="GPU idle wait and state "
                                      "(name, driver, clocks, temperature, power) around the run; "
                                      "None without a GPU.")
+    outer_cpu_s: float | None = Field(default=None, description="CPU seconds the container "
+                                      "used during the benchmark command, from its cgroup.")
+    claimed_region_s: float | None = Field(default=None, description="Seconds the metric says "
+                                           "its timed region took (e.g. sum of latencies).")
+    metric_file_prewritten: bool = Field(default=False, description="The metric file existed "
+                                         "before the run (it was deleted first).")
+    cut: bool = Field(default=False, description="Stopped at the bound derived from base's "
+                                                 "trials, or skipped after such a stop.")
     excluded: str | None = Field(default=None, description="Why this trial's value is left "
                                  "out of the decision (GPU throttling or contention, see "
                                  "measure.py); None when it counts.")
@@ -43,6 +52,14 @@ class VariantInfo(BaseModel):
     patch_sha256: str | None = None
     apply_method: str | None = None
     rebuilt: bool = Field(default=False, description="Native sources changed: rebuilt.")
+    reference_commit: str | None = Field(default=None, description="Commit the protected "
+                                         "paths (benchmark, tests) were restored from.")
+    protected_dropped: list[str] = Field(default_factory=list, description="Protected paths "
+                                         "the patch touched; those sections were dropped.")
+    protected_restored: list[str] = Field(default_factory=list, description="Protected paths "
+                                          "replaced by the reference commit's.")
+    startup_hooks: list[str] = Field(default_factory=list, description="Start-up hooks or "
+                                     "interpreters a rebuild added or changed outside the repo.")
 
 
 class GateResult(BaseModel):
@@ -69,10 +86,15 @@ class BenchResults(BaseModel):
     variants: dict[str, VariantInfo]
     trials: list[TrialRecord] = Field(default_factory=list)
     gate: GateResult | None = None
+    gate_base: GateResult | None = Field(default=None, description="The tests on base: they "
+                                         "must pass there, and bound the agent's gate time.")
+    output_check: OutputCheckResult | None = None
+    integrity: IntegrityReport | None = Field(default=None, description="Protected paths, "
+                                              "outer timing, hooks, cut trials, findings.")
     analysis: dict | None = Field(default=None, description="Summaries, speedups, tests.")
     verdict: str = Field(description="improved | matches_human | regressed | no_change | "
-                                     "inconclusive | incorrect | apply_failed | build_failed "
-                                     "| bench_failed")
+                                     "inconclusive | suspect | incorrect | apply_failed | "
+                                     "build_failed | bench_failed")
     verdict_reason: str = ""
     log_file: str | None = Field(default=None, description="The log that proves a failed "
                                  "verdict: apply or rebuild log, or the gate's test output.")

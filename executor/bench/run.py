@@ -1,12 +1,16 @@
 """Benchmark base, human and agent in isolation, and decide what the numbers say.
 
 Order of work, each step able to end the benchmark with a precise verdict:
-  prepare the agent variant (apply, rebuild if native)  -> apply_failed | build_failed
-  correctness gate on the agent variant                  -> incorrect
+  prepare the agent variant (protected paths dropped,    -> apply_failed | build_failed
+    apply, rebuild if native, protected paths restored)
+  base and human as measured (protected paths restored)
+  correctness gate: tests on base, then on the agent     -> incorrect
+  output check: base's output, then the agent's          -> incorrect (with the diff)
   interleaved trials, each in a fresh container, in      -> bench_failed if a variant has
   blocks until decided or --max-trials (measure.py)         fewer than 2 good trials
   statistics on per-trial values                         -> improved | matches_human |
                                                             regressed | no_change | inconclusive
+  integrity post-step (outer timing, start-up hooks)     -> suspect
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from typing import Callable
 
 from pydantic import BaseModel, Field, model_validator
 
-from executor.bench.docker_trial import DockerTrialRunner
+from executor.bench.checks import gates, output_check
+from executor.bench.docker_trial import DockerTrialRunner, TrialBound
 from executor.bench.gpu import IDLE_TIMEOUT_S, make_guard
 from executor.bench.gpu_telemetry import trial_flag
+from executor.bench.integrity import IntegrityReport, judge, patch_findings
 from executor.bench.measure import DEFAULT_MAX_RERUNS, measure
 from executor.bench.noise import item_noise_floor
-from executor.bench.results import BenchResults, GateResult, VariantInfo
+from executor.bench.protect import protected_patterns
+from executor.bench.results import BenchResults, VariantInfo
 from executor.bench.sequential import (DEFAULT_LOOK_EVERY, DEFAULT_MAX_TRIALS,
                                        DEFAULT_MIN_TRIALS, SequentialDesign, Spending)
 from executor.bench.trial import TrialRunner
-from executor.bench.variants import VariantFailure, prepare_agent_variant
+from executor.bench.variants import (VariantFailure, judged_image_variant,
+                                     prepare_agent_variant)
 from executor.build import ImageRef
-from executor.repo import REPO_DIR
-from executor.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.sandbox import GpuRequest, SandboxLimits
 from executor.task import CommitJob
 
 Log = Callable[[str], None]
@@ -68,6 +75,12 @@ class BenchOptions(BaseModel):
     network: str = Field(default="none", description="Network mode of benchmark containers.")
     gpu_idle_timeout_s: float = Field(default=IDLE_TIMEOUT_S,
                                       description="Longest wait for an idle GPU per trial.")
+    # 10x base's slowest: no honest patch is ten times slower and still worth timing; the
+    # floor keeps a fast benchmark's bound above container and interpreter start-up noise.
+    trial_bound_factor: float = Field(default=10.0, gt=1, description="A non-base trial, "
+                                      "gate or output check is cut at this many times base's.")
+    trial_bound_floor_s: float = Field(default=30.0, gt=0, description="The bound is never "
+                                       "below this many seconds.")
 
 
     @model_validator(mode="after")
@@ -91,21 +104,6 @@ def _image_variant(name: str, image: ImageRef, sha: str) -> VariantInfo:
     return VariantInfo(name=name, image_tag=image.tag, image_id=image.id, commit=sha)
 
 
-def run_gate(task, variant: VariantInfo, *, run_id: str, item_id: str, log_dir: Path,
-             limits: SandboxLimits, gpus: GpuRequest, network: str) -> GateResult:
-    """The task's tests on the agent variant, in a fresh container."""
-    spec = SandboxSpec(image=variant.image_tag, budget_s=3900, run_id=run_id, item=item_id,
-                       phase="gate", limits=limits, gpus=gpus, network=network, env=task.env,
-                       workdir=REPO_DIR)
-    log_file = log_dir / "gate.log"
-    with Sandbox(spec) as sandbox:
-        result = sandbox.exec(task.test_command, 3600, workdir=REPO_DIR,
-                              stdout_file=log_file, stderr_file=log_file)
-    return GateResult(command=task.test_command, passed=result.ok, exit_code=result.exit_code,
-                      duration_s=result.duration_s, output_tail=result.tail(15),
-                      log_file=str(log_file))
-
-
 def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
               options: BenchOptions, out_dir: Path, run_id: str, log: Log = print,
               runner: TrialRunner | None = None) -> BenchResults:
@@ -117,38 +115,55 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                 "human": _image_variant("human", images["human"], job.human_sha)}
     if options.aa:
         variants["base2"] = _image_variant("base2", images["base"], job.base_sha)
+    reference = job.base_sha if task.reference_tree == "base" else job.human_sha
+    common = dict(run_id=run_id, item_id=job.item_id, limits=options.limits,
+                  gpus=options.gpus, network=options.network)
+    if runner is None:  # an injected runner brings its own variants; containers need judging
+        log("bench: restoring the harness's paths (benchmark, tests) in base and human")
+        variants = {name: judged_image_variant(task, name, images[name], sha, reference,
+                                               run_id=run_id, item_id=job.item_id,
+                                               limits=options.limits)
+                    for name, sha in (("base", job.base_sha), ("human", job.human_sha))}
+        if options.aa:
+            variants["base2"] = variants["base"].model_copy(update={"name": "base2"})
+    bound = TrialBound(options.trial_bound_factor, options.trial_bound_floor_s)
+    report = IntegrityReport(reference_commit=reference, protected_paths=protected_patterns(task),
+                             restored={n: v.protected_restored for n, v in variants.items()
+                                       if v.protected_restored})
     results = BenchResults(item_id=job.item_id, commits={"base": job.base_sha,
                                                          "human": job.human_sha},
                            metric={"kind": task.metric.kind}, seed=seed,
                            trials_per_variant=options.max_trials or options.trials,
                            warmup_blocks=options.warmup,
                            variants=variants, verdict="inconclusive",
-                           options=options.model_dump(mode="json"))
+                           options=options.model_dump(mode="json"), integrity=report)
     variants = results.variants  # pydantic copied the dict: keep adding to the record's own
-    common = dict(run_id=run_id, item_id=job.item_id, log_dir=out_dir, limits=options.limits,
-                  gpus=options.gpus, network=options.network)
+    report = results.integrity
 
     if patch is not None:
+        report.patch_findings = patch_findings(patch, task.metric.output_file)
         log("bench: preparing the agent variant")
         prepared = prepare_agent_variant(task, images["base"], job.base_sha, patch,
                                          run_id=run_id, item_id=job.item_id, log_dir=out_dir,
-                                         limits=options.limits)
+                                         limits=options.limits, reference_sha=reference)
         if isinstance(prepared, VariantFailure):
             results.verdict, results.verdict_reason = prepared.verdict, prepared.reason
             results.log_file = prepared.log_file
             return results
         variants["agent"] = prepared
+        report.protected_paths_touched = prepared.protected_dropped
+        report.startup_hooks = prepared.startup_hooks
+        if prepared.protected_restored:
+            report.restored["agent"] = prepared.protected_restored
+        if prepared.protected_dropped:
+            log(f"bench: dropped the patch's changes to harness paths: "
+                f"{', '.join(prepared.protected_dropped)}")
         log(f"bench: agent variant {prepared.image_tag} (apply: {prepared.apply_method}"
             f"{', native rebuild' if prepared.rebuilt else ''})")
-        if task.test_command:
-            log("bench: correctness gate on the agent variant")
-            results.gate = run_gate(task, prepared, **common)
-            if not results.gate.passed:
-                results.verdict = "incorrect"
-                results.verdict_reason = (f"`{task.test_command}` failed on the agent variant "
-                                          f"(exit {results.gate.exit_code})")
-                results.log_file = results.gate.log_file
-                return results
+        if failed := _behaviour_checks(task, variants, results, bound, log=log,
+                                       log_dir=out_dir, **common):
+            results.verdict, results.verdict_reason = "incorrect", failed
+            return results
 
     guard = None
     if runner is None and options.gpus.mode != "none":
@@ -156,7 +171,7 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                            lock_clocks=options.lock_clocks)
     if runner is None:
         runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
-                                   gpu_guard=guard, **common)
+                                   gpu_guard=guard, bound=bound, log_dir=out_dir, **common)
     try:
         results.trials, decision, stopping = measure(
             list(variants), runner, options.design(), warmup=options.warmup, seed=seed,
@@ -173,4 +188,31 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
     results.analysis = decision.analysis
     if decision.analysis and "base2/base" in decision.analysis["comparisons"]:
         results.noise_floor = item_noise_floor(decision.analysis).model_dump(mode="json")
+    judge(results, report)
+    if report.trials_cut and results.verdict == "bench_failed":
+        results.verdict_reason += f"; {report.trials_cut[0]}"
     return results
+
+
+def _behaviour_checks(task, variants: dict[str, VariantInfo], results: BenchResults,
+                      bound: TrialBound, *, log: Log, **common) -> str | None:
+    """Tests (base, then agent) and the output check; why the agent is incorrect, or None."""
+    if task.test_command:
+        log("bench: correctness gate (tests on base, then on the agent variant)")
+        results.gate_base, results.gate = gates(task, variants["base"], variants["agent"],
+                                                bound, **common)
+        if not results.gate.passed:
+            results.log_file = results.gate.log_file
+            cut = " (cut at the bound from base's run)" if "cut after" in \
+                results.gate.output_tail else ""
+            return (f"`{task.test_command}` failed on the agent variant (exit "
+                    f"{results.gate.exit_code}){cut}")
+    if task.output_check_command:
+        log("bench: output check (base, then the agent variant)")
+        check = output_check(task, variants["base"], variants["agent"], bound, **common)
+        results.output_check = check
+        if check.matched is False:
+            results.log_file = check.log_files[-1]
+            first = check.diff.splitlines()[:1]
+            return f"the output check differs from base's: {first[0] if first else ''}"
+    return None

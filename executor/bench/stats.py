@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from executor.bench.modes import ModeSplit, share_p_value, split_modes
+from executor.bench.modes import MIN_FAST, ModeSplit, share_p_value, split_modes
 
 # alpha 0.05: on an A/A pair we accept at most a 5% chance of calling identical code changed.
 # Both one-sided tests (better, worse) run at alpha/2 so that their sum, the chance of *any*
@@ -50,7 +50,7 @@ N_RESAMPLES = 9999
 VARIANTS = ("base", "human", "agent", "base2")
 # With 3 values a side the smallest one-sided Mann-Whitney p is 0.05: below that, a fast mode
 # is too small to compare at any alpha a look may spend.
-MIN_FAST_VALUES = 4
+MIN_FAST_VALUES = MIN_FAST  # the fewest fast-mode values a decision uses (modes.py)
 FAST_MODE = "fast_mode_median"
 # (candidate, baseline): "candidate better than baseline" when the speedup is above 1.
 PAIRS = (("human", "base"), ("agent", "base"), ("agent", "human"), ("base2", "base"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from executor.bench.gpu import GpuGuard, GpuTrialInfo
+from executor.bench.integrity import claimed_region_s
 from executor.bench.metrics import MetricParseError, parse_metric
 from executor.bench.results import TrialRecord
 from executor.bench.schedule import TrialSpec
@@ -48,6 +49,7 @@ class MetricReader:
             record.error = str(exc)
             return record
         record.value, record.ok = value.value, True
+        record.claimed_region_s = claimed_region_s(value, self.metric.kind)
         if self.metric_info is None:
             self.metric_info = {"name": value.name, "unit": value.unit,
                                 "lower_is_better": value.lower_is_better,

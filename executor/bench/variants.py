@@ -10,16 +10,23 @@ trial then starts a fresh container from that image, exactly like base and human
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from executor.bench.hooks import hook_changes, hook_snapshot
+from executor.bench.protect import (protected_diff, protected_patterns, restore_protected,
+                                    split_patch)
 from executor.bench.results import VariantInfo
-from executor.build import ImageRef, find_image, sha256_hex
+from executor.build import ImageRef, find_image, image_labels, sha256_hex
 from executor.patching import apply_patch
 from executor.repo import REPO_DIR, changed_paths, touches_paths
 from executor.sandbox import Sandbox, SandboxLimits, SandboxSpec, docker_client
 from executor.task import TaskSpec
+
+LABEL_HOOKS = "isobench.startup_hooks"
+LABEL_RESTORED = "isobench.protected_restored"
 
 REBUILD_TIMEOUT_S = 4 * 3600
 
@@ -32,33 +39,49 @@ class VariantFailure(BaseModel):
     log_file: str
 
 
-def agent_variant_tag(task: TaskSpec, base: ImageRef, patch: bytes, native: bool) -> str:
+def agent_variant_tag(task: TaskSpec, base: ImageRef, patch: bytes, native: bool,
+                      reference: str = "", patterns: list[str] | None = None) -> str:
     digest = sha256_hex(base.id, hashlib.sha256(patch).hexdigest(), str(native),
-                        task.rebuild_command or "")
+                        task.rebuild_command or "", reference, json.dumps(patterns or []))
     return f"isobench/variant-{task.name}:{digest[:16]}"
 
 
 def prepare_agent_variant(task: TaskSpec, base: ImageRef, base_sha: str, patch: bytes, *,
                           run_id: str, item_id: str, log_dir: Path,
-                          limits: SandboxLimits | None = None,
-                          network: str = "bridge") -> VariantInfo | VariantFailure:
-    """Build (or reuse) the image of base + patch, rebuilt when native sources changed."""
-    native = touches_paths(changed_paths(patch), task.native_paths)
-    tag = agent_variant_tag(task, base, patch, native)
+                          limits: SandboxLimits | None = None, network: str = "bridge",
+                          reference_sha: str | None = None) -> VariantInfo | VariantFailure:
+    """Build (or reuse) the image of base + patch, rebuilt when native sources changed.
+
+    The patch's sections on the task's protected paths are dropped first (named in
+    `protected_dropped`), and after the apply and rebuild the protected paths are restored
+    from the reference commit (base unless given), so nothing the patch or its rebuild does
+    changes how the variant is measured and judged."""
+    patterns = protected_patterns(task)
+    reference_sha = reference_sha or base_sha
+    split = split_patch(patch, patterns)
+    native = touches_paths(changed_paths(split.kept), task.native_paths)
+    tag = agent_variant_tag(task, base, split.kept, native, reference_sha, patterns)
     patch_sha = hashlib.sha256(patch).hexdigest()
     log_file = log_dir / "prepare-agent.log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    judged = dict(protected_dropped=split.dropped_paths, reference_commit=reference_sha)
     if found := find_image(docker_client(), tag):
         log_file.write_text(f"{tag} was already built from this base image and patch "
                             f"(native rebuild: {native}): reused\n")
+        labels = image_labels(docker_client(), tag)
         return VariantInfo(name="agent", image_tag=tag, image_id=found.id, commit=base_sha,
-                           patch_sha256=patch_sha, apply_method="cached", rebuilt=native)
+                           patch_sha256=patch_sha, apply_method="cached", rebuilt=native,
+                           startup_hooks=json.loads(labels.get(LABEL_HOOKS, "[]")),
+                           protected_restored=json.loads(labels.get(LABEL_RESTORED, "[]")),
+                           **judged)
     spec = SandboxSpec(image=base.tag, budget_s=REBUILD_TIMEOUT_S + 600, run_id=run_id,
                        item=item_id, phase="prepare-agent", limits=limits or SandboxLimits(),
                        network=network, env=task.env, workdir=REPO_DIR)
     with Sandbox(spec) as sandbox:
-        applied = apply_patch(sandbox, REPO_DIR, patch)
-        log_file.write_text(applied.log + "\n")
+        hooks_before = hook_snapshot(sandbox) if native else {}
+        applied = apply_patch(sandbox, REPO_DIR, split.kept)
+        dropped = "".join(f"dropped (harness path): {p}\n" for p in split.dropped_paths)
+        log_file.write_text(dropped + applied.log + "\n")
         if not applied.applied:
             return VariantFailure(verdict="apply_failed", log_file=str(log_file),
                                   reason="the agent patch does not apply to the base tree")
@@ -75,8 +98,42 @@ def prepare_agent_variant(task: TaskSpec, base: ImageRef, base_sha: str, patch: 
                 return VariantFailure(verdict="build_failed", log_file=str(log_file),
                                       reason=f"rebuild after a native change failed "
                                              f"(exit {rebuilt.exit_code})")
+        hooks = hook_changes(hooks_before, hook_snapshot(sandbox), sandbox.changes()) \
+            if native else []
+        restored = restore_protected(sandbox, REPO_DIR, task.repo, reference_sha, patterns)
+        with open(log_file, "a") as fh:
+            fh.writelines(f"restored from {reference_sha[:12]}: {p}\n" for p in restored)
+            fh.writelines(f"start-up hook outside the repository: {h}\n" for h in hooks)
         labels = {"isobench.image": "variant", "isobench.task": task.name,
-                  "isobench.sha": base_sha, "isobench.patch_sha256": patch_sha}
+                  "isobench.sha": base_sha, "isobench.patch_sha256": patch_sha,
+                  LABEL_HOOKS: json.dumps(hooks), LABEL_RESTORED: json.dumps(restored)}
         image_id = sandbox.commit(tag, labels)
     return VariantInfo(name="agent", image_tag=tag, image_id=image_id, commit=base_sha,
-                       patch_sha256=patch_sha, apply_method=applied.method, rebuilt=native)
+                       patch_sha256=patch_sha, apply_method=applied.method, rebuilt=native,
+                       startup_hooks=hooks, protected_restored=restored, **judged)
+
+
+def judged_image_variant(task: TaskSpec, name: str, image: ImageRef, sha: str,
+                         reference_sha: str, *, run_id: str, item_id: str,
+                         limits: SandboxLimits | None = None) -> VariantInfo:
+    """A commit's image as it is measured: when the commit's protected paths differ from the
+    reference's (the human commit edited its benchmark or tests, say), an image with them
+    restored from the reference (tag = hash of the image, the reference and the patterns)."""
+    patterns = protected_patterns(task)
+    info = dict(name=name, commit=sha, reference_commit=reference_sha)
+    differ = protected_diff(task.repo, reference_sha, sha, patterns) if sha != reference_sha \
+        else []
+    if not differ:
+        return VariantInfo(image_tag=image.tag, image_id=image.id, **info)
+    digest = sha256_hex(image.id, reference_sha, json.dumps(patterns))
+    tag = f"isobench/judged-{task.name}:{digest[:16]}"
+    if found := find_image(docker_client(), tag):
+        return VariantInfo(image_tag=tag, image_id=found.id, protected_restored=differ, **info)
+    spec = SandboxSpec(image=image.tag, budget_s=1800, run_id=run_id, item=item_id,
+                       phase=f"judged-{name}", limits=limits or SandboxLimits(),
+                       network="none", env=task.env, workdir=REPO_DIR)
+    with Sandbox(spec) as sandbox:
+        restored = restore_protected(sandbox, REPO_DIR, task.repo, reference_sha, patterns)
+        image_id = sandbox.commit(tag, {"isobench.image": "judged", "isobench.task": task.name,
+                                        "isobench.sha": sha, LABEL_RESTORED: json.dumps(restored)})
+    return VariantInfo(image_tag=tag, image_id=image_id, protected_restored=restored, **info)

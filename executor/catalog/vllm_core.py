@@ -6,6 +6,7 @@ import os
 
 from executor.catalog.commands import BenchCommand
 from executor.catalog.entries import CatalogEntry
+from executor.catalog.output_check import greedy_output_check
 from executor.task import TaskSpec
 from executor.vllm.install_script import rebuild_command
 from executor.vllm.native import VLLM_NATIVE_PATHS
@@ -44,5 +45,7 @@ def vllm_task(entry: CatalogEntry, bench: BenchCommand, *, repo: str | None = No
         env={"PYTHONUNBUFFERED": "1",
              "HF_HUB_DISABLE_TELEMETRY": "1", "VLLM_NO_USAGE_STATS": "1"},
         server_command=bench.server_command, server_ready_url=bench.server_ready_url,
+        output_check_command=greedy_output_check(
+            bench.model or "", f"{bench.command} {bench.server_command or ''}"),
         builder="vllm")
 

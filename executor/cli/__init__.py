@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "executor.cli.images",
     "executor.cli.doctor",
     "executor.cli.batch",
+    "executor.cli.report",
+    "executor.cli.predictions",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
 from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item
+from executor.cli.predictions import predictions_option
+from executor.predictions import load_predictions, plan_patches
 from executor.batch.leases import parse_gpus
 from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
 from executor.batch.order import history_estimates, longest_first
@@ -23,6 +26,8 @@ from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_option
                                  vllm_build_options)
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
+from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
+                                      probe_agent)
 from executor.journal import write_json_atomic
 from executor.sandbox import GpuRequest, docker_client, reap_orphans
 from executor.state import RunKey, StateLayout
@@ -121,10 +126,13 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @skip_bench_option
 @limit_options
 @image_input_options
+@gateway_options
+@predictions_option
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
                 gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
                 backoff_s, run_item_spec, progress, verbose, order, seed, aa_sample,
+                predictions_path,
                 **item_options) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
@@ -137,6 +145,10 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     Exit 0 when every item succeeded, 1 when some failed or remain, 130 after Ctrl-C.
     """
     plan = load_plan(plan_file)
+    gateway_values = pop_gateway_values(item_options)
+    patches = None
+    if predictions_path is not None:
+        plan, patches = plan_from_predictions(plan, predictions_path, item_options)
     gpu_ids = parse_gpus(gpus)
     if backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
@@ -148,10 +160,21 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
     key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
                           resume)
+    gateways = contextlib.ExitStack()
     if run_item_spec:  # before anything is written
         factory = load_run_item_factory(run_item_spec)
     else:
-        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options)
+        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, seed, item_options,
+                                key_on_controller=gateway_values["gateway_replay"] is not None)
+        # One gateway for the whole batch: local workers and Ray tasks share its limiter and
+        # budgets; its key check runs before anything is written.
+        gateway = gateways.enter_context(controller_gateway(probe_agent(spec),
+                                                            **gateway_values))
+        if gateway is not None and backend == "ray":
+            # Tasks lease from it over HTTP; their nodes need no key.
+            spec.gateway = gateway.remote()
+            spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
+        spec = spec.model_copy(update={"patches": patches or {}})
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
         if backend == "local":  # Ray tasks reap on their own nodes
@@ -174,7 +197,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
                                 cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
-        with sigint_cancels(cancel, on_first=print_stopping):
+        with gateways, sigint_cancels(cancel, on_first=print_stopping):
             if progress:
                 with BatchProgress(len(plan.items), title=key.task) as bar:
                     summary = run(observer=bar)
@@ -192,8 +215,27 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     ctx.exit(summary.exit_code)
 
 
+def plan_from_predictions(plan, path: Path, opts: dict) -> tuple:
+    """The plan's items that have a prediction, and their patches (the replay agent applies
+    each item's own); items without one are left out, and said so."""
+    if opts["agent_name"] != "replay" or opts["patch_file"]:
+        raise UserInputError("--predictions gives each item its patch: use it with the "
+                             "replay agent (the default) and without --patch")
+    chosen, missing = plan_patches(load_predictions(path), plan.items)
+    if not chosen:
+        raise UserInputError(f"--predictions {path}: no prediction matches an item of the plan")
+    if missing:
+        click.echo(f"--predictions: {len(missing)} plan item(s) have no prediction and are "
+                   f"left out: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                   err=True)
+    kept = plan.model_copy(update={"items": [i for i in plan.items if i.item_id in chosen]})
+    return kept, {item_id: InlineFile(path=Path(f"{item_id}.diff"), data=p.patch_bytes)
+                  for item_id, p in chosen.items()}
+
+
 def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, seed: int | None, opts: dict) -> CommitItemSpec:
+                     verbose: bool, seed: int | None, opts: dict, key_on_controller: bool = False
+                     ) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
     agent, model = opts["agent_name"], opts["model"]
@@ -205,7 +247,7 @@ def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = llm_options(verbose=False, **{k: opts[k] for k in (
         "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps")})
+        "price_table", "max_steps")}, key_on_controller=key_on_controller)
     run = run_options(state_dir=state_dir, run_id=key.run_id, gpus=GpuRequest(), seed=seed,
                       **{k: opts[k] for k in ("cpus", "cpuset", "memory", "pids",
                                               "agent_budget", "max_steps", "agent_network",
@@ -242,8 +284,10 @@ def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, ve
 @click.option("--run-id", help="Only this run id.")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many most-retried items to list.")
+@click.option("--details", is_flag=True,
+              help="Per-run blocks (retries, every signature) and every unreadable file.")
 def status_command(state, as_json, markdown, plan_file, remaining_plan, task, agent, model,
-                   run_id, top) -> None:
+                   run_id, top, details) -> None:
     """Where a state directory stands: per run planned, done, failed, left, and why.
 
     Reads isobench's state and ISO-Bench's (outcomes re-derived from trajectories).
@@ -254,6 +298,9 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     wanted = {"task": task, "agent": agent, "model": model, "run_id": run_id}
     report.runs = [r for r in report.runs
                    if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
+    if any(wanted.values()):  # an unreadable journal belongs to the runs whose tree holds it
+        report.unreadable = [u for u in report.unreadable
+                             if any(u.startswith(f"{r.path}/") for r in report.runs)]
     if remaining_plan:
         if len(report.runs) != 1:
             names = ", ".join(f"{r.task}/{r.agent}/{r.model}/{r.run_id}" for r in report.runs)
@@ -267,7 +314,7 @@ def status_command(state, as_json, markdown, plan_file, remaining_plan, task, ag
     elif markdown:
         click.echo(render_markdown(report))
     else:
-        render_terminal(report, Console())
+        render_terminal(report, Console(), details=details)
 
 
 

@@ -17,7 +17,9 @@ from executor.cli.common import (console, image_input_options, job_options, limi
                                  trial_options,
                                  vllm_build_options)
 from executor.cli.summary import results_rows
+from executor.cli.predictions import predictions_option
 from executor.errors import UserInputError
+from executor.predictions import load_predictions, prediction_for
 from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import RunOptions, ensure_images
 from executor.resolve import resolve_job
@@ -35,10 +37,17 @@ def bench_dir(state_dir: Path, job: CommitJob, run_id: str) -> Path:
     return state_dir / "bench" / safe(job.task.name) / safe(run_id) / safe(job.item_id)
 
 
-def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob) -> bytes | None:
-    """The agent patch from --patch or a run-commit record (--run); None for neither."""
+def load_patch(patch_file: Path | None, run_dir: Path | None, job: CommitJob,
+               predictions: Path | None = None) -> bytes | None:
+    """The agent patch from --patch, a run-commit record (--run) or --predictions; None for
+    none of them."""
     if patch_file and run_dir:
         raise UserInputError("give either --patch FILE or --run RUN_DIR, not both")
+    if predictions is not None and (patch_file or run_dir):
+        raise UserInputError("--predictions gives the patch: not with --patch or --run")
+    if predictions is not None:
+        return prediction_for(load_predictions(predictions), job.item_id,
+                              job.human_sha).patch_bytes
     if run_dir is not None:
         if not run_dir.is_dir():
             raise UserInputError(f"--run {run_dir}: not a directory")
@@ -82,6 +91,7 @@ def register(group: click.Group) -> None:
                   help="Agent patch to benchmark as the 'agent' variant.")
     @click.option("--run", "run_dir", type=click.Path(path_type=Path),
                   help=f"A run-commit item directory: benchmark its {PATCH_NAME}.")
+    @predictions_option
     @record_options
     @trial_options
     @click.option("--aa", is_flag=True,
@@ -100,9 +110,10 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
     @sandbox_options
     @image_input_options
-    def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, state_dir, run_id,
-                  trials, max_trials, warmup, seed, aa, min_effect, alpha, trial_timeout,
-                  lock_clocks, as_json, gpus, cpus, cpuset, memory, pids, **image_inputs):
+    def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, predictions_path,
+                  state_dir, run_id, trials, max_trials, warmup, seed, aa, min_effect, alpha,
+                  trial_timeout, lock_clocks, as_json, gpus, cpus, cpuset, memory, pids,
+                  **image_inputs):
         """Benchmark base, human and an agent patch of one commit, each trial in a fresh
         container.
 
@@ -121,13 +132,18 @@ def register(group: click.Group) -> None:
         Example, the embedded demo with an A/A control:
           isobench bench a0476e8c --aa --cpuset 1
 
+        Changes to the task's protected paths (benchmark scripts, tests, start-up hooks)
+        are dropped from the patch and named; every variant is measured with the
+        reference commit's copies. A speedup the outer timing (wall and cgroup CPU)
+        contradicts is `suspect`.
+
         Exit status: 0 a verdict was reached (improved, matches_human, regressed,
-        no_change, inconclusive, incorrect); 2 bad input; 11 the patch did not apply;
+        no_change, inconclusive, suspect, incorrect); 2 bad input; 11 the patch did not apply;
         15 the rebuild or the benchmark failed; 20 infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
-        patch = load_patch(patch_file, run_dir, job)
+        patch = load_patch(patch_file, run_dir, job, predictions_path)
         reap_dead_controllers()
         run_id = run_id or new_run_id()
         out_dir = bench_dir(state_dir, job, run_id)

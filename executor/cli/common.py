@@ -140,12 +140,14 @@ def agent_options(fn):
 
 
 def llm_options(*, model, base_url, api_key_env, agent_source, agent_revision, agent_python,
-                price_table, max_steps, verbose: bool) -> LlmAgentOptions:
+                price_table, max_steps, verbose: bool, key_on_controller: bool = False
+                ) -> LlmAgentOptions:
     """LlmAgentOptions from `agent_options`' values."""
     prices = DEFAULT_PRICES.merged(PriceTable.load(price_table)) if price_table else None
     return LlmAgentOptions(model=model, base_url=base_url, api_key_env=api_key_env,
                            source=agent_source, revision=agent_revision, python=agent_python,
-                           max_steps=max_steps, prices=prices, verbose=verbose)
+                           max_steps=max_steps, prices=prices, verbose=verbose,
+                           key_on_controller=key_on_controller)
 
 
 def skip_bench_option(fn):

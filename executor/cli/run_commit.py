@@ -15,6 +15,7 @@ from executor.cli.common import (agent_options, console, image_input_options, jo
                                  sigterm_as_interrupt, skip_bench_option, trial_options,
                                  vllm_build_options)
 from executor.cli.summary import results_rows
+from executor.gateway.options import controller_gateway, gateway_options, pop_gateway_values
 from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
 from executor.resolve import reference_patch, resolve_job
@@ -51,6 +52,7 @@ def register(group: click.Group) -> None:
     @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
     @image_input_options
+    @gateway_options
     def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
                        state_dir, run_id, item_id, trials, max_trials, warmup, seed, agent_budget, max_steps,
                        agent_network, skip_bench, model, base_url, api_key_env, agent_source,
@@ -68,11 +70,13 @@ def register(group: click.Group) -> None:
         interrupted.
         """
         sigterm_as_interrupt()
+        gateway = pop_gateway_values(image_inputs)
         job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
         llm = llm_options(model=model, base_url=base_url, api_key_env=api_key_env,
                           agent_source=agent_source, agent_revision=agent_revision,
                           agent_python=agent_python, price_table=price_table,
-                          max_steps=max_steps, verbose=verbose)
+                          max_steps=max_steps, verbose=verbose,
+                          key_on_controller=gateway["gateway_replay"] is not None)
         agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
                            default_patch=reference_patch(job), llm=llm)
         reap_dead_controllers()
@@ -85,9 +89,11 @@ def register(group: click.Group) -> None:
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent_name}")
         try:
-            outcome = run_commit_with_retries(
-                job, agent, options, RetryPolicy(max_attempts=max_attempts,
-                                                 backoff_max_s=retry_wait_max), log=log_line)
+            with controller_gateway(agent, **gateway):
+                outcome = run_commit_with_retries(
+                    job, agent, options, RetryPolicy(max_attempts=max_attempts,
+                                                     backoff_max_s=retry_wait_max),
+                    log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")

@@ -63,6 +63,7 @@ def results_rows(results: BenchResults) -> list[tuple[str, str]]:
         mde = f"{floor['mde']:.1%}" if floor.get("mde") is not None else "n/a"
         rows.append(("noise floor", f"A/A {floor['aa_verdict']}; minimum detectable effect "
                                     f"{mde}"))
+    rows += integrity_rows(results)
     rows.append(("verdict", f"[bold]{results.verdict}[/bold] {escape(results.verdict_reason)}"))
     if results.log_file:
         rows.append(("log", results.log_file))
@@ -71,3 +72,34 @@ def results_rows(results: BenchResults) -> list[tuple[str, str]]:
 
 def _span(values: list[float], unit: str) -> str:
     return f"{min(values):.0f}-{max(values):.0f} {unit}" if values else f"? {unit}"
+
+
+def integrity_rows(results: BenchResults) -> list[tuple[str, str]]:
+    """What the harness protected and checked: only the rows that have something to say."""
+    report, rows = results.integrity, []
+    if report is None:
+        return rows
+    if report.protected_paths_touched:
+        rows.append(("harness", "patch changes to harness paths dropped: "
+                                + escape(", ".join(report.protected_paths_touched))))
+    for variant, paths in report.restored.items():
+        rows.append(("harness", f"{variant}: {len(paths)} path(s) restored from "
+                                f"{report.reference_commit[:12]}: {escape(', '.join(paths[:5]))}"))
+    if results.output_check is not None:
+        check = results.output_check
+        state = {True: "matches base", False: "DIFFERS from base", None: "not usable"}
+        rows.append(("output", f"{state[check.matched]}"
+                               + (f": {escape(check.diff.splitlines()[0])}"
+                                  if check.diff and not check.matched else "")))
+    if report.outer is not None and report.outer.applicable:
+        rows.append(("outer", escape(report.outer.reason)))
+    for line in report.startup_hooks + report.trials_cut[:3]:
+        rows.append(("integrity", escape(line)))
+    if report.metric_file_prewritten:
+        rows.append(("integrity", f"metric file present before trials "
+                                  f"{report.metric_file_prewritten} (deleted before the run)"))
+    if report.patch_findings:
+        kinds = sorted({f.kind for f in report.patch_findings})
+        rows.append(("findings", f"{len(report.patch_findings)} in the patch ({', '.join(kinds)});"
+                                 f" informative, see results.json"))
+    return rows

@@ -127,10 +127,43 @@ def demo_repo_path() -> Path:
     return final
 
 
+# The demo's output check, owned by the harness (not the repository, whose tree the shas pin):
+# the decode loop's observable behaviour, step by step: free blocks, sequences admitted and
+# running, preemptions, blocks held, and that no block is in two tables. Block ids are left
+# out on purpose: which free block comes first is the allocator's business (the human commit's
+# stack hands them out in another order than base's scan), the counts are not.
+OUTPUT_CHECK = """python - <<'PY'
+import random
+from minivllm import BlockAllocator, BlockManager, OutOfBlocks
+for seed in range(3):
+    rng = random.Random(seed)
+    manager = BlockManager(BlockAllocator(256, 16))
+    next_seq = preempted = 0
+    for step in range(20):
+        while manager.allocator.num_free > 4 * 16:
+            manager.allocate_sequence(next_seq, rng.randint(1, 48))
+            next_seq += 1
+        for seq_id in manager.running:
+            if rng.random() < 0.03:
+                manager.free_sequence(seq_id)
+                continue
+            try:
+                manager.append_token(seq_id)
+            except OutOfBlocks:
+                manager.free_sequence(seq_id)
+                preempted += 1
+        held = [b for s in manager.running for b in manager.block_table(s)]
+        print(seed, step, manager.allocator.num_free, next_seq, len(manager.running),
+              preempted, len(held), len(held) == len(set(held)))
+PY"""
+
+
 def demo_task(repo: Path | None = None) -> TaskSpec:
-    """The demo's TaskSpec, read from the `isobench.toml` its repository carries."""
+    """The demo's TaskSpec, read from the `isobench.toml` its repository carries, plus the
+    harness's output check."""
     data = tomllib.loads((TREE_DIR / "isobench.toml").read_text())
     data["repo"] = str(repo or demo_repo_path())
+    data.setdefault("output_check_command", OUTPUT_CHECK)
     return TaskSpec.model_validate(data)
 
 

@@ -84,6 +84,17 @@ class ScriptedError(BaseModel):
 Turn = Annotated[Union[Reply, ScriptedError], Field(discriminator="kind")]
 
 
+class RateWindow(BaseModel):
+    """A provider's request limit: at most `requests` model calls per `window_s` seconds;
+    above it the server answers 429 rate_limit_exceeded with the retry-after that frees a slot
+    (and consumes no turn). Real limits are per minute; tests shrink the window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = Field(ge=1, description="Model calls allowed per window.")
+    window_s: float = Field(default=60.0, gt=0, description="Window length in seconds.")
+
+
 class LlmScript(BaseModel):
     """Everything a ScriptedLLM replays and enforces."""
 
@@ -94,6 +105,8 @@ class LlmScript(BaseModel):
         default=None, description="When set, requests must carry 'Authorization: Bearer <key>'.")
     models: list[str] = Field(default_factory=lambda: ["scripted-model"],
                               description="What GET /v1/models lists.")
+    rate_limit: RateWindow | None = Field(default=None,
+                                          description="Enforce a request rate, as providers do.")
 
     @classmethod
     def load(cls, path: Path) -> "LlmScript":

@@ -100,13 +100,6 @@ def not_found_error(method: str, path: str) -> ApiError:
     return ApiError(404, f"Invalid URL ({method} {path})")
 
 
-def streaming_unsupported_error() -> ApiError:
-    # Neither TRAE nor mini-swe-agent 2.4.6 streams; a client that does should fail loudly here
-    # rather than be answered with something the real service would never send.
-    return ApiError(400, "The scripted LLM server does not implement stream=true.",
-                    "invalid_request_error", "stream", "scripted_unsupported")
-
-
 def script_exhausted_error(served: int) -> ApiError:
     # Permanent (400), so clients do not retry a script that has nothing left to say.
     return ApiError(400, f"Scripted LLM: the script has no turn left ({served} served).",

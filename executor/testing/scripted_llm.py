@@ -1,7 +1,9 @@
 """A scripted OpenAI-compatible server: real HTTP on 127.0.0.1, replaying a script of model turns.
 
 It serves the Responses API (`POST /v1/responses`, stateless or chained with
-`previous_response_id`), Chat Completions (`POST /v1/chat/completions`) and `GET /v1/models`, and
+`previous_response_id`), Chat Completions (`POST /v1/chat/completions`), both also streamed
+(`stream: true`, server-sent events) and `GET /v1/models`; it can enforce a request rate
+(`LlmScript.rate_limit`, 429 with retry-after above it), and
 rejects what the real service rejects (unpaired tool calls, duplicate items, a wrong key) with the
 same status and JSON body, so agents fail here the way they fail in production. Every request is
 recorded, Authorization redacted, for assertions.
@@ -20,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from executor.testing import openai_rules as rules
 from executor.testing.llm_script import LlmScript, Reply, ScriptedError, Turn
 from executor.testing.openai_bodies import (IdMint, chat_body, models_body, resolve_call_ids,
                                             responses_body)
+from executor.testing.openai_stream import chat_stream, responses_stream
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
 
@@ -51,6 +55,7 @@ class _Answer(BaseModel):
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = Field(default_factory=dict)
+    events: list[str] | None = Field(default=None, description="SSE events when streamed.")
 
 
 class ScriptedLLM:
@@ -65,6 +70,7 @@ class ScriptedLLM:
         self._requests: list[RecordedRequest] = []
         self._chains: dict[str, list[dict[str, Any]]] = {}  # response id -> conversation items
         self._items: dict[str, dict[str, Any]] = {}  # stored item id -> item (item_reference)
+        self._call_times: list[float] = []  # model calls admitted, for the rate window
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -155,8 +161,7 @@ class ScriptedLLM:
         model = body.get("model")
         if not model:
             raise rules.missing_param_error("model")
-        if body.get("stream"):
-            raise rules.streaming_unsupported_error()
+        self._check_rate(model)
         if route == "/v1/responses":
             items, prior = self._responses_conversation(body)
         else:
@@ -174,7 +179,30 @@ class ScriptedLLM:
                 self._store(reply, prior + items)
         else:
             reply = chat_body(turn, body, model, self._ids, call_ids)
-        return _Answer(status=200, body=reply), turn_no
+        events = None
+        if body.get("stream"):
+            events = responses_stream(reply) if route == "/v1/responses" \
+                else chat_stream(reply, body)
+        return _Answer(status=200, body=reply, events=events), turn_no
+
+    def _check_rate(self, model: str) -> None:
+        """429 above the scripted rate, with the retry-after that frees the oldest slot."""
+        window = self.script.rate_limit
+        if window is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._call_times = [t for t in self._call_times if t > now - window.window_s]
+            if len(self._call_times) >= window.requests:
+                wait = self._call_times[0] + window.window_s - now
+                raise rules.ApiError(
+                    429, f"Rate limit reached for {model} in organization org-scripted on "
+                    f"requests per min (RPM): Limit {window.requests}, Used "
+                    f"{len(self._call_times)}, Requested 1. Please try again in {wait:.3f}s.",
+                    "requests", None, "rate_limit_exceeded",
+                    {"retry-after": f"{max(wait, 0.001):.3f}",
+                     "retry-after-ms": str(max(1, int(wait * 1000) + 1))})
+            self._call_times.append(now)
 
     def _responses_conversation(self, body: dict[str, Any]) -> tuple[list, list]:
         raw_input = body.get("input")
@@ -267,6 +295,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx clients expect
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client's delayed
+    # ACK adds ~40 ms to every answer, which real services do not.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
@@ -279,6 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         answer = self.server.llm.handle(method, self.path, dict(self.headers.items()), raw)
+        if answer.events is not None:
+            self._stream(answer)
+            return
         payload = json.dumps(answer.body).encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json")
@@ -287,6 +321,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+    def _stream(self, answer: _Answer) -> None:
+        """Server-sent events, one write (and flush) per event, chunked like the real service."""
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        for event in answer.events:
+            data = event.encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # every request is recorded; printing them would only add noise to test output

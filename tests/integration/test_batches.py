@@ -379,3 +379,43 @@ def test_ray_resume_after_ctrl_c_in_the_benchmark_reuses_the_patch_not_the_agent
     assert (item_dir / "results.json").is_file()
     assert labelled(docker_engine, "ray-rb") == []
     assert list(node_tmp.glob("isobench-node-*")) == []
+
+
+def test_ray_tasks_lease_from_the_drivers_gateway_and_nodes_never_hold_the_key(
+        docker_engine, base_image, plan, tmp_path, ray_cluster):
+    """The script agent calls a model through the driver's gateway from Ray tasks: the Ray
+    workers were started without the key (only the driver has it), every attempt's calls are
+    on record in its attempt dir, and one limiter paces them under the provider's rate."""
+    from pydantic import SecretStr
+
+    from executor.state import MODEL_CALLS_NAME
+    from executor.testing.llm_script import LlmScript, RateWindow
+    from executor.testing.scripted_llm import ScriptedLLM
+    from tests.integration.gateway_agent import APPLY as APPLY_ONCE, gateway_agent_script
+
+    address, node_tmp = ray_cluster
+    state, key = tmp_path / "state", "sk-isobench-ray-gateway-3e9a51c7d2b8"
+    script = LlmScript(turns=[APPLY_ONCE] * 6, api_key=SecretStr(key),
+                       rate_limit=RateWindow(requests=1, window_s=1))
+    with ScriptedLLM(script) as llm:
+        out = run_cli(*run_args(plan, state, "ray-gw", "--backend", "ray", "--ray-address",
+                                address, "--agent", "script", "--agent-script",
+                                str(gateway_agent_script(tmp_path / "agent.sh", one_call=True)),
+                                "--agent-network", "host", "--base-url", llm.base_url,
+                                "--api-key-env", "RAY_GW_KEY"),
+                      env={**RAY_ENV, "RAY_GW_KEY": key})
+        statuses = [r.status for r in llm.requests]
+    assert out.returncode == 0, out.stderr[-3000:]
+    done = journals(state, "ray-gw")
+    assert [j.attempts[-1].status for j in done.values()] == [RunStatus.SUCCESS] * 6
+    attempts = [j.attempts[-1] for j in done.values()]
+    assert all(a.controller_pid != os.getpid() for a in attempts)  # ran in Ray workers
+    assert [a.model_traffic.calls for a in attempts] == [1] * 6
+    assert sum(a.model_traffic.agent_saw_429 for a in attempts) == 0
+    assert sum(a.model_traffic.gateway_retries for a in attempts) == statuses.count(429)
+    for item in ITEMS:  # each task's record came back with its attempt dir
+        assert (state / "runs/demo/script/none/ray-gw" / item / "attempt-1"
+                / MODEL_CALLS_NAME).is_file()
+    leaks = [p for root in (state, node_tmp) for p in root.rglob("*")
+             if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaks == []

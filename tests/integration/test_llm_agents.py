@@ -74,8 +74,11 @@ def test_mini_swe_agent_change_is_collected_with_usage_and_cost(docker_engine, b
     assert usage["cost_usd"] == pytest.approx(expected)
     patch = (item / "model_patch.diff").read_text()
     assert ALLOCATOR in patch and "+# isobench agent was here" in patch
-    assert [r.status for r in requests] == [200, 200, 200]
-    assert {r.path for r in requests} == {"/v1/chat/completions"}
+    # The controller's key check, then mini's three calls, through the gateway.
+    assert [(r.path, r.status) for r in requests] == [("/v1/models", 200)] + [
+        ("/v1/chat/completions", 200)] * 3
+    traffic = attempt["model_traffic"]
+    assert traffic["calls"] == 3 and traffic["answered_ok"] == 3
     assert "[mini]" in out.stderr  # -v streamed the agent's output
     manifest = json.loads((item / "manifest.json").read_text())
     assert manifest["agent"]["version"] == "2.4.6"
@@ -113,21 +116,36 @@ def test_commit_untracked_and_nothing(docker_engine, base_image, tmp_path, case)
 
 def test_rate_limit_is_retried_once_and_both_attempts_are_journaled(docker_engine, base_image,
                                                                     tmp_path):
+    """With the gateway's own 429 retries off, the 429 reaches mini (whose retries are off
+    too) and the controller retries the attempt."""
     turns = [fail("rate_limit", retry_after_s=0.01), bash(EDIT), SUBMIT]
-    out, item, requests = run_mini(tmp_path, turns, "429")
+    out, item, requests = run_mini(tmp_path, turns, "429", extra=["--gateway-retries", "0"])
     assert out.returncode == 0, out.stderr[-2000:]
     attempts = journal(item)["attempts"]
     assert [a["status"] for a in attempts] == ["agent_error", "success"]
     assert attempts[0]["signature"]["name"] == "rate_limit"
     assert attempts[0]["signature"]["error_class"] == "retryable"
-    assert [r.status for r in requests] == [429, 200, 200]  # mini's own retries are off
+    # The key check, then mini's calls (its own retries are off).
+    assert [r.status for r in requests] == [200, 429, 200, 200]
+    assert attempts[0]["model_traffic"]["agent_saw_429"] == 1
     assert (item / "attempt-1" / "trajectory.json").exists()
     assert "attempt 2 of 3" in out.stderr
 
 
-def test_wrong_key_is_auth_and_not_retried(docker_engine, base_image, tmp_path):
+def test_wrong_key_is_a_one_line_error_before_any_attempt(docker_engine, base_image, tmp_path):
     out, item, requests = run_mini(tmp_path, [SUBMIT], "401",
                                    key="sk-isobench-test-wrong-000000000000")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"refused the key in ${KEY_ENV} (HTTP 401" in out.stderr
+    assert not (item / "journal.json").exists()  # no attempt started
+    assert [(r.path, r.status) for r in requests] == [("/v1/models", 401)]
+
+
+def test_without_the_gateway_a_wrong_key_is_auth_and_not_retried(docker_engine, base_image,
+                                                                 tmp_path):
+    out, item, requests = run_mini(tmp_path, [SUBMIT], "401-direct",
+                                   key="sk-isobench-test-wrong-000000000000",
+                                   extra=["--no-gateway"])
     assert out.returncode == 14, out.stderr[-2000:]
     attempts = journal(item)["attempts"]
     assert len(attempts) == 1 and attempts[0]["status"] == "agent_error"

@@ -173,3 +173,21 @@ def test_native_patch_that_does_not_compile_is_build_failed_with_its_log(native_
     assert isinstance(failure, VariantFailure) and failure.verdict == "build_failed"
     log = open(failure.log_file).read()
     assert "error" in log and "fastsum.c" in log
+
+
+def test_a_start_up_hook_planted_by_the_rebuild_is_named(native_images, native_repo, tmp_path):
+    """setup.py runs during the rebuild: it drops a .pth (code every interpreter start runs)
+    into site-packages, outside the repository, where no protected path reaches."""
+    job, images = native_images
+    path, _, base = native_repo
+    plant = (f"import site\nopen(site.getsitepackages()[0] + '/zz_speed.pth', 'w')"
+             f".write('import sys  # {uuid.uuid4().hex}\\n')\n")
+    anchor = "from setuptools import"
+    patch = diff_of(path, {"setup.py": (anchor, plant + anchor)}, at=base)
+    variant = prepare(job, images, patch, tmp_path)
+    assert not isinstance(variant, VariantFailure), variant
+    assert variant.rebuilt is True
+    assert len(variant.startup_hooks) == 1
+    assert variant.startup_hooks[0].startswith("added /") and \
+        variant.startup_hooks[0].endswith("/zz_speed.pth")
+    assert "start-up hook outside the repository" in (tmp_path / "prepare-agent.log").read_text()

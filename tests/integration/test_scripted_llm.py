@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from executor.errors import classify_text
-from executor.testing.llm_script import LlmScript, TurnUsage, call, fail, reply
+from executor.testing.llm_script import LlmScript, RateWindow, TurnUsage, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 
 KEY = "sk-isobench-test-abcdefghijklmnop"
@@ -271,15 +271,12 @@ def test_requests_are_recorded_with_credentials_masked():
     assert KEY not in repr(llm.script)
 
 
-def test_models_endpoint_unknown_paths_streaming_and_exhaustion():
+def test_models_endpoint_unknown_paths_and_exhaustion():
     with ScriptedLLM(LlmScript(turns=[], models=["gpt-5", "gpt-5-mini"])) as llm:
         c = client(llm)
         assert [m.id for m in c.models.list()] == ["gpt-5", "gpt-5-mini"]
         with pytest.raises(openai.NotFoundError):
             c.embeddings.create(model="m", input="x")
-        with pytest.raises(openai.BadRequestError, match="stream=true"):
-            c.chat.completions.create(model="m", stream=True,
-                                      messages=[{"role": "user", "content": "x"}])
         with pytest.raises(openai.BadRequestError) as err:
             c.responses.create(model="m", input="x")
         assert error_body(err.value)["error"]["code"] == "script_exhausted"
@@ -307,3 +304,34 @@ def test_cli_serves_a_script_file_and_writes_the_record(tmp_path):
     saved = json.loads(record.read_text())
     assert saved[0]["status"] == 200 and saved[0]["headers"]["authorization"] == "[REDACTED]"
     assert KEY not in record.read_text()
+
+
+def test_streamed_chat_and_responses_parse_with_the_official_client():
+    turns = [reply("streamed text", call("bash", command="ls"),
+                   usage=TurnUsage(input_tokens=11, output_tokens=7)),
+             reply("second", usage=TurnUsage(input_tokens=5, output_tokens=3))]
+    with ScriptedLLM(LlmScript(turns=turns)) as llm:
+        c = client(llm)
+        chunks = list(c.chat.completions.create(
+            model="m", stream=True, stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "x"}]))
+        text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+        calls = [tc for ch in chunks if ch.choices for tc in ch.choices[0].delta.tool_calls or []]
+        assert text == "streamed text" and calls[0].function.name == "bash"
+        assert chunks[-1].usage.prompt_tokens == 11 and chunks[-1].usage.completion_tokens == 7
+        events = list(c.responses.create(model="m", input="x", stream=True))
+        assert events[0].type == "response.created" and events[-1].type == "response.completed"
+        assert events[-1].response.output_text == "second"
+        assert events[-1].response.usage.input_tokens == 5
+
+
+def test_rate_window_answers_429_with_the_retry_after_that_frees_a_slot():
+    with ScriptedLLM(LlmScript(turns=[reply("a"), reply("b")],
+                               rate_limit=RateWindow(requests=1, window_s=30))) as llm:
+        c = client(llm)
+        assert c.responses.create(model="m", input="x").output_text == "a"
+        with pytest.raises(openai.RateLimitError) as err:
+            c.responses.create(model="m", input="x")
+        assert error_body(err.value)["error"]["code"] == "rate_limit_exceeded"
+        assert 0 < float(err.value.response.headers["retry-after"]) <= 30
+        assert llm.turns_served == 1  # the refused call consumed no turn

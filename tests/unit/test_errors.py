@@ -9,6 +9,10 @@ from executor.errors import (MAX_STEPS, MUST_PATCH_NO_TOOL_OUTPUT, RULES, ErrorC
 R, P, I = ErrorClass.RETRYABLE, ErrorClass.PERMANENT, ErrorClass.INFRA
 
 CASES = [
+    # The gateway's refusal is a 400 that mentions tokens: its own name, not a bad request.
+    ("Error code: 400 - {'error': {'message': 'isobench budget exhausted: this attempt has used "
+     "1200 of 1000 tokens', 'type': 'budget_exhausted', 'param': None, 'code': "
+     "'isobench_budget_exhausted'}}", "budget_exhausted", P),
     # (line, signature, class)
     ("Error code: 400 - {'error': {'message': 'No tool output found for function call call_5.', "
      "'type': 'invalid_request_error', 'param': 'input', 'code': None}}", "tool_output_missing", P),
@@ -127,3 +131,21 @@ def test_structured_signatures():
     assert must.name == "must_patch_tool_output_missing"
     assert must.error_class == P and "parallel" in must.cause
     assert signature(MAX_STEPS, "exceeded", "trajectory").name == "max_steps"
+
+
+def test_expired_cloud_credentials_are_auth():
+    from executor.errors import classify_text
+
+    for text in ("Error when retrieving token from sso: Token has expired and refresh failed",
+                 "The config profile (AdministratorAccess-1234) could not be found",
+                 "Error loading SSO Token: Token for kernel-bot does not exist"):
+        sig = classify_text(text, "trajectory")
+        assert sig is not None and sig.name == "auth" and sig.error_class.value == "permanent"
+
+
+def test_anthropic_unpaired_tool_use_is_tool_output_missing():
+    from executor.errors import classify_text
+
+    sig = classify_text("Error code: 400 - {'message': 'messages.130: `tool_use` ids were found "
+                        "without `tool_result` blocks immediately after: toolu_01'}", "trajectory")
+    assert sig is not None and sig.name == "tool_output_missing"

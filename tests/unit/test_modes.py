@@ -95,8 +95,20 @@ def test_shares_that_differ_block_no_change_and_say_why():
 
 
 def test_too_few_fast_values_do_not_allow_a_decision():
-    base, human = with_modes(1.0, 3, 7, 7), with_modes(0.5, 10, 0, 8)
+    # Three trials a side (a fixed --trials 3 run): too few fast-mode values to decide on.
+    base, human = with_modes(1.0, 3, 0, 7), with_modes(0.5, 3, 0, 8)
     decision = compare_variants({"base": base, "human": human}, lower_is_better=True,
                                 fast_mode=True, seed=0).comparisons["human/base"]
     assert decision.verdict == "inconclusive"
     assert "fewer than 4 fast-mode trials" in decision.reason
+
+
+def test_a_lone_fast_value_is_an_outlier_not_the_fast_mode():
+    # Seen in a calibration run of the planted 5% slow-down: 19 values in 0.0476-0.0533 and one
+    # at 0.04475. Taken as a one-value "fast mode", it left no decision at all.
+    rng = np.random.default_rng(11)
+    values = list(rng.uniform(0.0476, 0.0533, 19)) + [0.04475]
+    split = split_modes(values)
+    assert split.n_slow == 0 and len(split.fast_values) == 20
+    three_fast = [0.04475, 0.0448, 0.0449] + list(rng.uniform(0.0476, 0.0533, 17))
+    assert split_modes(three_fast).n_slow == 0  # three values are not a mode either

@@ -187,7 +187,9 @@ def test_isobench_layout_true_outcomes_from_trajectories(tmp_path):
     assert "Not a parallel-tool-call problem" in must.cause
     # Usage is summed from the trajectories' interactions (3 per trajectory, 7 trajectories).
     assert run.usage.llm_calls == 21 and run.usage.input_tokens == 21_000
-    assert run.usage.cached_input_tokens == 21 * 200 and run.usage.cost_usd is None
+    assert run.usage.cached_input_tokens == 21 * 200
+    # Priced from the default table (gpt-5: $1.25 / $0.125 cached / $10 out per million).
+    assert run.usage.cost_usd == round(21 * (800 * 1.25 + 200 * 0.125 + 50 * 10) / 1e6, 4)
     assert run.durations.phases_s["agent"] == 8 * 1200.0  # 0006: trae.duration_s
 
 
