@@ -50,6 +50,9 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+# `isobench images build` of a commit outside the catalogue: plan + resolved package set, in
+# the build-log folder beside build-<sha12>.log
+IMAGE_MANIFEST_NAME = "image-{sha12}.json"
 # Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
 GATE_LOG = "gate.log"
 GATE_BASE_LOG = "gate-base.log"
