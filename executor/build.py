@@ -587,3 +587,53 @@ def engine_networks(client: docker.DockerClient | None = None) -> set[str]:
     'bridge')."""
     client = client or docker_client()
     return {network.name for network in client.networks.list()}
+
+
+def read_image_file(tag: str, path: str, client: docker.DockerClient | None = None) -> str:
+    """The text of one file inside image `tag` (no container is started; a stopped one is
+    created for the copy and removed)."""
+    client = client or docker_client(timeout=None)
+    container = client.containers.create(tag, command=["true"],
+                                         labels={LABEL_IMAGE: "export"})
+    try:
+        chunks, _ = container.get_archive(path)
+        with tempfile.TemporaryFile() as spool:
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                member = tar.next()
+                stream = tar.extractfile(member) if member is not None else None
+                if stream is None:
+                    raise ImageBuildError(f"{path} in {tag} is not a file")
+                return stream.read().decode("utf-8", "replace")
+    except docker.errors.NotFound as exc:
+        raise ImageBuildError(f"{tag} has no {path}") from exc
+    finally:
+        container.remove(force=True)
+
+
+class LayerSizes(BaseModel):
+    """How an image's bytes split between its base and the layers built on top of it."""
+
+    total_bytes: int = Field(description="Everything the image needs on disk.")
+    base_bytes: int = Field(description="The base image it was built FROM (shared).")
+    layers: list[tuple[str, int]] = Field(
+        default_factory=list, description="(instruction, bytes) of each layer above the base, "
+                                          "oldest first.")
+
+
+def layer_sizes(tag: str, base_tag: str, client: docker.DockerClient | None = None
+                ) -> LayerSizes:
+    """Sizes of `tag`'s layers above `base_tag` (`docker history`, empty layers left out)."""
+    client = client or docker_client()
+    image, base = client.images.get(tag), client.images.get(base_tag)
+    base_ids = {row["Id"] for row in base.history() if row["Id"] != "<missing>"}
+    above: list[tuple[str, int]] = []
+    for row in image.history():  # newest first
+        if row["Id"] in base_ids:
+            break
+        if row["Size"]:
+            above.append((row["CreatedBy"][-160:], int(row["Size"])))
+    return LayerSizes(total_bytes=int(image.attrs["Size"]), base_bytes=int(base.attrs["Size"]),
+                      layers=list(reversed(above)))

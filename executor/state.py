@@ -63,6 +63,9 @@ AGENT_STDERR_NAME = "agent_stderr.txt"
 BENCH_DIR_NAME = "bench"
 BENCH_PATCH_NAME = "agent.patch"
 LOGS_DIR_NAME = "logs"
+# `isobench images build` of a commit outside the catalogue: plan + resolved package set, in
+# the build-log folder beside build-<sha12>.log
+IMAGE_MANIFEST_NAME = "image-{sha12}.json"
 # Benchmark logs of the behaviour checks (bench/checks.py), beside the trial logs.
 GATE_LOG = "gate.log"
 GATE_BASE_LOG = "gate-base.log"

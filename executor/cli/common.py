@@ -160,17 +160,27 @@ def image_input_options(fn):
         click.option("--base-image-tar", type=click.Path(path_type=Path, dir_okay=False,
                                                         exists=True),
                      help="vLLM: `docker load` the CUDA base from this tarball first."),
+        click.option("--offline-base", is_flag=True,
+                     help="vLLM wheel strategies: build on the offline Debian base "
+                          "(debootstrap, no registry) whose Python fits the commit, not a CUDA "
+                          "image; the CUDA runtime comes from torch's nvidia-* wheels."),
+        click.option("--torch-index", default=None, metavar="pytorch|pypi|URL",
+                     help="vLLM: where torch comes from (default: the PyTorch index of the "
+                          "pin's CUDA; pypi for hosts that reach only PyPI)."),
     ])
 
 
 def vllm_build_options(*, gpu_arch, wheel_dir, deps_dir, probe, base_image,
-                       base_image_tar) -> VllmBuildOptions:
+                       base_image_tar, offline_base=False, torch_index=None
+                       ) -> VllmBuildOptions:
     """VllmBuildOptions from `image_input_options`' values."""
     return VllmBuildOptions(gpu_arch=gpu_arch, wheel_dir=wheel_dir, deps_dir=deps_dir,
-                            probe=probe, base_image=base_image, base_image_tar=base_image_tar)
+                            probe=probe, base_image=base_image, base_image_tar=base_image_tar,
+                            offline_base=offline_base, torch_index=torch_index)
 
 
-IMAGE_INPUTS = ("gpu_arch", "wheel_dir", "deps_dir", "probe", "base_image", "base_image_tar")
+IMAGE_INPUTS = ("gpu_arch", "wheel_dir", "deps_dir", "probe", "base_image", "base_image_tar",
+                "offline_base", "torch_index")
 
 
 def reap_dead_controllers() -> None:

@@ -120,18 +120,27 @@ def register(group: click.Group) -> None:
 
     @images.command("build")
     @click.argument("shas", nargs=-1, required=True)
-    @click.option("--mirror", type=click.Path(path_type=Path, file_okay=False), required=True,
-                  help="Local vLLM git mirror (the repository is exported from it).")
+    @click.option("--mirror", "--repo", "mirror", required=True,
+                  type=click.Path(path_type=Path, file_okay=False),
+                  help="Local vLLM git repository or mirror (the tree is exported from it).")
     @image_input_options
     @click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False),
                   default=Path("state/build-logs"), show_default=True)
     def build(shas, mirror, log_dir, **image_inputs):
-        """Build (or reuse) the base and human images of catalogued commits."""
+        """Build (or reuse) sandbox images: a catalogued commit's base and human images, or,
+        for any other commit of the repository, that commit's own image (plan and resolved
+        packages recorded in LOG_DIR/image-<sha>.json)."""
+        from executor.catalog import NotCatalogued, lookup
         from executor.resolve import resolve_job
         from executor.vllm.jobs import ensure_vllm_job_images
 
         options = vllm_build_options(**image_inputs)
         for sha in shas:
+            try:
+                lookup(sha)
+            except NotCatalogued:
+                _build_one_commit(sha, mirror, options, log_dir)
+                continue
             job = resolve_job(sha, repo=str(mirror) if mirror else None)
             if job.task.builder != "vllm":
                 raise UserInputError(f"{sha} is not a vLLM catalogue commit; `isobench "
@@ -184,6 +193,19 @@ def register(group: click.Group) -> None:
                 console.print(f"kept {name}: {kept}")
         console.print(f"{'would free' if dry_run else 'freed'} {freed / 1e9:.2f} GB "
                       f"({len(doomed)} of {len(rows)} isobench images)")
+
+
+def _build_one_commit(sha: str, repo: Path, options, log_dir: Path) -> None:
+    from executor.vllm.commit_image import build_commit_image
+
+    started = time.monotonic()
+    done = build_commit_image(sha, repo, options, log_dir, console.print)
+    state = "built" if done.image.built else "reused"
+    console.print(f"{done.sha[:12]}: {done.image.tag} {state} in "
+                  f"{time.monotonic() - started:.0f}s ({done.plan.strategy}, torch "
+                  f"{done.plan.environment.torch}, Python {done.plan.environment.python}, "
+                  f"{len(done.packages)} packages as of {done.plan.exclude_newer}); "
+                  f"manifest {done.manifest}")
 
 
 def _short_why(install) -> str:

@@ -46,6 +46,7 @@ from executor.journal import Journal, Manifest, utcnow
 from executor.redact import Redactor, secret_env
 from executor.state import (BUNDLE_INDEX_NAME, JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME,
                             RESULTS_NAME)
+from executor.tarballs import safe_extract
 from executor.task import TaskSpec
 from executor.vllm.wheels import file_sha256  # streamed sha256 of a file
 
@@ -147,7 +148,7 @@ def open_bundle(path: Path, work: Path) -> Path:
     if path.is_file() and tarfile.is_tarfile(path):
         dest = work / "bundle"
         with tarfile.open(path) as tar:
-            tar.extractall(dest, filter="data")
+            safe_extract(tar, dest)
         inner = [p for p in dest.iterdir()]
         return inner[0] if len(inner) == 1 and inner[0].is_dir() else dest
     raise UserInputError(f"{path}: not a bundle directory or .tar")

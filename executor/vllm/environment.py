@@ -25,7 +25,11 @@ TORCH_PIN_FILES: tuple[str, ...] = (
     "requirements/cuda.txt", "requirements-cuda.txt", "requirements.txt",
     "pyproject.toml", "requirements/build.txt", "requirements-build.txt",
 )
-HINT_FILES: tuple[str, ...] = ("setup.py", "CMakeLists.txt", "vllm/version.py", "vllm/__init__.py",
+# Where a tree states its version: a literal in version.py (mid-2024 on) or __init__.py (before);
+# from late 2024 setuptools-scm writes _version.py, which a release sdist carries and a git
+# checkout does not (there the version is unknown until the build).
+VERSION_FILES: tuple[str, ...] = ("vllm/version.py", "vllm/__init__.py", "vllm/_version.py")
+HINT_FILES: tuple[str, ...] = ("setup.py", "CMakeLists.txt", *VERSION_FILES,
                                "requirements/common.txt", "requirements-common.txt")
 COMMIT_FILES: tuple[str, ...] = TORCH_PIN_FILES + HINT_FILES
 
@@ -33,7 +37,9 @@ _REQ_TORCH = re.compile(r"^\s*torch\s*(==|~=|>=|<=|>|<)\s*([0-9][0-9a-zA-Z.+*]*)
 _MAIN_CUDA = re.compile(r"MAIN_CUDA_VERSION\s*=\s*[\"']([0-9.]+)[\"']")
 _PYTHON_REQUIRES = re.compile(r"python_requires\s*=\s*[\"']([^\"']+)[\"']")
 _CMAKE_TORCH = re.compile(r"TORCH_SUPPORTED_VERSION_CUDA\s+\"([0-9.]+)\"")
-_VERSION_LITERAL = re.compile(r"^__version__\s*=\s*[\"']([0-9][^\"']*)[\"']", re.MULTILINE)
+# `__version__ = "0.5.4"`, or setuptools-scm's `__version__ = version = '0.8.5.post1'`
+_VERSION_LITERAL = re.compile(r"^__version__\s*=\s*(?:version\s*=\s*)?[\"']([0-9][^\"']*)[\"']",
+                              re.MULTILINE)
 PYTHON_CANDIDATES = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 
 
@@ -59,6 +65,12 @@ class Environment(BaseModel):
     torch_index_url: str = Field(description="Wheel index that serves this torch for this CUDA.")
     vllm_version: str | None = Field(
         default=None, description="Literal __version__ at the commit (names S3-era wheels).")
+    base_kind: Literal["cuda", "debian"] = Field(
+        default="cuda", description="cuda: an nvidia/cuda devel image; debian: the offline "
+                                    "base (debootstrap, no registry; wheel strategies only).")
+    debian_suite: str | None = Field(default=None, description="Suite of the offline base.")
+    torch_exclude_newer: str | None = Field(
+        default=None, description="Cut-off for torch's own dependencies in the torch layer.")
     reasons: list[str] = Field(default_factory=list, description="One line per decision.")
 
 
@@ -155,8 +167,9 @@ def find_torch_pin(files: dict[str, str]) -> TorchPin | None:
 
 
 def vllm_version(files: dict[str, str]) -> str | None:
-    """A literal __version__ (vllm/version.py from mid-2024, vllm/__init__.py before)."""
-    for name in ("vllm/version.py", "vllm/__init__.py"):
+    """A literal __version__ (vllm/version.py from mid-2024, vllm/__init__.py before,
+    setuptools-scm's vllm/_version.py in release sdists)."""
+    for name in VERSION_FILES:
         if (text := files.get(name)) and (m := _VERSION_LITERAL.search(text)):
             return m.group(1)
     return None
@@ -226,11 +239,15 @@ def derive_environment(files: dict[str, str], commit_date: dt.date | None) -> En
     spec = python_requires(files)
     python, why = choose_python(spec)
     reasons.append(why)
+    torch_cutoff = facts.TORCH_RELEASED.get(torch)
+    if torch_cutoff:
+        reasons.append(f"torch layer: torch's own dependencies as of its release "
+                       f"({torch_cutoff}), older than any commit that pins it")
     return Environment(
         torch=torch, torch_source=source, torch_file=torch_file, cuda=cuda, python=python,
         python_requires=spec, base_image=base_image,
         torch_index_url=facts.TORCH_INDEX.format(tag=_cuda_tag(cuda)),
-        vllm_version=vllm_version(files), reasons=reasons)
+        vllm_version=vllm_version(files), torch_exclude_newer=torch_cutoff, reasons=reasons)
 
 
 def read_commit_files(source: CommitSource, sha: str) -> dict[str, str]:

@@ -118,3 +118,48 @@ RANDOM_DATASET_FROM = dt.date(2024, 7, 1)
 RESULT_FILENAME_FROM = dt.date(2024, 6, 1)
 VLLM_BENCH_CLI_FROM = dt.date(2025, 4, 1)    # `vllm bench serve|latency|throughput`
 SCRIPTS_STUBBED_FROM = dt.date(2025, 9, 1)   # benchmarks/benchmark_*.py only point at vllm bench
+
+
+# When each torch pin's last wheel reached PyPI (PyPI's upload time of the release's files).
+# The shared torch layer resolves torch's own dependencies (sympy, networkx, nvidia-*) as of
+# that moment: any commit that pins this torch is younger, so the layer never holds a package
+# newer than the commit's own cut-off, and commits with the same pin still share the layer.
+TORCH_RELEASED: dict[str, str] = {
+    "2.1.2": "2023-12-14T21:49:11Z", "2.2.1": "2024-02-22T19:18:38Z",
+    "2.3.0": "2024-04-24T15:47:35Z", "2.3.1": "2024-06-05T16:42:33Z",
+    "2.4.0": "2024-07-24T15:30:20Z", "2.5.1": "2024-10-29T17:39:51Z",
+    "2.6.0": "2025-01-29T16:27:50Z", "2.7.0": "2025-04-23T14:35:39Z",
+    "2.7.1": "2025-06-04T17:39:38Z", "2.8.0": "2025-08-06T14:57:28Z",
+    "2.9.0": "2025-10-15T15:50:40Z",
+}
+
+# The newest CPython each torch pin has x86_64 wheels for on PyPI (cp313 from 2.5, cp314 from
+# 2.9). A base whose Python is newer cannot install the pin at all.
+TORCH_MAX_PYTHON: dict[str, str] = {
+    "2.1.2": "3.11", "2.2.1": "3.12", "2.3.0": "3.12", "2.3.1": "3.12", "2.4.0": "3.12",
+    "2.5.1": "3.13", "2.6.0": "3.13", "2.7.0": "3.13", "2.7.1": "3.13", "2.8.0": "3.13",
+    "2.9.0": "3.14",
+}
+
+# The CUDA of the torch wheels PyPI itself serves (no local tag), for `--torch-index pypi`:
+# where it equals the pin's CUDA (TORCH_CUDA) PyPI's torch is the very build vLLM used.
+PYPI_TORCH_CUDA: dict[str, str] = {
+    "2.1.2": "12.1", "2.2.1": "12.1", "2.3.0": "12.1", "2.3.1": "12.1", "2.4.0": "12.1",
+    "2.5.1": "12.4", "2.6.0": "12.4", "2.7.0": "12.6", "2.7.1": "12.6", "2.8.0": "12.8",
+    "2.9.0": "12.8",
+}
+PYPI_INDEX = "https://pypi.org/simple"
+
+# The offline base (executor/build.py BaseImageRecipe: debootstrap + docker import, no
+# registry) per Debian suite, and the python3 each suite ships. Wheel strategies need no nvcc:
+# the CUDA runtime comes from torch's nvidia-* wheels, so such a base serves them.
+DEBIAN_SUITE_PYTHON: dict[str, str] = {"bookworm": "3.11", "trixie": "3.13"}
+
+# Packages whose files of the time are gone from PyPI, each with what its name holds now. Letting
+# the cut-off through would install whatever holds the name today: pyairports 0.0.1 (uploaded
+# 2025-09-25) is an unrelated package (a `sample` module and a `byted-wandb` script), not the
+# airport list outlines 0.0.43-0.0.46 import. Such a package is replaced, through a uv override,
+# by a local stand-in with the importable names (install_script.STAND_INS), and the plan says so.
+VANISHED: dict[str, str] = {
+    "pyairports": "gone from PyPI; the name now holds an unrelated 2025-09-25 upload",
+}

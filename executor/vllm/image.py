@@ -14,9 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from executor.build import (ImageRef, Log, ensure_sandbox_image, load_image_archive,
-                            resolve_named_base, sandbox_recipe, sha256_hex)
-from executor.vllm.install_script import install_command, toolchain_command
+from executor.build import (BaseImageRecipe, ImageRef, Log, ensure_base_image,
+                            ensure_sandbox_image, load_image_archive, resolve_named_base,
+                            sandbox_recipe, sha256_hex)
+from executor.vllm.install_script import install_command, toolchain_command, torch_command
 from executor.vllm.strategy import InstallPlan
 
 REPO_DIR = "/workspace/repo"
@@ -49,6 +50,7 @@ def build_args(plan: InstallPlan, deps_dir: Path | None = None, agent_bundle: st
         "PYTHON_VERSION": env.python,
         "TORCH_VERSION": env.torch,
         "TORCH_INDEX_URL": env.torch_index_url,
+        "TORCH_COMMAND": torch_command(plan),
         "REPO_DIR": REPO_DIR,
         "REPO_COMMIT": plan.sha,
         "INSTALL_STRATEGY": plan.strategy,
@@ -69,12 +71,16 @@ def torch_layer_key(plan: InstallPlan) -> str:
     """What decides the shared torch layer: commits with the same key share it."""
     env = plan.environment
     return sha256_hex(env.base_image, toolchain_command(plan), env.python, env.torch,
-                      env.torch_index_url)[:12]
+                      env.torch_index_url, torch_command(plan))[:12]
 
 
 def resolve_cuda_base(plan: InstallPlan, *, base_image: str | None = None,
                       base_image_tar: Path | None = None, log: Log = _noop) -> ImageRef:
-    """The CUDA base: loaded from a tarball (air-gapped), named, or the plan's choice."""
+    """The CUDA base: loaded from a tarball (air-gapped), named, or the plan's choice; for a
+    plan on the offline base, that Debian suite's image (built by debootstrap if missing)."""
+    if plan.environment.base_kind == "debian" and base_image is None and base_image_tar is None:
+        suite = plan.environment.debian_suite or "bookworm"
+        return ensure_base_image(BaseImageRecipe(suite=suite), log=log)
     if base_image_tar is not None:
         tags = load_image_archive(base_image_tar)
         log(f"loaded {', '.join(tags) or 'an untagged image'} from {base_image_tar}")

@@ -26,13 +26,22 @@ WHEEL_DIR_IN_IMAGE = "/opt/isobench/wheels"
 _READ_VERSION = ("import email, sys, zipfile; w = zipfile.ZipFile(sys.argv[1]); "
                  "m = [n for n in w.namelist() if n.endswith('.dist-info/METADATA')]; "
                  "print(email.message_from_bytes(w.read(m[0]))['Version'] if m else '')")
+SEED_PACKAGES = ("pip", "setuptools", "wheel")  # what `uv venv --seed` would add, undated
 DEFAULT_BUILD_REQUIREMENTS = ("cmake>=3.26", "ninja", "packaging", "setuptools>=61",
                               "setuptools-scm>=8", "wheel", "jinja2")
 
 
 def toolchain_command(plan: InstallPlan) -> str:
-    """CUDA devel images have no Python: add the chosen one, git, ccache and a pinned uv."""
+    """CUDA devel images have no Python: add the chosen one, git, ccache and a pinned uv. The
+    offline Debian base has Python, git and compilers already: only uv is added."""
     python = plan.environment.python
+    if plan.environment.base_kind == "debian":
+        # Debian's python3 is externally managed (PEP 668): uv gets a venv of its own
+        return "\n".join([
+            "python3 -m venv /opt/isobench/uv",
+            f"/opt/isobench/uv/bin/pip install --no-cache-dir uv=={UV_VERSION}",
+            "ln -sf /opt/isobench/uv/bin/uv /usr/local/bin/uv",
+        ])
     lines = [
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update",
@@ -47,15 +56,68 @@ def toolchain_command(plan: InstallPlan) -> str:
     return "\n".join(lines)
 
 
+def torch_command(plan: InstallPlan) -> str:
+    """The shared torch layer: the venv, the pinned torch, and torch's own dependencies as of
+    the pin's release (facts.TORCH_RELEASED), so the layer holds nothing newer than any commit
+    that pins it.
+
+    download.pytorch.org publishes no upload times, and uv treats a file without one as absent
+    under --exclude-newer: from that index torch alone is taken (--no-deps), its dependencies
+    (nvidia-* CUDA libraries, sympy, ...) then come from PyPI, which dates every file."""
+    env = plan.environment
+    pip = f"uv pip install --python {VENV_PYTHON}"
+    cutoff = f" --exclude-newer {env.torch_exclude_newer}" if env.torch_exclude_newer else ""
+    # no `uv venv --seed`: it installs today's pip/setuptools/wheel (and wheel's packaging),
+    # which the commit's resolution then keeps; here they are dated like everything else
+    lines = [f"uv venv --python python{env.python} /opt/venv"]
+    if env.torch_index_url != facts.PYPI_INDEX:
+        lines.append(f"{pip} --no-deps --index-url {shlex.quote(env.torch_index_url)} "
+                     f"torch=={env.torch}")
+    lines += [f"{pip}{cutoff} {' '.join(SEED_PACKAGES)} torch=={env.torch}",
+              f'{VENV_PYTHON} -c "import torch; print(\'torch\', torch.__version__, '
+              f'\'cuda\', torch.version.cuda)"']
+    return "\n".join(lines)
+
+
+# Importable stand-ins for facts.VANISHED packages: the module names their dependants import,
+# and no more. pyairports: outlines' airport-code type reads AIRPORT_LIST at import time (so
+# `import vllm` needs it); empty, that one type has no members, everything else is unchanged.
+STAND_INS: dict[str, dict[str, str]] = {
+    "pyairports": {"pyairports/__init__.py": "", "pyairports/airports.py": "AIRPORT_LIST = []\n"},
+}
+STAND_IN_DIR = "/opt/isobench/stand-ins"
+OVERRIDES = "/opt/isobench/overrides.txt"
+
+
+def stand_in_lines() -> list[str]:
+    """Write each stand-in as a tiny setuptools project and list it in the overrides file; uv
+    uses an override only when the resolution reaches that package."""
+    lines = [f": > {OVERRIDES}"]
+    for name, files in sorted(STAND_INS.items()):
+        root = f"{STAND_IN_DIR}/{name}"
+        project = (f'[project]\nname = "{name}"\nversion = "0.0.0+isobench.stand.in"\n'
+                   f'[build-system]\nrequires = ["setuptools>=61"]\n'
+                   f'build-backend = "setuptools.build_meta"\n')
+        lines.append(f"mkdir -p {root}")
+        lines.append(f"printf '%s' {shlex.quote(project)} > {root}/pyproject.toml")
+        for path, text in files.items():
+            lines.append(f"mkdir -p {root}/{path.rsplit('/', 1)[0]}")
+            lines.append(f"printf '%s' {shlex.quote(text)} > {root}/{path}")
+        lines.append(f'echo "{name} @ file://{root}" >> {OVERRIDES}')
+    return lines
+
+
 def _uv_install(plan: InstallPlan, *args: str) -> str:
     cutoff = f" --exclude-newer {plan.exclude_newer}" if plan.exclude_newer else ""
-    return (f"uv pip install --python {VENV_PYTHON}{cutoff} "
-            f"--extra-index-url {plan.environment.torch_index_url} "
-            f"--index-strategy unsafe-best-match {' '.join(args)}")
+    index = plan.environment.torch_index_url
+    extra = ("" if index == facts.PYPI_INDEX else
+             f" --extra-index-url {index} --index-strategy unsafe-best-match")
+    return (f"uv pip install --python {VENV_PYTHON}{cutoff}{extra} --overrides {OVERRIDES} "
+            f"{' '.join(args)}")
 
 
 def _common_prelude() -> list[str]:
-    return [
+    return [*stand_in_lines(),
         # up to v0.10.0 any non-empty value (even "0") turns precompiled mode on, and it
         # fetches the latest nightly: never let it decide
         "unset VLLM_USE_PRECOMPILED VLLM_PRECOMPILED_WHEEL_LOCATION VLLM_PRECOMPILED_WHEEL_COMMIT",
@@ -115,6 +177,9 @@ def wheel_install_command(plan: InstallPlan) -> str:
         f'{VENV_PYTHON} -c "import importlib.util as u, sys; o = u.find_spec(\'vllm\').origin; '
         f'sys.exit(0 if o.startswith(\'$REPO\') else \'vllm resolves to \' + o)"',
         'rm -f /tmp/isobench-wheel-files /tmp/isobench-repo-files',
+        # the renamed copy is installed and spent: kept, it would be a second copy of the
+        # wheel (0.1-0.4 GB) in this layer
+        "rm -rf /opt/isobench/wheel-dl",
     ]
     return "\n".join(lines + _freeze(plan))
 

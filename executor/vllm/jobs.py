@@ -27,16 +27,25 @@ class VllmBuildOptions(BaseModel):
     probe: bool = Field(default=True, description="HEAD-probe wheel URLs (offline: skipped).")
     base_image: str | None = Field(default=None, description="CUDA base instead of the plan's.")
     base_image_tar: Path | None = Field(default=None, description="`docker load` this first.")
+    offline_base: bool = Field(
+        default=False, description="Wheel strategies on the offline Debian base (no registry).")
+    torch_index: str | None = Field(
+        default=None, description="pytorch (default), pypi, or an index URL for torch.")
+
+
+def plan_options(options: VllmBuildOptions) -> PlanOptions:
+    """What the planner needs of the operator's build options."""
+    return PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
+                       deps_dir=options.deps_dir, offline_base=options.offline_base,
+                       torch_index=options.torch_index)
 
 
 def plan_entries(entries: list[CatalogEntry], mirror: Path | str | None,
                  options: VllmBuildOptions) -> list[CommitPlan]:
     """Plans of catalogue entries, read from a mirror when there is one (else metadata only)."""
     source = GitMirror(mirror) if mirror else None
-    plan_options = PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
-                               deps_dir=options.deps_dir)
     prober = Prober(enabled=options.probe)
-    return [plan_entry(entry, source, plan_options, prober) for entry in entries]
+    return [plan_entry(entry, source, plan_options(options), prober) for entry in entries]
 
 
 def plan_job(job: CommitJob, options: VllmBuildOptions) -> CommitPlan:

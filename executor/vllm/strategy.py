@@ -22,12 +22,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from executor.errors import UserInputError
 from executor.vllm import facts
 from executor.vllm.environment import (Environment, derive_environment, read_commit_files,
                                        vllm_version)
 from executor.vllm.mirror import CommitSource
 from executor.vllm.native import VLLM_NATIVE_PATHS, native_hits
-from executor.vllm.wheels import Prober, WheelChoice, find_wheel, wheel_candidates
+from executor.vllm.offline_base import on_offline_base, with_torch_index
+from executor.vllm.wheels import (Prober, WheelChoice, find_wheel, version_mismatch,
+                                  wheel_candidates)
 
 Strategy = Literal["own_wheel", "nearest_wheel", "full_build"]
 GB = 1024 ** 3
@@ -106,6 +109,10 @@ class PlanOptions(BaseModel):
     wheel_dir: Path | None = Field(default=None, description="Local folder of vLLM wheels.")
     deps_dir: Path | None = Field(default=None, description="Pre-fetched FETCHCONTENT folder.")
     nearest_limit: int = Field(default=50, description="Ancestors searched for a nearest wheel.")
+    offline_base: bool = Field(
+        default=False, description="Build on the offline Debian base (no registry, no nvcc).")
+    torch_index: str | None = Field(
+        default=None, description="pytorch (default), pypi, or an index URL for torch.")
     host: HostResources = Field(default_factory=HostResources.detect)
 
 
@@ -166,7 +173,9 @@ def plan_install(sha: str, *, source: CommitSource | None, commit_date: dt.datet
     """Decide the environment and install strategy of one commit (full sha when known)."""
     files = read_commit_files(source, sha) if source is not None else {}
     day = commit_date.date() if commit_date else None
-    env = derive_environment(files, day)
+    env = with_torch_index(derive_environment(files, day), options.torch_index)
+    if options.offline_base:
+        env = on_offline_base(env)
     reasons: list[str] = []
     if source is None:
         reasons.append("no mirror: requirements, version and history unread; catalogue "
@@ -174,6 +183,12 @@ def plan_install(sha: str, *, source: CommitSource | None, commit_date: dt.datet
     build = build_settings(options.gpu_arch, options.host, options.deps_dir)
 
     own = find_wheel(sha, day, env.vllm_version, env.cuda, options.wheel_dir, prober)
+    if own is not None and own.source == "local":
+        # a wheel filed under this sha is the operator's claim that it is this tree's build:
+        # one that says otherwise would run other binaries under this commit's name
+        if problem := version_mismatch(own.version, env.vllm_version):
+            raise UserInputError(f"wheel {own.location} does not match commit {sha[:12]}: "
+                                 f"{problem}; file the right wheel under {sha} or remove it")
     if day is None:
         reasons.append("commit date unknown: no wheel era can be chosen")
     elif day < facts.WHEELS_FROM:
@@ -204,6 +219,10 @@ def plan_install(sha: str, *, source: CommitSource | None, commit_date: dt.datet
     else:
         strategy, wheel = "full_build", None
         reasons.insert(0, "full_build: no usable wheel")
+        if env.base_kind == "debian":
+            raise UserInputError(f"{sha[:12]} needs a full build (no usable wheel) and the "
+                                 f"offline base has no nvcc: give its wheel with --wheel-dir "
+                                 f"DIR/{sha}/vllm-*.whl, or build on a CUDA image")
     if wheel is not None and wheel.check_version_in_image:
         reasons.append("wheel is in the Sep-Nov 2024 placeholder window: the install refuses "
                        "a +cu118 METADATA Version")
@@ -212,12 +231,16 @@ def plan_install(sha: str, *, source: CommitSource | None, commit_date: dt.datet
     if commit_date is not None:
         exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         reasons.append(f"dependencies resolved as of {exclude_newer} (uv --exclude-newer)")
+        reasons += [f"note: {name} is {why}: a local stand-in replaces it if the resolution "
+                    f"needs it (uv --overrides)" for name, why in sorted(facts.VANISHED.items())]
     else:
         reasons.append("no commit date: dependencies resolve to today's releases (drift risk)")
 
-    downloads = [f"{env.base_image} (docker pull, unless loaded from --base-image-tar)",
-                 f"torch=={env.torch} from {env.torch_index_url}"]
-    if env.python != facts.DEFAULT_PYTHON:
+    downloads = [f"{env.base_image} (docker pull, unless loaded from --base-image-tar)"
+                 if env.base_kind == "cuda" else
+                 f"{env.base_image}: Debian {env.debian_suite} packages (debootstrap), unless "
+                 f"present", f"torch=={env.torch} from {env.torch_index_url}"]
+    if env.base_kind == "cuda" and env.python != facts.DEFAULT_PYTHON:
         downloads.append(f"CPython {env.python} (uv python install)")
     if wheel is not None and wheel.source == "url":
         downloads.append(f"vLLM wheel {wheel.location}")

@@ -126,6 +126,37 @@ def version_problem(version: str | None) -> str | None:
     return None
 
 
+def _normalised(version: str) -> tuple[tuple[int, ...], str]:
+    """0.8.5.post1+cu124 -> ((0, 8, 5), '.post1'): release numbers (trailing zeros dropped,
+    so 0.5.4.0 is 0.5.4) and what follows them, the local tag removed."""
+    public = version.split("+", 1)[0].strip().lower()
+    head = re.match(r"\d+(?:\.\d+)*", public)
+    if head is None:
+        return (), public
+    numbers = [int(part) for part in head.group(0).split(".")]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers), public[head.end():]
+
+
+def version_mismatch(wheel_version: str | None, tree_version: str | None) -> str | None:
+    """Why a wheel's METADATA version contradicts the tree's literal version, or None.
+
+    A local tag (+cu124) is a build variant of the same code and never a mismatch. A .dev wheel
+    is a main-branch build between releases, named after the *next* release, so a tree still
+    saying the last one is expected there; only a release-to-release disagreement is refused.
+    Either side unknown (a setuptools-scm checkout has no literal) is not a mismatch.
+    """
+    if not wheel_version or not tree_version:
+        return None
+    if ".dev" in wheel_version or ".dev" in tree_version:
+        return None
+    if _normalised(wheel_version) == _normalised(tree_version):
+        return None
+    return (f"the wheel's METADATA says vLLM {wheel_version}, the tree's version file says "
+            f"{tree_version}")
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

@@ -286,7 +286,10 @@ def test_planted_slowdown_of_base_is_flagged(recorded, second_engine, tmp_path):
     assert "repo: changed minivllm/block_manager.py" in drifted.drift
     report = compare(recorded.bundle, run_dir(tmp_path / "state", "planted"))
     [item] = [c for c in report["items"] if c["b"] is not None]
-    assert not item["replay_valid"] and "human/base" in item["why"], item
+    # The slowed base image is also what the agent variant is built on, so agent/base moves as
+    # well as human/base; which of the two leaves its widened interval depends on the trials.
+    assert not item["replay_valid"], item
+    assert "agent/base" in item["why"] or "human/base" in item["why"], item
     print(out.stderr[-1500:])  # the rerun's own account of the drifted image
     print(run_cli("compare", str(recorded.bundle),
                   str(run_dir(tmp_path / "state", "planted"))).stdout)

@@ -127,7 +127,7 @@ def test_own_wheel_install_runs_the_checkout_with_the_wheels_binaries(engine, tm
         out["TOOLCHAIN_COMMAND"] = (f"python3 -m venv /opt/venv && /opt/venv/bin/pip install "
                                     f"-q uv=={UV_VERSION} && ln -s /opt/venv/bin/uv "
                                     f"/usr/local/bin/uv")
-        out["TORCH_VERSION"] = ""
+        out["TORCH_VERSION"] = out["TORCH_COMMAND"] = ""
         return out
 
     image.build_args = cpu_args
