@@ -113,3 +113,25 @@ def test_a_newer_bundle_format_is_refused(tmp_path):
     (tmp_path / "bundle.json").write_text('{"format_version": 99}')
     with pytest.raises(UserInputError, match="format 99"):
         verify_bundle(tmp_path)
+
+
+def test_recorded_options_split_into_bench_options_and_resources():
+    """results.json records the GPUs and limits beside the BenchOptions (which forbid them):
+    a rerun measures with both, the user's --cpus/--cpuset over the recorded limits."""
+    from executor.bench.results import BenchResults
+    from executor.bench.run import BenchOptions, bench_record
+    from executor.rerun.rerun import RerunOptions, _bench_options
+    from executor.sandbox import GpuRequest, Resources
+
+    recorded = Resources(gpus=GpuRequest(mode="ids", ids=["1"]), cpus=2.0, cpuset="0-1",
+                         memory="8g")
+    options = BenchOptions(trials=5, prepare_network="bridge")
+    results = BenchResults(item_id="x", commits={}, metric={}, seed=42, trials_per_variant=5,
+                           warmup_blocks=1, variants={}, verdict="improved",
+                           options=bench_record(options, recorded))
+    bench, resources = _bench_options(results, RerunOptions(state_dir="s", run_id="r",
+                                                            cpuset="2-3"), {"none"})
+    assert bench.seed == 42 and bench.trials == 5 and bench.max_trials is None
+    assert bench.prepare_network == "none"  # the engine has no bridge
+    assert resources.gpus == recorded.gpus
+    assert (resources.cpus, resources.cpuset, resources.memory) == (2.0, "2-3", "8g")
