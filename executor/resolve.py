@@ -14,12 +14,29 @@ import tomllib
 from pathlib import Path
 
 import git
+from pydantic import BaseModel, Field
 
 from executor.errors import UserInputError
 from executor.repo import open_repo, parent_sha, resolve_sha
 from executor.task import CommitJob, PlanItem, TaskSpec, load_task_file
 
 REPO_TASK_FILE = "isobench.toml"
+
+
+class JobSource(BaseModel):
+    """Where a commit's task and repository come from, besides the sha (--task, --repo; a
+    single commit also --base and --item-id)."""
+
+    task_file: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--task", "path": {"dir_okay": False}},
+        description="Task file (TOML/JSON) saying how to build, test and time the repo.")
+    repo: str | None = Field(default=None, json_schema_extra={"flag": "--repo"},
+                             description="Repository path or URL (overrides the task's; use "
+                                         "mirrors).")
+    base: str | None = Field(default=None, json_schema_extra={"flag": "--base"},
+                             description="Base commit (default: the parent of SHA).")
+    item_id: str | None = Field(default=None, json_schema_extra={"flag": "--item-id"},
+                                description="Item id (default: catalogue id or sha).")
 
 
 def catalogue_lookup(sha: str) -> tuple[TaskSpec, PlanItem] | None:
@@ -93,3 +110,9 @@ def reference_patch(job: CommitJob) -> tuple[bytes, str] | None:
 
         return reference_agent_patch(), str(REFERENCE_AGENT_PATCH.name)
     return None
+
+
+def resolve_source(sha: str, source: JobSource) -> CommitJob:
+    """resolve_job with the command line's JobSource."""
+    return resolve_job(sha, task_file=source.task_file, repo=source.repo,
+                       item_id=source.item_id, base=source.base)

@@ -3,34 +3,102 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from executor.agents.base import Agent
 from executor.errors import UserInputError
-from executor.pricing import PriceTable
+from executor.pricing import DEFAULT_PRICES, PriceTable
 
-AGENTS = ("replay", "script", "trae", "mini-swe-agent")
+AgentName = Literal["replay", "script", "trae", "mini-swe-agent"]
+AGENTS: tuple[str, ...] = get_args(AgentName)
+LLM_AGENTS = ("trae", "mini-swe-agent")  # the agents that take --model
+
+
+def _flag(flag: str, **extra) -> dict:
+    return {"flag": flag, **extra}
+
+
+FILE = {"dir_okay": False}
+
+
+class AgentChoice(BaseModel):
+    """Which agent an attempt runs, its input file and its bounds: the `--agent...` flags of
+    run-commit and run (executor/cli/options.py makes the flags from the fields)."""
+
+    agent: AgentName = Field(default="replay", json_schema_extra=_flag("--agent"),
+                             description="Agent adapter to run.")
+    patch_file: Path | None = Field(
+        default=None, json_schema_extra=_flag("--patch", path=FILE),
+        description="Patch for the replay agent (the demo ships a default).")
+    script_file: Path | None = Field(
+        default=None, json_schema_extra=_flag("--agent-script", path=FILE),
+        description="Shell script for the script agent (runs in the repo, in the sandbox; "
+                    "$ISOBENCH_ITEM_ID names the item).")
+    budget_min: int = Field(default=120, ge=1, json_schema_extra=_flag("--agent-budget"),
+                            description="Agent wall-clock budget in minutes.")
+    max_steps: int | None = Field(default=None, ge=1, json_schema_extra=_flag("--max-steps"),
+                                  description="Agent step limit.")
+    network: str = Field(default="bridge", json_schema_extra=_flag("--agent-network"),
+                         description="Network mode of the agent sandbox (bridge, host, none).")
 
 
 class LlmAgentOptions(BaseModel):
-    """Command-line settings shared by the LLM agents (no secrets: the key stays in the env)."""
+    """Settings shared by the LLM agents (no secrets: the key stays in the env); the flagged
+    fields are run-commit's and run's `--model ...` options."""
 
-    model: str | None = Field(default=None, description="Model name served by the endpoint.")
-    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint URL.")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Host variable with the key.")
-    source: str | None = Field(default=None, description="Agent source: checkout path or git URL.")
-    revision: str | None = Field(default=None, description="Source revision or package version.")
-    python: Path | None = Field(default=None, description="Relocatable CPython for the bundle.")
-    max_steps: int | None = Field(default=None, description="Agent step limit.")
+    model: str | None = Field(default=None, json_schema_extra=_flag("--model"),
+                              description="LLM agents: model name served by the endpoint.")
+    base_url: str | None = Field(
+        default=None, json_schema_extra=_flag("--base-url"),
+        description="LLM agents: OpenAI-compatible endpoint URL (a loopback URL puts the agent "
+                    "sandbox on the host network).")
+    api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=_flag("--api-key-env"),
+                             description="LLM agents: host environment variable holding the "
+                                         "API key.")
+    source: str | None = Field(default=None, json_schema_extra=_flag("--agent-source"),
+                               description="trae: local checkout/mirror path or git URL.")
+    revision: str | None = Field(default=None, json_schema_extra=_flag("--agent-revision"),
+                                 description="trae: source revision; mini-swe-agent: version.")
+    python: Path | None = Field(
+        default=None,
+        json_schema_extra=_flag("--agent-python", path={"exists": True, "file_okay": False}),
+        description="trae: a relocatable CPython >= 3.12 (install prefix) for its bundle.")
+    must_patch: bool = Field(
+        default=False, json_schema_extra=_flag("--must-patch"),
+        description="trae: pass TRAE's --must-patch (it rejects an empty `git diff`; committed "
+                    "work then dies with a 400: README, Agents).")
+    price_table: Path | None = Field(
+        default=None, json_schema_extra=_flag("--price-table", path={"exists": True,
+                                                                     "dir_okay": False}),
+        description="TOML/JSON prices added to the defaults, for the cost in the journal.")
+    max_steps: int | None = Field(default=None, description="Agent step limit (AgentChoice's).")
     prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")
     verbose: bool = Field(default=False, description="Stream the agent's output to the console.")
-    must_patch: bool = Field(default=False, description="trae: pass TRAE's --must-patch (README: "
-                             "what it costs).")
     key_on_controller: bool = Field(
         default=False, description="The key is not needed where the agent is built: its model "
         "calls are replayed (--gateway-replay) or go through the gateway of a Ray batch's "
         "driver, which holds the key.")
+
+    @model_validator(mode="after")
+    def _load_price_table(self) -> "LlmAgentOptions":
+        # Read where the flag is given, once: the table (not the path) travels to Ray nodes.
+        if self.price_table is not None and self.prices is None:
+            try:
+                table = PriceTable.load(self.price_table)
+            except (OSError, ValueError) as exc:  # TOML, JSON and schema errors are ValueErrors
+                raise ValueError(f"--price-table {self.price_table}: not a price table "
+                                 f"({str(exc).splitlines()[0]})") from exc
+            self.prices = DEFAULT_PRICES.merged(table)
+        return self
+
+    def check_model(self, agent: str) -> None:
+        """--model goes with the LLM agents and only with them (bad input otherwise)."""
+        if agent in LLM_AGENTS and not self.model:
+            raise UserInputError(f"the {agent} agent needs --model")
+        if agent not in LLM_AGENTS and self.model:
+            raise UserInputError(f"--model {self.model}: the {agent} agent uses no model")
 
 
 def _placeholder_environ(llm: "LlmAgentOptions | None") -> dict[str, str] | None:

@@ -7,7 +7,10 @@ import functools
 import tempfile
 from pathlib import Path
 
+from typing import Literal
+
 import click
+from pydantic import BaseModel, Field
 from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
@@ -21,27 +24,70 @@ from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_comm
 from executor.policy import RetryPolicy
 from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
-from executor.cli.common import (IMAGE_INPUTS, agent_options, image_input_options,
-                                 limit_options, llm_options, run_options, skip_bench_option,
-                                 state_dir_option, task_options, trial_options,
-                                 vllm_build_options)
+from executor.agents import AgentChoice, LlmAgentOptions
+from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
+                                 gateway_options, image_input_options, limit_options,
+                                 run_options, skip_bench_option, state_dir_option, task_options,
+                                 trial_options)
+from executor.cli.options import model_options
 from executor.doctor import host_gpus
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
 from executor.errors import UserInputError
 from executor.preflight import PreflightNeeds, needs_for, preflight
-from executor.gateway.options import (controller_gateway, gateway_options, pop_gateway_values,
-                                      probe_agent)
+from executor.gateway.options import GatewayFlags, controller_gateway, probe_agent
 from executor.journal import write_json_atomic
 from executor.bench.run import BenchOptions
 from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
+from executor.resolve import JobSource
 from executor.state import RunKey, StateLayout
+from executor.vllm.jobs import VllmBuildOptions
 from executor.status import build_report
 from executor.status import remaining_plan as plan_of_remaining
 from executor.status_view import render_markdown, render_terminal
 from executor.task import load_plan
 
 FILE = click.Path(dir_okay=False, path_type=Path)
-LLM_AGENTS = ("trae", "mini-swe-agent")  # the agents that take --model (executor.agents)
+
+
+class BatchFlags(BaseModel):
+    """How `run` spreads a plan's attempts: backend, workers, GPU leases, order, output."""
+
+    backend: Literal["local", "ray"] = Field(
+        default="local", json_schema_extra={"flag": "--backend"},
+        description="local: worker threads on this host; ray: one Ray task per attempt on a "
+                    "cluster's GPU nodes.")
+    ray_address: str | None = Field(
+        default=None, json_schema_extra={"flag": "--ray-address"},
+        description="ray: the cluster ('auto' on a node of it, or HOST:6379); default "
+                    "$RAY_ADDRESS, else a Ray instance on this host.")
+    workers: int | None = Field(
+        default=None, ge=1, json_schema_extra={"flag": "--workers"},
+        description="Attempts at once (default: one per GPU lease, or 1 without GPUs; ray: the "
+                    "cluster's GPUs / --gpus-per-item).")
+    gpus: str = Field(default="none", json_schema_extra={"flag": "--gpus"},
+                      description="local: GPU ids to lease, e.g. 0,1,2,3; 'none' for CPU slots. "
+                                  "ray: leave it; Ray assigns devices.")
+    gpus_per_item: int = Field(default=1, ge=1, json_schema_extra={"flag": "--gpus-per-item"},
+                               description="Devices per item: the size of a local lease; "
+                                           "num_gpus of a Ray task.")
+    gpu_passthrough: bool | None = Field(
+        default=None, json_schema_extra={"flag": "--gpu-passthrough/--no-gpu-passthrough"},
+        description="Pass each attempt's leased GPUs into its sandboxes. Default: where "
+                    "nvidia-smi sees GPUs on the node (logical GPUs are only recorded).")
+    run_item: str | None = Field(
+        default=None, json_schema_extra={"flag": "--run-item", "metavar": "MODULE:NAME"},
+        description="Instead of the one-commit pipeline: factory NAME(ctx) -> run_item; MODULE "
+                    "may be a FILE.py (with ray: importable on every node).")
+    progress: bool = Field(default=True, json_schema_extra={"flag": "--progress/--no-progress"},
+                           description="Progress bar and one line per attempt on stderr (the "
+                                       "bar redraws only on a terminal).")
+    verbose: bool = Field(default=False, json_schema_extra={"flag": "--verbose", "short": "-v"},
+                          description="Echo each item's pipeline log on stderr (always in "
+                                      "attempt-<n>/controller.log).")
+    order: Literal["history", "plan"] = Field(
+        default="history", json_schema_extra={"flag": "--order"},
+        description="history: longest first, estimated from earlier runs of the task (plan "
+                    "order where none); plan: plan order.")
 
 
 @click.command("plan")
@@ -91,41 +137,8 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
               help="Continue the run: skip items the policy calls final, re-run the rest.")
 @agent_options
 @task_options
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True, help="local: worker threads on this host; ray: one Ray task "
-                                      "per attempt on a cluster's GPU nodes.")
-@click.option("--ray-address", help="ray: the cluster ('auto' on a node of it, or HOST:6379); "
-                                    "default $RAY_ADDRESS, else a Ray instance on this host.")
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Attempts at once (default: one per GPU lease, or 1 without GPUs; ray: the "
-                   "cluster's GPUs / --gpus-per-item).")
-@click.option("--gpus", default="none", show_default=True,
-              help="local: GPU ids to lease, e.g. 0,1,2,3; 'none' for CPU slots. ray: leave "
-                   "it; Ray assigns devices.")
-@click.option("--gpus-per-item", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Devices per item: the size of a local lease; num_gpus of a Ray task.")
-@click.option("--gpu-passthrough/--no-gpu-passthrough", default=None,
-              help="Pass each attempt's leased GPUs into its sandboxes. Default: where "
-                   "nvidia-smi sees GPUs on the node (logical GPUs are only recorded).")
-@click.option("--retryable-attempts", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Attempts for retryable failures (429, 5xx, timeouts).")
-@click.option("--infra-attempts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Attempts for infrastructure failures (Docker, lost Ray nodes).")
-@click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=30.0,
-              show_default=True, help="First retry delay in seconds (doubles per retry, "
-                                      "plus up to 25% jitter).")
-@click.option("--run-item", "run_item_spec", metavar="MODULE:NAME",
-              help="Instead of the one-commit pipeline: factory NAME(ctx) -> run_item; MODULE "
-                   "may be a FILE.py (with ray: importable on every node).")
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bar and one line per attempt on stderr (the bar redraws only on "
-                   "a terminal).")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Echo each item's pipeline log on stderr (always in attempt-<n>/"
-                   "controller.log).")
-@click.option("--order", type=click.Choice(["history", "plan"]), default="history",
-              show_default=True, help="history: longest first, estimated from earlier runs of "
-                                      "the task (plan order where none); plan: plan order.")
+@model_options(BatchFlags, "batch")
+@batch_retry_options
 @trial_options
 @aa_sample_option
 @skip_bench_option
@@ -134,11 +147,11 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @gateway_options
 @predictions_option
 @click.pass_context
-def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address, workers,
-                gpus, gpus_per_item, gpu_passthrough, retryable_attempts, infra_attempts,
-                backoff_s, run_item_spec, progress, verbose, order, bench, resources,
-                aa_sample, predictions_path,
-                **item_options) -> None:
+def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
+                llm: LlmAgentOptions, job_source: JobSource, batch: BatchFlags,
+                retry: RetryPolicy, bench: BenchOptions, aa_sample, skip_bench: bool,
+                resources: Resources, vllm: VllmBuildOptions, gateway: GatewayFlags,
+                predictions_path) -> None:
     """Run a plan: every item through the one-commit pipeline, on GPU leases (local) or Ray
     tasks (ray), with retries and resume.
 
@@ -151,62 +164,57 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     """
     plan = load_plan(plan_file)
     seed = bench.seed
-    gateway_values = pop_gateway_values(item_options)
     patches = None
     if predictions_path is not None:
-        plan, patches = plan_from_predictions(plan, predictions_path, item_options)
-    gpu_ids = parse_gpus(gpus)
-    if backend == "ray" and gpu_ids:
+        plan, patches = plan_from_predictions(plan, predictions_path, agent)
+    gpu_ids = parse_gpus(batch.gpus)
+    if batch.backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
                              "(--gpus-per-item sets how many)")
     layout = StateLayout(root=state_dir)
-    policy = RetryPolicy(retryable_attempts=retryable_attempts, infra_attempts=infra_attempts,
-                         backoff_base_s=backoff_s)
-    agent_name = item_options["agent_name"]
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
-    key = resolve_run_key(layout, plan, agent_name, item_options["model"] or "none", run_id,
-                          resume)
+    key = resolve_run_key(layout, plan, agent.agent, llm.model or "none", run_id, resume)
     gateways = contextlib.ExitStack()
-    if run_item_spec:  # before anything is written
-        factory = load_run_item_factory(run_item_spec)
+    if batch.run_item:  # before anything is written
+        factory = load_run_item_factory(batch.run_item)
     else:
-        spec = commit_item_spec(key, state_dir, gpu_passthrough, verbose, bench, resources,
-                                item_options,
-                                key_on_controller=gateway_values["gateway_replay"] is not None)
-        preflight(batch_needs(plan, spec, gpu_ids if backend == "local" else []))
+        spec = commit_item_spec(key, state_dir, batch, bench, resources, agent, llm,
+                                job_source, skip_bench, vllm,
+                                key_on_controller=gateway.gateway_replay is not None)
+        preflight(batch_needs(plan, spec, gpu_ids if batch.backend == "local" else []))
         # One gateway for the whole batch: local workers and Ray tasks share its limiter and
         # budgets; its key check runs before anything is written.
-        gateway = gateways.enter_context(controller_gateway(probe_agent(spec),
-                                                            **gateway_values))
-        if gateway is not None and backend == "ray":
+        served = gateways.enter_context(controller_gateway(probe_agent(spec), gateway))
+        if served is not None and batch.backend == "ray":
             # Tasks lease from it over HTTP; their nodes need no key.
-            spec.gateway = gateway.remote()
+            spec.gateway = served.remote()
             spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
         spec = spec.model_copy(update={"patches": patches or {}})
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
-        if backend == "local":  # Ray tasks reap on their own nodes
+        if batch.backend == "local":  # Ray tasks reap on their own nodes
             removed = reap_orphans(docker_client())
             if removed:
                 click.echo(f"removed {len(removed)} container(s) left by dead controllers",
                            err=True)
-    batch = prepare_run(layout, key, plan, policy, resume=resume, seed=seed)
+    state = prepare_run(layout, key, plan, retry, resume=resume, seed=seed)
     priority = (longest_first(history_estimates(layout, key.task, exclude_run=key.run_id))
-                if order == "history" else None)
+                if batch.order == "history" else None)
     cancel = Cancel()
-    if backend == "ray":
-        run = functools.partial(ray_backend(ray_address, workers, gpus_per_item, verbose).run,
-                                plan.items, factory, batch, cancel=cancel, priority=priority)
+    if batch.backend == "ray":
+        run = functools.partial(ray_backend(batch.ray_address, batch.workers,
+                                            batch.gpus_per_item, batch.verbose).run,
+                                plan.items, factory, state, cancel=cancel, priority=priority)
     else:
-        leases = len(gpu_ids) // gpus_per_item if gpu_ids else 1
-        options = LocalOptions(workers=workers or max(1, leases), gpu_ids=gpu_ids,
-                               gpus_per_item=gpus_per_item)
-        run = functools.partial(LocalBackend(options).run, plan.items, factory(batch), batch,
+        leases = len(gpu_ids) // batch.gpus_per_item if gpu_ids else 1
+        options = LocalOptions(workers=batch.workers or max(1, leases), gpu_ids=gpu_ids,
+                               gpus_per_item=batch.gpus_per_item)
+        run = functools.partial(LocalBackend(options).run, plan.items, factory(state), state,
                                 cancel=cancel, priority=priority)
     click.echo(f"run {key.run_id}: {len(plan.items)} items -> {layout.run_dir(key)}", err=True)
     try:
         with gateways, sigint_cancels(cancel, on_first=print_stopping):
-            if progress:
+            if batch.progress:
                 with BatchProgress(len(plan.items), title=key.task) as bar:
                     summary = run(observer=bar)
             else:
@@ -223,10 +231,10 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, backend, ray_address,
     ctx.exit(summary.exit_code)
 
 
-def plan_from_predictions(plan, path: Path, opts: dict) -> tuple:
+def plan_from_predictions(plan, path: Path, agent: AgentChoice) -> tuple:
     """The plan's items that have a prediction, and their patches (the replay agent applies
     each item's own); items without one are left out, and said so."""
-    if opts["agent_name"] != "replay" or opts["patch_file"]:
+    if agent.agent != "replay" or agent.patch_file:
         raise UserInputError("--predictions gives each item its patch: use it with the "
                              "replay agent (the default) and without --patch")
     chosen, missing = plan_patches(load_predictions(path), plan.items)
@@ -241,30 +249,23 @@ def plan_from_predictions(plan, path: Path, opts: dict) -> tuple:
                   for item_id, p in chosen.items()}
 
 
-def commit_item_spec(key: RunKey, state_dir: Path, gpu_passthrough: bool | None,
-                     verbose: bool, bench: BenchOptions, resources: Resources, opts: dict,
-                     key_on_controller: bool = False
-                     ) -> CommitItemSpec:
+def commit_item_spec(key: RunKey, state_dir: Path, batch: BatchFlags, bench: BenchOptions,
+                     resources: Resources, agent: AgentChoice, llm: LlmAgentOptions,
+                     source: JobSource, skip_bench: bool, vllm: VllmBuildOptions,
+                     key_on_controller: bool = False) -> CommitItemSpec:
     """The pipeline's spec from the shared run-commit options; input files are read now, so a
     missing one is bad input before anything runs, and their bytes travel to Ray nodes."""
-    agent, model = opts["agent_name"], opts["model"]
-    if agent in LLM_AGENTS and not model:
-        raise UserInputError(f"the {agent} agent needs --model")
-    if agent not in LLM_AGENTS and model:
-        raise UserInputError(f"--model {model}: the {agent} agent uses no model")
+    llm.check_model(agent.agent)
     read = lambda path, what: InlineFile.read(path, what) if path else None  # noqa: E731
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
-    llm = llm_options(verbose=False, **{k: opts[k] for k in (
-        "model", "base_url", "api_key_env", "agent_source", "agent_revision", "agent_python",
-        "price_table", "max_steps", "must_patch")}, key_on_controller=key_on_controller)
+    llm = agent_llm(agent, llm, verbose=False, key_on_controller=key_on_controller)
     run = run_options(state_dir=state_dir, run_id=key.run_id, resources=resources, bench=bench,
-                      **{k: opts[k] for k in ("agent_budget", "max_steps", "agent_network",
-                                              "skip_bench")},
-                      vllm=vllm_build_options(**{k: opts[k] for k in IMAGE_INPUTS}))
-    return CommitItemSpec(agent=opts["agent_name"], patch=read(opts["patch_file"], "patch"),
-                          script=read(opts["script_file"], "agent script"),
-                          task_file=read(opts["task_file"], "task file"), repo=opts["repo"],
-                          llm=llm, run=run, gpu_passthrough=gpu_passthrough, echo=verbose)
+                      agent=agent, skip_bench=skip_bench, vllm=vllm)
+    return CommitItemSpec(agent=agent.agent, patch=read(agent.patch_file, "patch"),
+                          script=read(agent.script_file, "agent script"),
+                          task_file=read(source.task_file, "task file"), repo=source.repo,
+                          llm=llm, run=run, gpu_passthrough=batch.gpu_passthrough,
+                          echo=batch.verbose)
 
 
 def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeeds:

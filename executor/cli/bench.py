@@ -13,7 +13,7 @@ from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
 from executor.cli.common import (TRIAL_FIELDS, console, image_input_options, job_options,
                                  log_line, reap_dead_controllers, record_options,
-                                 sandbox_options, sigterm_as_interrupt, vllm_build_options)
+                                 sandbox_options, sigterm_as_interrupt)
 from executor.cli.options import model_options
 from executor.cli.summary import results_rows
 from executor.cli.predictions import predictions_option
@@ -22,11 +22,12 @@ from executor.predictions import load_predictions, prediction_for
 from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import ImageInputs, RunOptions, ensure_images
 from executor.preflight import needs_for, preflight
-from executor.resolve import resolve_job
+from executor.resolve import JobSource, resolve_source
 from executor.sandbox import Resources
 from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
                             PATCH_NAME, RESULTS_NAME, new_run_id)
 from executor.task import CommitJob
+from executor.vllm.jobs import VllmBuildOptions
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
 MEASURE_FIELDS = ("aa", "min_effect", "alpha", "timeout_s", "lock_clocks")  # bench's own, beside the trials
@@ -100,9 +101,9 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
     @sandbox_options
     @image_input_options
-    def bench_cmd(sha, task_file, repo, base, item_id, patch_file, run_dir, predictions_path,
+    def bench_cmd(sha, job_source: JobSource, patch_file, run_dir, predictions_path,
                   state_dir, run_id, options: BenchOptions, as_json, resources: Resources,
-                  **image_inputs):
+                  vllm: VllmBuildOptions):
         """Benchmark base, human and an agent patch of one commit, each trial in a fresh
         container.
 
@@ -131,7 +132,7 @@ def register(group: click.Group) -> None:
         15 the rebuild or the benchmark failed; 20 infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
-        job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
+        job = resolve_source(sha, job_source)
         patch = load_patch(patch_file, run_dir, job, predictions_path)
         preflight(needs_for(job, gpus=resources.gpus))  # before anything is written: exit 2
         reap_dead_controllers()
@@ -143,7 +144,7 @@ def register(group: click.Group) -> None:
         try:
             _, images = ensure_images(job, RunOptions(
                 state_dir=state_dir, run_id=run_id, resources=resources,
-                images=ImageInputs(vllm=vllm_build_options(**image_inputs))),
+                images=ImageInputs(vllm=vllm)),
                                       out_dir / LOGS_DIR_NAME, log_line)
             results = benchmark(job, images, patch, options, out_dir / LOGS_DIR_NAME, run_id,
                                 log_line, resources=resources)

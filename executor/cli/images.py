@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from executor.cli.common import image_input_options, vllm_build_options
+from executor.cli.common import image_input_options
 from executor.errors import UserInputError
 
 console = Console()
@@ -126,7 +126,7 @@ def register(group: click.Group) -> None:
     @image_input_options
     @click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False),
                   default=Path("state/build-logs"), show_default=True)
-    def build(shas, mirror, log_dir, **image_inputs):
+    def build(shas, mirror, log_dir, vllm):
         """Build (or reuse) sandbox images: a catalogued commit's base and human images, or,
         for any other commit of the repository, that commit's own image (plan and resolved
         packages recorded in LOG_DIR/image-<sha>.json)."""
@@ -134,7 +134,7 @@ def register(group: click.Group) -> None:
         from executor.resolve import resolve_job
         from executor.vllm.jobs import ensure_vllm_job_images
 
-        options = vllm_build_options(**image_inputs)
+        options = vllm
         for sha in shas:
             try:
                 lookup(sha)

@@ -3,7 +3,9 @@
 `@model_options(Resources, "resources")` adds one click option per field that names a flag
 (`Field(json_schema_extra={"flag": "--cpus"})`), with the field's description as help text, its
 default, and a click type read from its annotation and constraints (`ge`/`le` become ranges,
-`Literal` a choice, `bool` a flag). The command then receives one validated model instance under
+`Literal` a choice, `bool` a flag). Other extras: `path` (click.Path's checks, e.g.
+`{"exists": True}`), `metavar`, `short` (a one-letter alias) and `cli_default` (a command-line
+default other than the model's). The command then receives one validated model instance under
 `resources` instead of the loose values, so adding an option is adding one field and its flag.
 A value the model rejects is bad input: click's usage error, exit 2.
 """
@@ -59,8 +61,8 @@ def click_type(field: FieldInfo) -> Any:
         return click.IntRange(**bounds) if bounds else int
     if base is float:
         return click.FloatRange(**bounds) if bounds else float
-    if base is Path:
-        return click.Path(path_type=Path)
+    if base is Path:  # `path` extra: click.Path's checks, e.g. {"exists": True, "dir_okay": False}
+        return click.Path(path_type=Path, **_extra(field).get("path", {}))
     return str  # str, and models that validate their text form (e.g. GpuRequest)
 
 
@@ -99,13 +101,15 @@ def model_options(model: type[BaseModel], param: str, *,
 
         for name, field in reversed(fields):
             flag, default = flag_of(field), _cli_default(field)
+            decls = [d for d in (_extra(field).get("short"), flag, name) if d]  # e.g. -v
             if _bare(field.annotation) is bool:
                 # "--x" is an on-switch; "--x/--no-x" names both sides
-                option = click.option(flag, name, is_flag=True, default=default,
+                option = click.option(*decls, is_flag=True, default=default,
                                       show_default="/" in flag, help=field.description)
             else:
-                option = click.option(flag, name, type=click_type(field), default=default,
+                option = click.option(*decls, type=click_type(field), default=default,
                                       show_default=default is not None,
+                                      metavar=_extra(field).get("metavar"),
                                       help=field.description)
             wrapper = option(wrapper)
         return wrapper

@@ -7,20 +7,24 @@ import sys
 import click
 from rich.table import Table
 
-from executor.agents import make_agent
-from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.cli.common import (agent_options, console, image_input_options, job_options,
-                                 llm_options, log_line, reap_dead_controllers,
-                                 record_options, run_options, sandbox_options,
-                                 sigterm_as_interrupt, skip_bench_option, trial_options,
-                                 vllm_build_options)
+from executor.agents import AgentChoice, LlmAgentOptions, make_agent
+from executor.attempts import run_commit_with_retries
+from executor.bench.run import BenchOptions
+from executor.cli.common import (agent_llm, agent_options, commit_retry_options, console,
+                                 gateway_options, image_input_options, job_options, log_line,
+                                 reap_dead_controllers, record_options, run_options,
+                                 sandbox_options, sigterm_as_interrupt, skip_bench_option,
+                                 trial_options)
 from executor.cli.summary import results_rows
-from executor.gateway.options import controller_gateway, gateway_options, pop_gateway_values
+from executor.gateway.options import GatewayFlags, controller_gateway
 from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
+from executor.policy import RetryPolicy
 from executor.preflight import needs_for, preflight
-from executor.resolve import reference_patch, resolve_job
+from executor.resolve import JobSource, reference_patch, resolve_source
+from executor.sandbox import Resources
 from executor.state import new_run_id
+from executor.vllm.jobs import VllmBuildOptions
 
 
 def print_summary(outcome: CommitOutcome) -> None:
@@ -47,21 +51,15 @@ def register(group: click.Group) -> None:
     @record_options
     @trial_options
     @skip_bench_option
-    @click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True,
-                  help="Attempts in all; only retryable and infra failures are tried again.")
-    @click.option("--retry-wait-max", type=click.FloatRange(0), default=300, show_default=True,
-                  help="Hard cap in seconds of one backoff wait between attempts (jitter "
-                       "included).")
+    @commit_retry_options
     @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
     @sandbox_options
     @image_input_options
     @gateway_options
-    def run_commit_cmd(sha, task_file, repo, base, agent_name, patch_file, script_file,
-                       state_dir, run_id, item_id, bench, agent_budget, max_steps,
-                       agent_network, skip_bench, model, base_url, api_key_env, agent_source,
-                       agent_revision, agent_python, must_patch, price_table, max_attempts,
-                       retry_wait_max,
-                       verbose, resources, **image_inputs):
+    def run_commit_cmd(sha, job_source: JobSource, agent: AgentChoice, llm: LlmAgentOptions,
+                       state_dir, run_id, bench: BenchOptions, skip_bench: bool,
+                       retry: RetryPolicy, verbose: bool, resources: Resources,
+                       vllm: VllmBuildOptions, gateway: GatewayFlags):
         """Run one perf commit end to end in fresh containers.
 
         Builds (or reuses) the images of the parent and of SHA, runs the agent in a fresh
@@ -75,32 +73,24 @@ def register(group: click.Group) -> None:
         infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
-        gateway = pop_gateway_values(image_inputs)
-        job = resolve_job(sha, task_file=task_file, repo=repo, item_id=item_id, base=base)
-        llm = llm_options(model=model, base_url=base_url, api_key_env=api_key_env,
-                          agent_source=agent_source, agent_revision=agent_revision,
-                          agent_python=agent_python, price_table=price_table,
-                          max_steps=max_steps, verbose=verbose, must_patch=must_patch,
-                          key_on_controller=gateway["gateway_replay"] is not None)
-        agent = make_agent(agent_name, patch_file=patch_file, script_file=script_file,
-                           default_patch=reference_patch(job), llm=llm)
+        job = resolve_source(sha, job_source)
+        llm = agent_llm(agent, llm, verbose=verbose,
+                        key_on_controller=gateway.gateway_replay is not None)
+        adapter = make_agent(agent.agent, patch_file=agent.patch_file,
+                             script_file=agent.script_file, default_patch=reference_patch(job),
+                             llm=llm)
         # what no retry can fix, before anything is written (exit 2, no run record)
-        preflight(needs_for(job, gpus=resources.gpus, agent=agent_name,
-                            agent_python=agent_python))
+        preflight(needs_for(job, gpus=resources.gpus, agent=agent.agent,
+                            agent_python=llm.python))
         reap_dead_controllers()
         options = run_options(
             state_dir=state_dir, run_id=run_id or new_run_id(), resources=resources,
-            bench=bench, agent_budget=agent_budget, max_steps=max_steps,
-            agent_network=agent_network, skip_bench=skip_bench,
-            vllm=vllm_build_options(**image_inputs))
+            bench=bench, agent=agent, skip_bench=skip_bench, vllm=vllm)
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
-                 f"base {job.base_sha[:12]}, agent {agent_name}")
+                 f"base {job.base_sha[:12]}, agent {agent.agent}")
         try:
-            with controller_gateway(agent, **gateway):
-                outcome = run_commit_with_retries(
-                    job, agent, options, RetryPolicy(max_attempts=max_attempts,
-                                                     backoff_max_s=retry_wait_max),
-                    log=log_line)
+            with controller_gateway(adapter, gateway):
+                outcome = run_commit_with_retries(job, adapter, options, retry, log=log_line)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: attempt journaled as interrupted; "
                           "containers removed")

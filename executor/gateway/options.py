@@ -1,8 +1,8 @@
 """`--gateway...`, `--*-budget` and `--gateway-replay`: the gateway's command-line options, and
 the context in which a controller runs its attempts through one gateway.
 
-Commands take them with one decorator (`gateway_options`) and one call
-(`controller_gateway(agent, **values)`), which checks the upstream key before any attempt
+Commands take them as one model (`GatewayFlags`; the decorator is executor.cli.common's
+`gateway_options`) and one call (`controller_gateway(agent, gateway)`), which checks the upstream key before any attempt
 starts and keeps the gateway up for the command's whole life.
 """
 
@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-import click
+from pydantic import BaseModel, Field
 
 from executor.errors import UserInputError
 from executor.gateway.attempt import activate, routable
@@ -22,64 +22,60 @@ from executor.gateway.server import Gateway, GatewayOptions
 from executor.gateway.upstream import check_upstream
 from executor.pricing import DEFAULT_PRICES
 
-GATEWAY_PARAMS = ("gateway", "gateway_host", "gateway_rpm", "gateway_tpm",
-                  "gateway_concurrency", "gateway_retries", "gateway_bodies", "gateway_replay",
-                  "attempt_token_budget", "attempt_usd_budget", "run_token_budget",
-                  "run_usd_budget")
 
+class GatewayFlags(BaseModel):
+    """The gateway's command-line options, flat (one flag a field); `settings()` nests them as
+    the gateway's own GatewayOptions."""
 
-def gateway_options(fn):
-    """The gateway's options (all named `gateway_*` or `*_budget` in the command's kwargs)."""
-    decorators = [
-        click.option("--gateway/--no-gateway", default=True, show_default=True,
-                     help="Send the agent's model calls through the controller's gateway "
-                          "(the sandbox never sees the provider key)."),
-        click.option("--gateway-host", default="127.0.0.1", show_default=True,
-                     help="Address the gateway listens on (loopback: the agent sandbox runs "
-                          "on the host network)."),
-        click.option("--gateway-rpm", type=click.IntRange(1), default=None,
-                     help="Upstream requests per minute, shared by all workers."),
-        click.option("--gateway-tpm", type=click.IntRange(1), default=None,
-                     help="Upstream tokens per minute, shared by all workers."),
-        click.option("--gateway-concurrency", type=click.IntRange(1), default=None,
-                     help="Upstream requests in flight at once."),
-        click.option("--gateway-retries", type=click.IntRange(0), default=4, show_default=True,
-                     help="429s the gateway retries itself after their retry-after."),
-        click.option("--gateway-bodies/--no-gateway-bodies", default=True, show_default=True,
-                     help="Record request and response bodies (redacted; replay needs them)."),
-        click.option("--gateway-replay", type=click.Path(path_type=Path, dir_okay=False,
-                                                        exists=True),
-                     help="Serve the model calls from this model_calls.jsonl instead of an "
-                          "upstream (no key needed)."),
-        click.option("--attempt-token-budget", type=click.IntRange(1), default=None,
-                     help="Tokens one attempt may use."),
-        click.option("--attempt-usd-budget", type=click.FloatRange(0, min_open=True),
-                     default=None, help="Dollars one attempt may spend (price table)."),
-        click.option("--run-token-budget", type=click.IntRange(1), default=None,
-                     help="Tokens the whole run may use."),
-        click.option("--run-usd-budget", type=click.FloatRange(0, min_open=True),
-                     default=None, help="Dollars the whole run may spend."),
-    ]
-    for decorator in reversed(decorators):
-        fn = decorator(fn)
-    return fn
+    gateway: bool = Field(default=True, json_schema_extra={"flag": "--gateway/--no-gateway"},
+                          description="Send the agent's model calls through the controller's "
+                                      "gateway (the sandbox never sees the provider key).")
+    gateway_host: str = Field(default="127.0.0.1", json_schema_extra={"flag": "--gateway-host"},
+                              description="Address the gateway listens on (loopback: the agent "
+                                          "sandbox runs on the host network).")
+    gateway_rpm: int | None = Field(default=None, ge=1, json_schema_extra={"flag": "--gateway-rpm"},
+                                    description="Upstream requests per minute, shared by all "
+                                                "workers.")
+    gateway_tpm: int | None = Field(default=None, ge=1, json_schema_extra={"flag": "--gateway-tpm"},
+                                    description="Upstream tokens per minute, shared by all "
+                                                "workers.")
+    gateway_concurrency: int | None = Field(
+        default=None, ge=1, json_schema_extra={"flag": "--gateway-concurrency"},
+        description="Upstream requests in flight at once.")
+    gateway_retries: int = Field(default=4, ge=0, json_schema_extra={"flag": "--gateway-retries"},
+                                 description="429s the gateway retries itself after their "
+                                             "retry-after.")
+    gateway_bodies: bool = Field(
+        default=True, json_schema_extra={"flag": "--gateway-bodies/--no-gateway-bodies"},
+        description="Record request and response bodies (redacted; replay needs them).")
+    gateway_replay: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--gateway-replay",
+                                         "path": {"exists": True, "dir_okay": False}},
+        description="Serve the model calls from this model_calls.jsonl instead of an upstream "
+                    "(no key needed).")
+    attempt_token_budget: int | None = Field(
+        default=None, ge=1, json_schema_extra={"flag": "--attempt-token-budget"},
+        description="Tokens one attempt may use.")
+    attempt_usd_budget: float | None = Field(
+        default=None, gt=0, json_schema_extra={"flag": "--attempt-usd-budget"},
+        description="Dollars one attempt may spend (price table).")
+    run_token_budget: int | None = Field(
+        default=None, ge=1, json_schema_extra={"flag": "--run-token-budget"},
+        description="Tokens the whole run may use.")
+    run_usd_budget: float | None = Field(
+        default=None, gt=0, json_schema_extra={"flag": "--run-usd-budget"},
+        description="Dollars the whole run may spend.")
 
-
-def pop_gateway_values(values: dict) -> dict:
-    """Take the gateway's options out of a command's kwargs."""
-    return {name: values.pop(name) for name in GATEWAY_PARAMS}
-
-
-def gateway_settings(*, gateway_host: str, gateway_rpm, gateway_tpm, gateway_concurrency,
-                     gateway_retries: int, gateway_bodies: bool, gateway_replay,
-                     attempt_token_budget, attempt_usd_budget, run_token_budget,
-                     run_usd_budget, **_ignored) -> GatewayOptions:
-    return GatewayOptions(
-        host=gateway_host, keep_bodies=gateway_bodies, replay=gateway_replay,
-        limits=Limits(requests_per_minute=gateway_rpm, tokens_per_minute=gateway_tpm,
-                      max_concurrent=gateway_concurrency, upstream_retries=gateway_retries),
-        budgets=Budgets(attempt=Budget(tokens=attempt_token_budget, usd=attempt_usd_budget),
-                        run=Budget(tokens=run_token_budget, usd=run_usd_budget)))
+    def settings(self) -> GatewayOptions:
+        return GatewayOptions(
+            host=self.gateway_host, keep_bodies=self.gateway_bodies, replay=self.gateway_replay,
+            limits=Limits(requests_per_minute=self.gateway_rpm,
+                          tokens_per_minute=self.gateway_tpm,
+                          max_concurrent=self.gateway_concurrency,
+                          upstream_retries=self.gateway_retries),
+            budgets=Budgets(attempt=Budget(tokens=self.attempt_token_budget,
+                                           usd=self.attempt_usd_budget),
+                            run=Budget(tokens=self.run_token_budget, usd=self.run_usd_budget)))
 
 
 def probe_agent(spec):
@@ -95,12 +91,12 @@ def probe_agent(spec):
 
 
 @contextlib.contextmanager
-def controller_gateway(agent, **values) -> Iterator[Gateway | None]:
+def controller_gateway(agent, flags: GatewayFlags) -> Iterator[Gateway | None]:
     """This controller's gateway for its whole life, when the agent calls a model and
     --gateway is on; None otherwise. Checks the upstream key first (exit 2 when refused)."""
-    options = gateway_settings(**values)
+    options = flags.settings()
     upstream = agent.model_upstream() if agent is not None and routable(agent) else None
-    if not values["gateway"] or (upstream is None and options.replay is None):
+    if not flags.gateway or (upstream is None and options.replay is None):
         if options.replay is not None:
             raise UserInputError("--gateway-replay needs an agent that calls a model "
                                  "through the gateway")

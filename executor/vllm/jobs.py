@@ -19,18 +19,39 @@ from executor.vllm.wheels import Prober
 
 
 class VllmBuildOptions(BaseModel):
-    """Operator choices for building vLLM sandboxes (air-gapped inputs included)."""
+    """Operator choices for building vLLM sandboxes (air-gapped inputs included): the same
+    flags for `images build`, `run-commit`, `bench` and `run`, so each plans (and reuses)
+    exactly the same images."""
 
-    gpu_arch: str = Field(default="9.0", description="TORCH_CUDA_ARCH_LIST for full builds.")
-    wheel_dir: Path | None = Field(default=None, description="Local folder of vLLM wheels.")
-    deps_dir: Path | None = Field(default=None, description="Pre-fetched FETCHCONTENT sources.")
-    probe: bool = Field(default=True, description="HEAD-probe wheel URLs (offline: skipped).")
-    base_image: str | None = Field(default=None, description="CUDA base instead of the plan's.")
-    base_image_tar: Path | None = Field(default=None, description="`docker load` this first.")
+    gpu_arch: str = Field(default="9.0", json_schema_extra={"flag": "--gpu-arch"},
+                          description="vLLM full builds: TORCH_CUDA_ARCH_LIST (9.0: H100/H200).")
+    wheel_dir: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--wheel-dir",
+                                         "path": {"exists": True, "file_okay": False}},
+        description="vLLM: a local folder of prebuilt wheels (air-gapped hosts).")
+    deps_dir: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--deps-dir",
+                                         "path": {"exists": True, "file_okay": False}},
+        description="vLLM: pre-fetched FETCHCONTENT sources for offline native builds.")
+    probe: bool = Field(default=True, json_schema_extra={"flag": "--probe/--no-probe"},
+                        description="vLLM: HEAD-probe wheel URLs before choosing (an "
+                                    "unreachable host degrades to unprobed).")
+    base_image: str | None = Field(default=None, json_schema_extra={"flag": "--base-image"},
+                                   description="vLLM: CUDA base to use instead of the planned "
+                                               "one.")
+    base_image_tar: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--base-image-tar",
+                                         "path": {"exists": True, "dir_okay": False}},
+        description="vLLM: `docker load` the CUDA base from this tarball first.")
     offline_base: bool = Field(
-        default=False, description="Wheel strategies on the offline Debian base (no registry).")
+        default=False, json_schema_extra={"flag": "--offline-base"},
+        description="vLLM wheel strategies: build on the offline Debian base (debootstrap, no "
+                    "registry) whose Python fits the commit, not a CUDA image; the CUDA "
+                    "runtime comes from torch's nvidia-* wheels.")
     torch_index: str | None = Field(
-        default=None, description="pytorch (default), pypi, or an index URL for torch.")
+        default=None, json_schema_extra={"flag": "--torch-index", "metavar": "pytorch|pypi|URL"},
+        description="vLLM: where torch comes from (default: the PyTorch index of the pin's "
+                    "CUDA; pypi for hosts that reach only PyPI).")
 
 
 def plan_options(options: VllmBuildOptions) -> PlanOptions:

@@ -70,3 +70,73 @@ def test_retry_wait_max_is_a_hard_cap_jitter_included():
     waits = [policy.backoff_s(n, rng) for n in (1, 2, 3, 4, 5) for _ in range(20)]
     assert max(waits) <= 25 and min(waits) >= 10
     assert any(w > 10 for w in waits[:20])  # jitter still spreads the short waits
+
+
+# The real commands: every shared option group arrives as one model.
+
+def _commands():
+    from executor.cli import cli
+
+    return {name: cli.commands[name] for name in ("run-commit", "run", "bench")}
+
+
+def test_run_and_run_commit_take_no_loose_shared_values():
+    """The callbacks' parameters are the models (and the few command-specific values), not the
+    flags' names: a new shared option is one field and one flag."""
+    import inspect
+
+    commands = _commands()
+    loose = {"agent_name", "patch_file", "model", "base_url", "gpu_arch", "wheel_dir",
+             "gateway_rpm", "task_file", "max_attempts", "retry_wait_max", "backend",
+             "retryable_attempts"}
+    for name in ("run-commit", "run"):
+        params = set(inspect.signature(inspect.unwrap(commands[name].callback)).parameters)
+        assert not params & loose, (name, params & loose)
+        assert {"agent", "llm", "vllm", "gateway", "job_source", "resources",
+                "bench"} <= params, (name, params)
+
+
+def _invoke(*args: str):
+    from executor.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_a_price_table_that_does_not_parse_is_a_usage_error(tmp_path):
+    table = tmp_path / "prices.toml"
+    table.write_text("models = [not toml")
+    out = _invoke("run-commit", "a0476e8c", "--agent", "trae", "--model", "m",
+                  "--price-table", str(table), "--state-dir", str(tmp_path / "state"))
+    assert out.exit_code == 2, out.output
+    assert f"--price-table {table}: not a price table" in out.output
+    assert not (tmp_path / "state").exists()
+
+
+def test_model_bounds_hold_for_gateway_and_retry_flags(tmp_path):
+    for args in (["--attempt-usd-budget", "0"], ["--gateway-retries", "-1"],
+                 ["--max-attempts", "0"], ["--retry-wait-max", "-5"]):
+        out = _invoke("run-commit", "a0476e8c", *args, "--state-dir", str(tmp_path / "s"))
+        assert out.exit_code == 2 and args[0] in out.output, (args, out.output)
+    out = _invoke("run", str(tmp_path / "missing.json"), "--backend", "slurm")
+    assert out.exit_code == 2 and "--backend" in out.output
+
+
+def test_run_commit_keeps_its_interactive_retry_defaults():
+    from executor.policy import RetryPolicy as Policy
+
+    text = _invoke("run-commit", "--help").output
+    assert "--max-attempts" in text and "[default: 3; x>=1]" in " ".join(text.split())
+    assert Policy().max_attempts == 6  # a batch's cap is the model's own default
+
+
+def test_llm_settings_check_model_against_the_agent():
+    import pytest
+
+    from executor.agents import LlmAgentOptions
+    from executor.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="needs --model"):
+        LlmAgentOptions().check_model("trae")
+    with pytest.raises(UserInputError, match="uses no model"):
+        LlmAgentOptions(model="m").check_model("replay")
+    LlmAgentOptions(model="m").check_model("mini-swe-agent")
