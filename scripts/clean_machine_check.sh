@@ -3,7 +3,8 @@
 # debootstrap minbase (no python3, git, docker or debootstrap in it) run as a container with
 # its own Docker engine (started by scripts/ensure-docker.sh inside), a clean clone of BRANCH
 # copied in. Prints each step's exit status and seconds. Needs root, debootstrap and Docker on
-# this host; removes its container and volume at the end (never anything else).
+# this host; removes its container and volume at the end (never anything else). The whole
+# pytest output is kept in $CLEAN_CHECK_LOG (default /tmp/isobench-clean-check-<pid>.log).
 #
 #   scripts/clean_machine_check.sh [BRANCH] [PYTEST ARGS...]
 #
@@ -20,6 +21,7 @@ WORK=$(mktemp -d /tmp/isobench-clean-XXXXXX)
 NAME=isobench-clean-$$
 IMAGE=isobench-clean-debian:bookworm
 CA=/etc/ssl/certs/ca-certificates.crt
+LOG=${CLEAN_CHECK_LOG:-/tmp/isobench-clean-check-$$.log}
 trap 'docker rm -f $NAME >/dev/null 2>&1; docker volume rm $NAME-docker >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 
 if ! docker image inspect $IMAGE >/dev/null 2>&1; then
@@ -49,4 +51,5 @@ step "venv + pip install" "python3 -m venv .venv && .venv/bin/pip install -q -e 
 step "isobench doctor" ".venv/bin/isobench doctor"
 step "isobench run-commit a0476e8c --state-dir state" ".venv/bin/isobench run-commit a0476e8c --state-dir state" 30
 step "isobench run-commit (again: reuses the images)" ".venv/bin/isobench run-commit a0476e8c --state-dir state" 12
-step "pytest $PYTEST_ARGS" ".venv/bin/python -m pytest -q $PYTEST_ARGS" 15
+step "pytest $PYTEST_ARGS" ".venv/bin/python -m pytest -q $PYTEST_ARGS > pytest.log 2>&1; code=\$?; tail -n 15 pytest.log; exit \$code" 15
+docker cp $NAME:/root/isobench/pytest.log "$LOG" >/dev/null && echo "whole pytest output: $LOG"

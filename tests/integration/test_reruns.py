@@ -282,7 +282,8 @@ def test_planted_slowdown_of_base_is_flagged(recorded, second_engine, tmp_path):
     index = recorded.index()
     base_tag = index.items[0].images["base"]
     if base_tag not in engine.tags():
-        with open(recorded.bundle_images / index.images_archive, "rb") as archive:
+        archive_name = recorded.index(recorded.bundle_images).images_archive
+        with open(recorded.bundle_images / archive_name, "rb") as archive:
             engine.client.images.load(archive)
     repo, tag = base_tag.rsplit(":", 1)
     planter = engine.client.containers.create(
