@@ -77,10 +77,8 @@ class Decision(BaseModel):
 
 class RetryPolicy(BaseModel):
     """How many attempts each failure class gets, and how long to back off between them.
-
-    Flags: `run` takes the per-class counts and the first delay, `run-commit` the cap and the
-    longest wait; a single interactive commit defaults to fewer tries and shorter waits
-    (`cli_default`) than a batch left running overnight."""
+    (`run` takes the per-class counts and the first delay as flags, `run-commit` the cap and the
+    longest wait.)"""
 
     retryable_attempts: int = Field(default=4, ge=1,
                                     json_schema_extra={"flag": "--retryable-attempts"},
@@ -90,15 +88,14 @@ class RetryPolicy(BaseModel):
                                 description="Attempts for infrastructure failures (Docker, "
                                             "lost Ray nodes).")
     max_attempts: int = Field(default=6, ge=1,
-                              json_schema_extra={"flag": "--max-attempts", "cli_default": 3},
+                              json_schema_extra={"flag": "--max-attempts"},
                               description="Attempts in all; only retryable and infra failures "
                                           "are tried again.")
     backoff_base_s: float = Field(default=30.0, ge=0, json_schema_extra={"flag": "--backoff"},
                                   description="First retry delay in seconds (doubles per retry, "
                                               "plus up to 25% jitter).")
     backoff_max_s: float = Field(default=900.0, ge=0,
-                                 json_schema_extra={"flag": "--retry-wait-max",
-                                                    "cli_default": 300},
+                                 json_schema_extra={"flag": "--retry-wait-max"},
                                  description="Hard cap in seconds of one backoff wait between "
                                              "attempts (jitter included).")
     backoff_jitter: float = Field(default=0.25, ge=0, le=1,

@@ -16,31 +16,24 @@ AGENTS: tuple[str, ...] = get_args(AgentName)
 LLM_AGENTS = ("trae", "mini-swe-agent")  # the agents that take --model
 
 
-def _flag(flag: str, **extra) -> dict:
-    return {"flag": flag, **extra}
-
-
-FILE = {"dir_okay": False}
-
-
 class AgentChoice(BaseModel):
     """Which agent an attempt runs, its input file and its bounds: the `--agent...` flags of
     run-commit and run (executor/cli/options.py makes the flags from the fields)."""
 
-    agent: AgentName = Field(default="replay", json_schema_extra=_flag("--agent"),
+    agent: AgentName = Field(default="replay", json_schema_extra={"flag": "--agent"},
                              description="Agent adapter to run.")
     patch_file: Path | None = Field(
-        default=None, json_schema_extra=_flag("--patch", path=FILE),
+        default=None, json_schema_extra={"flag": "--patch", "path": {"dir_okay": False}},
         description="Patch for the replay agent (the demo ships a default).")
     script_file: Path | None = Field(
-        default=None, json_schema_extra=_flag("--agent-script", path=FILE),
+        default=None, json_schema_extra={"flag": "--agent-script", "path": {"dir_okay": False}},
         description="Shell script for the script agent (runs in the repo, in the sandbox; "
                     "$ISOBENCH_ITEM_ID names the item).")
-    budget_min: int = Field(default=120, ge=1, json_schema_extra=_flag("--agent-budget"),
+    budget_min: int = Field(default=120, ge=1, json_schema_extra={"flag": "--agent-budget"},
                             description="Agent wall-clock budget in minutes.")
-    max_steps: int | None = Field(default=None, ge=1, json_schema_extra=_flag("--max-steps"),
+    max_steps: int | None = Field(default=None, ge=1, json_schema_extra={"flag": "--max-steps"},
                                   description="Agent step limit.")
-    network: str = Field(default="bridge", json_schema_extra=_flag("--agent-network"),
+    network: str = Field(default="bridge", json_schema_extra={"flag": "--agent-network"},
                          description="Network mode of the agent sandbox (bridge, host, none).")
 
 
@@ -48,30 +41,31 @@ class LlmAgentOptions(BaseModel):
     """Settings shared by the LLM agents (no secrets: the key stays in the env); the flagged
     fields are run-commit's and run's `--model ...` options."""
 
-    model: str | None = Field(default=None, json_schema_extra=_flag("--model"),
+    model: str | None = Field(default=None, json_schema_extra={"flag": "--model"},
                               description="LLM agents: model name served by the endpoint.")
     base_url: str | None = Field(
-        default=None, json_schema_extra=_flag("--base-url"),
+        default=None, json_schema_extra={"flag": "--base-url"},
         description="LLM agents: OpenAI-compatible endpoint URL (a loopback URL puts the agent "
                     "sandbox on the host network).")
-    api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=_flag("--api-key-env"),
+    api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra={"flag": "--api-key-env"},
                              description="LLM agents: host environment variable holding the "
                                          "API key.")
-    source: str | None = Field(default=None, json_schema_extra=_flag("--agent-source"),
+    source: str | None = Field(default=None, json_schema_extra={"flag": "--agent-source"},
                                description="trae: local checkout/mirror path or git URL.")
-    revision: str | None = Field(default=None, json_schema_extra=_flag("--agent-revision"),
+    revision: str | None = Field(default=None, json_schema_extra={"flag": "--agent-revision"},
                                  description="trae: source revision; mini-swe-agent: version.")
     python: Path | None = Field(
         default=None,
-        json_schema_extra=_flag("--agent-python", path={"exists": True, "file_okay": False}),
+        json_schema_extra={"flag": "--agent-python",
+                           "path": {"exists": True, "file_okay": False}},
         description="trae: a relocatable CPython >= 3.12 (install prefix) for its bundle.")
     must_patch: bool = Field(
-        default=False, json_schema_extra=_flag("--must-patch"),
+        default=False, json_schema_extra={"flag": "--must-patch"},
         description="trae: pass TRAE's --must-patch (it rejects an empty `git diff`; committed "
                     "work then dies with a 400: README, Agents).")
     price_table: Path | None = Field(
-        default=None, json_schema_extra=_flag("--price-table", path={"exists": True,
-                                                                     "dir_okay": False}),
+        default=None, json_schema_extra={"flag": "--price-table",
+                           "path": {"exists": True, "dir_okay": False}},
         description="TOML/JSON prices added to the defaults, for the cost in the journal.")
     max_steps: int | None = Field(default=None, description="Agent step limit (AgentChoice's).")
     prices: PriceTable | None = Field(default=None, description="Prices for the cost in usage.")

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import tempfile
 from pathlib import Path
-
 from typing import Literal
 
 import click

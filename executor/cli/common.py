@@ -103,9 +103,11 @@ image_input_options = model_options(VllmBuildOptions, "vllm")
 # The model gateway's flags, as `gateway: GatewayFlags`.
 gateway_options = model_options(GatewayFlags, "gateway")
 
-# run-commit's retries (`retry: RetryPolicy`); a batch takes the per-class counts instead.
+# run-commit's retries (`retry: RetryPolicy`): one interactive commit tries less and waits less
+# than a batch left running overnight (the model's defaults); a batch takes the per-class counts.
 commit_retry_options = model_options(RetryPolicy, "retry",
-                                     only=("max_attempts", "backoff_max_s"))
+                                     only=("max_attempts", "backoff_max_s"),
+                                     defaults={"max_attempts": 3, "backoff_max_s": 300})
 batch_retry_options = model_options(RetryPolicy, "retry",
                                     only=("retryable_attempts", "infra_attempts",
                                           "backoff_base_s"))

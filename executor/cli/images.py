@@ -134,18 +134,17 @@ def register(group: click.Group) -> None:
         from executor.resolve import resolve_job
         from executor.vllm.jobs import ensure_vllm_job_images
 
-        options = vllm
         for sha in shas:
             try:
                 lookup(sha)
             except NotCatalogued:
-                _build_one_commit(sha, mirror, options, log_dir)
+                _build_one_commit(sha, mirror, vllm, log_dir)
                 continue
             job = resolve_job(sha, repo=str(mirror) if mirror else None)
             if job.task.builder != "vllm":
                 raise UserInputError(f"{sha} is not a vLLM catalogue commit; `isobench "
                                      f"run-commit {sha}` builds its images")
-            _, refs, _ = ensure_vllm_job_images(job, options, log_dir, console.print)
+            _, refs, _ = ensure_vllm_job_images(job, vllm, log_dir, console.print)
             for role, ref in refs.items():
                 console.print(f"{job.item_id} {role}: {ref.tag} "
                               f"{'built' if ref.built else 'reused'} in {ref.seconds:.0f}s")

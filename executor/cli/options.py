@@ -74,9 +74,10 @@ def _cli_default(field: FieldInfo) -> Any:
 
 
 def model_options(model: type[BaseModel], param: str, *,
-                  only: Iterable[str] | None = None, exclude: Iterable[str] = ()
-                  ) -> Callable[[Callable], Callable]:
-    """Decorator: the flagged fields of `model` as click options; the command gets `param`."""
+                  only: Iterable[str] | None = None, exclude: Iterable[str] = (),
+                  defaults: dict[str, Any] | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: the flagged fields of `model` as click options; the command gets `param`.
+    `defaults`: this command's own defaults for some fields (shown in --help, passed on)."""
     wanted = set(only) if only is not None else None
     fields = [(name, field) for name, field in model.model_fields.items()
               if flag_of(field) and name not in set(exclude)
@@ -100,7 +101,8 @@ def model_options(model: type[BaseModel], param: str, *,
             return command(*args, **kwargs)
 
         for name, field in reversed(fields):
-            flag, default = flag_of(field), _cli_default(field)
+            flag = flag_of(field)
+            default = (defaults or {}).get(name, _cli_default(field))
             decls = [d for d in (_extra(field).get("short"), flag, name) if d]  # e.g. -v
             if _bare(field.annotation) is bool:
                 # "--x" is an on-switch; "--x/--no-x" names both sides

@@ -2,8 +2,8 @@
 the context in which a controller runs its attempts through one gateway.
 
 Commands take them as one model (`GatewayFlags`; the decorator is executor.cli.common's
-`gateway_options`) and one call (`controller_gateway(agent, gateway)`), which checks the upstream key before any attempt
-starts and keeps the gateway up for the command's whole life.
+`gateway_options`) and one call (`controller_gateway(agent, gateway)`), which checks the
+upstream key before any attempt starts and keeps the gateway up for the command's whole life.
 """
 
 from __future__ import annotations
