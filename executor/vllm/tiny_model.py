@@ -299,7 +299,11 @@ def greedy_ids_script(model_dir: str, *, dtype: str = "float32", max_tokens: int
     the tiny model's real weights. Only API stable from vLLM 0.8.5 through 0.10 (LLM,
     SamplingParams, dict prompts); the __main__ guard lets vLLM's spawned workers import it."""
     extra = dict(extra_llm_kwargs or {})
-    if ast.literal_eval(repr(extra)) != extra:
+    try:  # the kwargs are written into the program as a literal: they must read back equal
+        literal = ast.literal_eval(repr(extra)) == extra
+    except (ValueError, SyntaxError):
+        literal = False
+    if not literal:
         raise ValueError(f"extra_llm_kwargs must be plain literals: {extra!r}")
     prompts = [{"prompt_token_ids": list(ids)} for ids in GREEDY_PROMPT_IDS]
     return textwrap.dedent(f"""\
