@@ -8,4 +8,5 @@
   strategy.py       own_wheel | nearest_wheel | full_build, chosen per commit and explained
   install_script.py the shell each strategy runs inside Dockerfile.gpu
   image.py          plan -> Dockerfile.gpu build args -> content-addressed image (build.py)
+  tiny_model.py     a seeded tiny HF model of the catalogued architecture: vLLM runs, no download
 """

@@ -195,7 +195,9 @@ def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
 
 def tokenizer_files(spec: TinyModelSpec) -> dict[str, dict]:
     """A WordLevel tokenizer ("w3" .. "w<vocab-1>" split on whitespace): nothing to train, and
-    loadable by PreTrainedTokenizerFast alone. No decoder: tokenizers then joins with spaces."""
+    loadable by PreTrainedTokenizerFast alone. No decoder: tokenizers then joins with spaces.
+    (transformers 5 swaps in Qwen2Tokenizer for model_type qwen2, which cannot read it; vLLM
+    0.8.5-0.10 run on transformers 4, which keeps tokenizer_class.)"""
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     vocab |= {f"w{i}": i for i in range(len(SPECIAL_TOKENS), spec.vocab_size)}
     added = [{"id": i, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
@@ -209,7 +211,7 @@ def tokenizer_files(spec: TinyModelSpec) -> dict[str, dict]:
                            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}},
         # A chat template too, so chat endpoints and benchmarks that apply one have it.
         "tokenizer_config.json": specials | {
-            "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 2048,
+            "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": spec.max_position_embeddings,
             "add_bos_token": False, "clean_up_tokenization_spaces": False,
             "chat_template": "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"},
         "special_tokens_map.json": specials,
