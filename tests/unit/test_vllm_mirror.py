@@ -34,6 +34,7 @@ def test_reads_a_bare_mirror(tmp_path):
     assert mirror.read(first, "vllm/a.py") is None
     assert mirror.commit_date(second).isoformat() == "2024-06-02T10:00:00+00:00"
     assert mirror.changed_paths(first, third) == ["csrc/k.cu", "vllm/a.py"]
+    assert mirror.changed_paths(first, third, paths=["csrc/"]) == ["csrc/k.cu"]
     assert mirror.first_parent_ancestors(third, 5) == [second, first]
 
 

@@ -74,7 +74,7 @@ def plan(tmp_path, torch="2.4.0", tree_version="0.5.4", wheel_version="0.5.4", d
         def commit_date(self, _sha):
             return day
 
-        def changed_paths(self, old, new):
+        def changed_paths(self, old, new, paths=()):
             return []
 
         def first_parent_ancestors(self, _sha, limit):

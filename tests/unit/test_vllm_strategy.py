@@ -30,9 +30,10 @@ class FakeRepo:
     def commit_date(self, sha):
         return self.commits[self._index(sha)][1]
 
-    def changed_paths(self, old, new):
+    def changed_paths(self, old, new, paths=()):
         lo, hi = self._index(old), self._index(new)
-        return [p for c in self.commits[lo + 1:hi + 1] for p in c[2]]
+        changed = [p for c in self.commits[lo + 1:hi + 1] for p in c[2]]
+        return [p for p in changed if not paths or any(p.startswith(q) for q in paths)]
 
     def first_parent_ancestors(self, sha, limit):
         i = self._index(sha)
