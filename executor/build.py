@@ -309,8 +309,9 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
 
 # Folders Dockerfile.gpu copies from the context, always present (empty when unused) because
 # the classic builder cannot COPY conditionally: wheels (prebuilt vLLM wheels), deps
-# (pre-fetched FETCHCONTENT sources for offline native builds), agent (an agent bundle).
-CONTEXT_INPUTS = ("wheels", "deps", "agent")
+# (pre-fetched FETCHCONTENT sources for offline native builds), agent (an agent bundle),
+# models (models isobench generated: the CPU track's workload, executor/vllm/tiny_model.py).
+CONTEXT_INPUTS = ("wheels", "deps", "agent", "models")
 
 
 def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],

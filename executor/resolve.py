@@ -112,6 +112,26 @@ def reference_patch(job: CommitJob) -> tuple[bytes, str] | None:
     return None
 
 
+def on_target_device(job: CommitJob, device: str) -> CommitJob:
+    """The job for vLLM's `device` build: the CPU track swaps the catalogue's CUDA task for its
+    own (a generated tiny model and vLLM's latency benchmark: executor/vllm/cpu_workload.py)."""
+    if device == job.task.target_device:
+        return job
+    if job.task.builder != "vllm" or device != "cpu":
+        raise UserInputError(f"--target-device {device} is for vLLM catalogue commits "
+                             f"({job.task.name} builds its own way)")
+    from executor.vllm.catalog_task import vllm_cpu_task
+    from executor.vllm.entries import vllm_core_entry
+    from executor.vllm.mirror import GitMirror
+    from executor.vllm.planner import scripts_are_stubs
+
+    repo = open_repo(job.task.repo)
+    stubs = scripts_are_stubs(GitMirror(repo.working_tree_dir or repo.git_dir), job.human_sha)
+    task = vllm_cpu_task(vllm_core_entry(job.human_sha), repo=job.task.repo,
+                         scripts_stubbed=bool(stubs))
+    return job.model_copy(update={"task": task})
+
+
 def resolve_source(sha: str, source: JobSource) -> CommitJob:
     """resolve_job with the command line's JobSource."""
     return resolve_job(sha, task_file=source.task_file, repo=source.repo,

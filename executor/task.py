@@ -85,6 +85,9 @@ class TaskSpec(BaseModel):
     builder: Literal["generic", "vllm"] = Field(
         default="generic", description="Image planner: generic runs install_command; vllm "
                                        "derives CUDA, torch and install strategy per commit.")
+    target_device: Literal["cuda", "cpu"] = Field(
+        default="cuda", description="vllm builder: the CUDA build, or vLLM's x86 CPU build "
+                                    "(the CPU track, executor/vllm/cpu_route.py).")
 
     @model_validator(mode="after")
     def _server_needs_readiness_url(self) -> "TaskSpec":

@@ -34,7 +34,7 @@ from executor.gateway.attempt import activate
 from executor.gateway.remote import RemoteGateway
 from executor.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.pipeline import AttemptSlot, Log, RunOptions, run_commit
-from executor.resolve import reference_patch, resolve_job
+from executor.resolve import on_target_device, reference_patch, resolve_job
 from executor.sandbox import GpuRequest
 from executor.state import CONTROLLER_LOG_NAME, JOURNAL_NAME, attempt_dir_name
 from executor.task import CommitJob, PlanItem
@@ -130,8 +130,9 @@ def item_job(spec: CommitItemSpec, plan_repo: str | None, item: PlanItem, spool:
     repo = spec.repo
     if repo is None and task_file is None and plan_repo and not _catalogued(item.human):
         repo = plan_repo
-    return resolve_job(item.human, task_file=task_file, repo=repo, item_id=item.item_id,
-                       base=item.pre or None, parent_index=item.pre_parent_index)
+    job = resolve_job(item.human, task_file=task_file, repo=repo, item_id=item.item_id,
+                      base=item.pre or None, parent_index=item.pre_parent_index)
+    return on_target_device(job, spec.run.images.vllm.target_device)
 
 
 def _catalogued(sha: str) -> bool:

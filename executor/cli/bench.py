@@ -22,7 +22,7 @@ from executor.predictions import load_predictions, prediction_for
 from executor.journal import write_bytes_atomic, write_json_atomic
 from executor.pipeline import ImageInputs, RunOptions, ensure_images
 from executor.preflight import needs_for, preflight
-from executor.resolve import JobSource, resolve_source
+from executor.resolve import JobSource, on_target_device, resolve_source
 from executor.sandbox import Resources
 from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
                             PATCH_NAME, RESULTS_NAME, new_run_id)
@@ -132,7 +132,7 @@ def register(group: click.Group) -> None:
         15 the rebuild or the benchmark failed; 20 infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
-        job = resolve_source(sha, job_source)
+        job = on_target_device(resolve_source(sha, job_source), vllm.target_device)
         patch = load_patch(patch_file, run_dir, job, predictions_path)
         preflight(needs_for(job, gpus=resources.gpus))  # before anything is written: exit 2
         reap_dead_controllers()

@@ -84,8 +84,17 @@ def register(group: click.Group) -> None:
                   help="Target compute capability (9.0: H100/H200).")
     @click.option("--probe", is_flag=True, help="HEAD-probe wheel URLs (off: fully offline).")
     @click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
-    def plan(shas, all_catalogue, mirror, wheel_dir, deps_dir, gpu_arch, probe, as_json):
+    @click.option("--target-device", type=click.Choice(["cuda", "cpu"]), default="cuda",
+                  show_default=True, help="cpu: whether and how each commit runs on the CPU "
+                                          "track (needs --mirror).")
+    def plan(shas, all_catalogue, mirror, wheel_dir, deps_dir, gpu_arch, probe, as_json,
+             target_device):
         """Say how each commit's images would be built, and why (no build, no download)."""
+        if target_device == "cpu":
+            from executor.cli.cpu_plan import print_cpu_plans
+
+            print_cpu_plans(shas, all_catalogue, mirror, wheel_dir, as_json)
+            return
         plans, mirrored = _plans(shas, all_catalogue, mirror, wheel_dir, deps_dir, gpu_arch,
                                  probe)
         if as_json:

@@ -21,7 +21,7 @@ from executor.journal import EXIT_CODES, RunStatus
 from executor.pipeline import CommitOutcome
 from executor.policy import RetryPolicy
 from executor.preflight import needs_for, preflight
-from executor.resolve import JobSource, reference_patch, resolve_source
+from executor.resolve import JobSource, on_target_device, reference_patch, resolve_source
 from executor.sandbox import Resources
 from executor.state import new_run_id
 from executor.vllm.jobs import VllmBuildOptions
@@ -73,7 +73,7 @@ def register(group: click.Group) -> None:
         infrastructure; 130 interrupted.
         """
         sigterm_as_interrupt()
-        job = resolve_source(sha, job_source)
+        job = on_target_device(resolve_source(sha, job_source), vllm.target_device)
         llm = agent_llm(agent, llm, verbose=verbose,
                         key_on_controller=gateway.gateway_replay is not None)
         adapter = make_agent(agent.agent, patch_file=agent.patch_file,

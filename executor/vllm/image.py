@@ -35,8 +35,8 @@ def deps_digest(deps_dir: Path | None) -> str:
     return sha256_hex(*entries)[:16]
 
 
-def build_args(plan: InstallPlan, deps_dir: Path | None = None, agent_bundle: str = ""
-               ) -> dict[str, str]:
+def build_args(plan: InstallPlan, deps_dir: Path | None = None, agent_bundle: str = "",
+               models_digest: str = "") -> dict[str, str]:
     """Dockerfile.gpu build args for one plan (BASE_IMAGE is added by the builder)."""
     env = plan.environment
     install = install_command(plan)
@@ -56,6 +56,7 @@ def build_args(plan: InstallPlan, deps_dir: Path | None = None, agent_bundle: st
         "INSTALL_STRATEGY": plan.strategy,
         "INSTALL_COMMAND": install,
         "AGENT_BUNDLE": agent_bundle,
+        **({"MODELS_DIGEST": models_digest} if models_digest else {}),
     }
 
 
@@ -91,12 +92,15 @@ def resolve_cuda_base(plan: InstallPlan, *, base_image: str | None = None,
 
 def ensure_vllm_image(plan: InstallPlan, export_repo, base: ImageRef, log_dir: Path, *,
                       task: str = "vllm_core", deps_dir: Path | None = None,
-                      agent_bundle: Path | None = None, log: Log = _noop) -> ImageRef:
+                      agent_bundle: Path | None = None, models: tuple[Path, str] | None = None,
+                      log: Log = _noop) -> ImageRef:
     """Build (or reuse) the sandbox image of one planned commit.
 
-    `export_repo(dest)` writes the leak-proof repository export (repo.export_leakproof).
+    `export_repo(dest)` writes the leak-proof repository export (repo.export_leakproof);
+    `models` is (folder, digest of its content) of generated models for /opt/isobench/models.
     """
-    args = build_args(plan, deps_dir, agent_bundle.name if agent_bundle else "")
+    args = build_args(plan, deps_dir, agent_bundle.name if agent_bundle else "",
+                      models[1] if models else "")
     recipe = sandbox_recipe(task, plan.sha, base.id, args)
     with tempfile.TemporaryDirectory(prefix="isobench-wheel-") as tmp:
         inputs: dict[str, Path] = {}
@@ -114,5 +118,7 @@ def ensure_vllm_image(plan: InstallPlan, export_repo, base: ImageRef, log_dir: P
             inputs["deps"] = deps_dir
         if agent_bundle is not None:
             inputs["agent"] = agent_bundle
+        if models is not None:
+            inputs["models"] = models[0]
         return ensure_sandbox_image(recipe, export_repo, base_tag=base.tag, log_dir=log_dir,
                                     log=log, inputs=inputs)

