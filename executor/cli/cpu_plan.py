@@ -12,7 +12,7 @@ from rich.table import Table
 
 from executor.errors import UserInputError
 
-console = Console()
+console = Console(width=200)  # one line per commit, also when piped
 
 
 class CpuPlanRow(BaseModel):
@@ -63,6 +63,12 @@ def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | Non
     return rows
 
 
+def _short(why: str) -> str:
+    """The reason without the sha it repeats, cut to one line of the table."""
+    text = why.split("cannot run on the CPU track: ", 1)[-1]
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
 def print_cpu_plans(shas, all_catalogue, mirror, wheel_dir, as_json: bool) -> None:
     rows = cpu_plan_rows(shas, all_catalogue, mirror, wheel_dir)
     if as_json:
@@ -75,7 +81,7 @@ def print_cpu_plans(shas, all_catalogue, mirror, wheel_dir, as_json: bool) -> No
         releases = "/".join(r.release.get(role, "-") for role in ("base", "human"))
         table.add_row(r.commit, r.date or "", "yes" if r.runnable else "no",
                       releases if r.runnable else "", r.torch or "", r.architecture or "-",
-                      (r.why_not or (r.reasons[0] if r.reasons else ""))[:160])
+                      _short(r.why_not) if r.why_not else (r.reasons[0] if r.reasons else ""))
     console.print(table)
     runnable = sum(r.runnable for r in rows)
     console.print(f"{len(rows)} commits: {runnable} run on the CPU track, "

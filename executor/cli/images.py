@@ -140,7 +140,7 @@ def register(group: click.Group) -> None:
         for any other commit of the repository, that commit's own image (plan and resolved
         packages recorded in LOG_DIR/image-<sha>.json)."""
         from executor.catalog import NotCatalogued, lookup
-        from executor.resolve import resolve_job
+        from executor.resolve import on_target_device, resolve_job
         from executor.vllm.jobs import ensure_vllm_job_images
 
         for sha in shas:
@@ -150,6 +150,8 @@ def register(group: click.Group) -> None:
                 _build_one_commit(sha, mirror, vllm, log_dir)
                 continue
             job = resolve_job(sha, repo=str(mirror) if mirror else None)
+            if job.task.builder == "vllm":
+                job = on_target_device(job, vllm.target_device)
             if job.task.builder != "vllm":
                 raise UserInputError(f"{sha} is not a vLLM catalogue commit; `isobench "
                                      f"run-commit {sha}` builds its images")

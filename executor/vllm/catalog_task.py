@@ -61,8 +61,9 @@ def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> T
     """The CPU track's TaskSpec of a catalogue entry: vLLM's own latency benchmark at the
     commit on a generated tiny model of the entry's architecture (cpu_workload.py). Its own
     task name keeps its runs apart from the CUDA benchmark's."""
-    from executor.vllm.cpu_workload import cpu_workload
+    from executor.vllm.cpu_workload import CPU_GATES, cpu_workload
 
+    gate = CPU_GATES.get(entry.short)
     workload = cpu_workload(entry.model or "", scripts_stubbed=scripts_stubbed)
     goal = (f"Reduce the latency vLLM's own benchmark reports (benchmarks/benchmark_latency.py,"
             f" offline generation on a small {workload.architecture} model, CPU) without "
@@ -72,4 +73,4 @@ def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> T
         name=CPU_TASK, repo=repo, bench_command=workload.bench_command, metric=workload.metric,
         native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=CPU_REBUILD, goal=goal,
         env=workload.env, output_check_command=workload.output_check_command,
-        builder="vllm", target_device="cpu")
+        test_command=gate.command() if gate else None, builder="vllm", target_device="cpu")

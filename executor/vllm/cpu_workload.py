@@ -37,6 +37,30 @@ _AFFINITY = ("$(python -c 'import os; print(\",\".join(map(str, "
              "sorted(os.sched_getaffinity(0)))))')")
 
 
+class CpuGate(BaseModel):
+    """The commit's own tests that cover the changed code and pass on CPU, offline, at base."""
+
+    tests: list[str] = Field(description="Test files, as at the base commit.")
+    deselect: str | None = Field(default=None, description="pytest -k expression for the "
+                                 "cases that need the Hub or a GPU.")
+    covers: str = Field(description="What of the human change the tests exercise.")
+
+    def command(self) -> str:
+        select = f" -k {shlex.quote(self.deselect)}" if self.deselect else ""
+        return (f"python -m pytest -q -x -p no:cacheprovider{select} "
+                f"{' '.join(shlex.quote(t) for t in self.tests)}")
+
+
+# Each was run on its commit's base image on this track and passes there (vLLM's suite mostly
+# needs a GPU or the Hub, so tests are named per commit, not found by a rule). A commit not
+# listed has no gate on this track, and its plan says so.
+CPU_GATES: dict[str, CpuGate] = {
+    "ed250545": CpuGate(tests=["tests/v1/core/test_kv_cache_utils.py"],
+                        deselect="not estimate_max_model_len",
+                        covers="FreeKVCacheBlockQueue and the block pool's free list"),
+}
+
+
 class CpuBenchSettings(BaseModel):
     """The benchmark's size: small enough for seconds per trial, large enough to time."""
 
