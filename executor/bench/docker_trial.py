@@ -1,7 +1,8 @@
 """Trials in fresh containers: the runner every isobench benchmark uses.
 
 Around the benchmark command the runner keeps the measurement the harness's: the metric file
-is deleted right before the run (a file planted there earlier cannot count, and is named);
+is deleted right before the run (a file planted there earlier cannot count, and is named;
+an image whose containers hold none is checked once, not per trial);
 the command runs with the user site and PYTHONSTARTUP off; its wall time and the container's
 cgroup CPU time are read from outside (integrity.py compares them with the reported metric);
 and a non-base trial that runs past a bound derived from base's trials is cut (and the rest
@@ -66,6 +67,8 @@ class DockerTrialRunner(MetricReader):
         self.base_durations: list[float] = []
         self.cut_variants: dict[str, str] = {}  # variant -> why its trials are skipped
         self.probes: list[TrialRecord] = []
+        # Images whose fresh containers were found to hold no metric file: see _clear_metric_file
+        self.images_without_metric_file: set[tuple[str, str]] = set()
 
     def _limit_s(self, variant: str) -> float:
         """Base runs under the trial timeout; any other variant under the bound from base's
@@ -110,9 +113,8 @@ class DockerTrialRunner(MetricReader):
             try:
                 with serving(sandbox, self.task, log_file.with_suffix(".server.log")):
                     if output_file:
-                        found = sandbox.exec(_prewritten_command(output_file), 60,
-                                             workdir=REPO_DIR)
-                        record.metric_file_prewritten = "present" in found.stdout
+                        record.metric_file_prewritten = self._clear_metric_file(sandbox,
+                                                                                 variant)
                     cpu_before = sandbox.cpu_usage_s()
                     started = time.monotonic()
                     result = sandbox.exec(self.task.bench_command, limit_s, env=TIMED_ENV,
@@ -148,3 +150,20 @@ class DockerTrialRunner(MetricReader):
         if spec.variant == "base" and record.ok:
             self.base_durations.append(record.duration_s)
         return record
+
+    def _clear_metric_file(self, sandbox: Sandbox, variant: VariantInfo) -> bool:
+        """Delete the metric file if the container holds one before the run; whether it did.
+
+        Before the benchmark command a trial's container holds exactly its image's files
+        (its main process only sleeps), so once one container of an image held none, no
+        container of that image will: the check (an exec, about 0.1 s) is skipped for it. Not
+        with a server, which runs before the check and could write the file."""
+        image = (variant.image_tag, variant.image_id)
+        if image in self.images_without_metric_file:
+            return False
+        found = sandbox.exec(_prewritten_command(self.task.metric.output_file), 60,
+                             workdir=REPO_DIR)
+        present = "present" in found.stdout
+        if found.ok and not present and not self.task.server_command:
+            self.images_without_metric_file.add(image)
+        return present

@@ -1,4 +1,4 @@
-"""`isobench plan`, `isobench run` (batches) and `isobench status`."""
+"""`isobench plan` and `isobench run` (batches); `isobench status` is in status.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Literal
 
 import click
 from pydantic import BaseModel, Field
-from rich.console import Console
 
 from executor.batch.base import Cancel, ItemOutcome
 from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item, item_job
@@ -40,9 +39,6 @@ from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
 from executor.resolve import JobSource
 from executor.state import RunKey, StateLayout
 from executor.vllm.jobs import VllmBuildOptions
-from executor.status import build_report
-from executor.status import remaining_plan as plan_of_remaining
-from executor.status_view import render_markdown, render_terminal
 from executor.task import load_plan
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -294,54 +290,6 @@ def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, ve
                                  log_to_driver=verbose))
 
 
-@click.command("status")
-@click.argument("state", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                default="state")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--markdown", is_flag=True, help="Print the report as Markdown.")
-@click.option("--plan", "plan_file", type=FILE,
-              help="Count this plan's items as planned (ISO-Bench runs keep no plan).")
-@click.option("--remaining-plan", type=FILE, help="Write the items left (one run) as a plan.")
-@click.option("--task", help="Only runs of this task.")
-@click.option("--agent", help="Only runs of this agent.")
-@click.option("--model", help="Only runs of this model.")
-@click.option("--run-id", help="Only this run id.")
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many most-retried items to list.")
-@click.option("--details", is_flag=True,
-              help="Per-run blocks (retries, every signature) and every unreadable file.")
-def status_command(state, as_json, markdown, plan_file, remaining_plan, task, agent, model,
-                   run_id, top, details) -> None:
-    """Where a state directory stands: per run planned, done, failed, left, and why.
-
-    Reads isobench's state and ISO-Bench's (outcomes re-derived from trajectories).
-    """
-    if as_json and markdown:
-        raise UserInputError("give --json or --markdown, not both")
-    report = build_report(state, plan=load_plan(plan_file) if plan_file else None, top=top)
-    wanted = {"task": task, "agent": agent, "model": model, "run_id": run_id}
-    report.runs = [r for r in report.runs
-                   if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
-    if any(wanted.values()):  # an unreadable journal belongs to the runs whose tree holds it
-        report.unreadable = [u for u in report.unreadable
-                             if any(u.startswith(f"{r.path}/") for r in report.runs)]
-    if remaining_plan:
-        if len(report.runs) != 1:
-            names = ", ".join(f"{r.task}/{r.agent}/{r.model}/{r.run_id}" for r in report.runs)
-            raise UserInputError(f"--remaining-plan needs exactly one run; narrow with "
-                                 f"--task/--agent/--model/--run-id (found: {names or 'none'})")
-        left = plan_of_remaining(report.runs[0])
-        write_json_atomic(remaining_plan, left)
-        click.echo(f"{remaining_plan}: {len(left.items)} items left", err=True)
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    elif markdown:
-        click.echo(render_markdown(report))
-    else:
-        render_terminal(report, Console(), details=details)
-
-
-
 def register(group: click.Group) -> None:
-    for command in (plan_command, run_command, status_command):
+    for command in (plan_command, run_command):
         group.add_command(command)

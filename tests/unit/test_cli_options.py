@@ -77,7 +77,7 @@ def test_retry_wait_max_is_a_hard_cap_jitter_included():
 def _commands():
     from executor.cli import cli
 
-    return {name: cli.commands[name] for name in ("run-commit", "run", "bench")}
+    return {name: cli.get_command(None, name) for name in ("run-commit", "run", "bench")}
 
 
 def test_run_and_run_commit_take_no_loose_shared_values():
