@@ -62,7 +62,9 @@ def ensure_cpu_wheel(install: InstallPlan, log: Log = _noop) -> Path:
 
 
 def models_cache() -> Path:
-    return Path.home() / ".cache" / "isobench" / "models"
+    from executor.repo import cache_root
+
+    return cache_root() / "models"
 
 
 def cpu_models_input(job: CommitJob, log: Log = _noop) -> tuple[Path, str]:

