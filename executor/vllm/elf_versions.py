@@ -74,14 +74,18 @@ def provided_versions(library: Path) -> set[str]:
     return {m.group(1).decode() for m in _VERSION_IN_LIB.finditer(library.read_bytes())}
 
 
-def weaken(path: Path, versions: set[str]) -> list[str]:
-    """Flag the needs named in `versions` weak, in place; returns what was weakened."""
+def weaken(path: Path, versions: set[str], library: str | None = None) -> list[str]:
+    """Flag the needs named in `versions` weak, in place; returns what was weakened. With
+    `library`, only the needs of that soname: one version name can be needed from several
+    libraries (GLIBC_2.2.5 from both libc.so.6 and libm.so.6)."""
     data = bytearray(path.read_bytes())
     done = []
-    for library, name, at, flags in version_needs(bytes(data)):
+    for needed_from, name, at, flags in version_needs(bytes(data)):
+        if library is not None and needed_from != library:
+            continue
         if name in versions and not flags & VER_FLG_WEAK:
             struct.pack_into("<H", data, at + 4, flags | VER_FLG_WEAK)
-            done.append(f"{library}:{name}")
+            done.append(f"{needed_from}:{name}")
     if done:
         path.write_bytes(bytes(data))
     return done
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         missing = {name for library, name, _at, _flags in version_needs(path.read_bytes())
                    if library == soname and name not in have}
-        done = weaken(path, missing)
+        done = weaken(path, missing, soname)
         print(f"isobench: {path}: " + (f"weakened {', '.join(done)} (not in {soname})"
                                        if done else f"every {soname} version need is met"))
     return 0

@@ -1,0 +1,61 @@
+"""The CPU track's TaskSpec of a vllm_core entry, and --target-device on resolved jobs."""
+
+import subprocess
+
+import pytest
+
+from executor import demo
+from executor.catalog import find_commit
+from executor.errors import UserInputError
+from executor.resolve import on_target_device, resolve_job
+from executor.task import CommitJob
+from executor.vllm.catalog_task import CPU_TASK, vllm_cpu_task
+from executor.vllm.cpu_workload import CPU_GATES
+from executor.vllm.entries import vllm_core_entries, vllm_core_entry
+
+GATED = "ed25054577f7abca2aee32a5290200c4a1aed561"
+
+
+def test_cpu_task_of_a_gated_entry():
+    task = vllm_cpu_task(vllm_core_entry(GATED), repo="/mirror", scripts_stubbed=False)
+    assert (task.name, task.builder, task.target_device, task.repo) == \
+        (CPU_TASK, "vllm", "cpu", "/mirror")
+    assert CPU_TASK == "vllm_core_cpu"
+    assert task.test_command == CPU_GATES["ed250545"].command()
+    assert "benchmarks/benchmark_latency.py" in task.bench_command
+    assert task.metric.output_file == "/tmp/isobench_bench.json"
+
+
+def test_cpu_task_without_a_gate_has_no_test_command():
+    entry = next(e for e in vllm_core_entries() if e.short not in CPU_GATES
+                 and e.model == "meta-llama/Llama-3.1-8B-Instruct")
+    assert vllm_cpu_task(entry, repo="/m", scripts_stubbed=True).test_command is None
+
+
+def test_cpu_rebuild_fails_with_a_message():
+    task = vllm_cpu_task(vllm_core_entry(GATED), repo="/mirror", scripts_stubbed=False)
+    proc = subprocess.run(["bash", "-c", task.rebuild_command], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "cannot be rebuilt" in proc.stderr and proc.stdout == ""
+
+
+def test_target_device_on_the_demo(demo_repo):
+    job = resolve_job(demo.DEMO_HUMAN_SHA[:8])
+    assert on_target_device(job, "cuda") is job
+    with pytest.raises(UserInputError, match="for vLLM catalogue commits") as caught:
+        on_target_device(job, "cpu")
+    assert "\n" not in str(caught.value)
+
+
+def test_cpu_swaps_the_catalogue_task(tmp_path):
+    # a repository without the commit: its benchmark scripts read as unknown, i.e. not stubs
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    task, _item = find_commit("ed250545", repo=str(tmp_path))
+    job = CommitJob(task=task, item_id="vllm_core-x", human_sha=GATED, base_sha="0" * 40)
+    cpu = on_target_device(job, "cpu")
+    assert (cpu.task.name, cpu.task.target_device, cpu.task.repo) == \
+        (CPU_TASK, "cpu", str(tmp_path))
+    assert "python benchmarks/benchmark_latency.py" in cpu.task.bench_command
+    assert (cpu.human_sha, cpu.base_sha, cpu.item_id) == (job.human_sha, job.base_sha,
+                                                           job.item_id)
+    assert on_target_device(cpu, "cpu") is cpu

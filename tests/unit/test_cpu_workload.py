@@ -1,0 +1,80 @@
+"""cpu_workload.py: the latency benchmark, the output check and the gate's command."""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from executor.errors import UserInputError
+from executor.vllm.cpu_workload import (CHECK_SCRIPT, CPU_GATES, OUTPUT_FILE, CpuGate,
+                                        cpu_workload)
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def test_scripts_era_runs_the_commits_benchmark_script_on_dummy_weights():
+    workload = cpu_workload(LLAMA, scripts_stubbed=False)
+    # after the thread-binding prefix, which ends with its command substitution
+    argv = shlex.split(workload.bench_command.split(")') ", 1)[1])
+    assert workload.architecture == "LlamaForCausalLM"
+    assert argv[:2] == ["python", "benchmarks/benchmark_latency.py"]
+    def option(flag):
+        return argv[argv.index(flag) + 1]
+
+    assert option("--load-format") == "dummy" and "--enforce-eager" in argv
+    assert option("--model") == option("--tokenizer") == \
+        "/opt/isobench/models/llamaforcausallm-config"
+    assert option("--output-json") == OUTPUT_FILE == "/tmp/isobench_bench.json"
+    assert workload.metric.output_file == OUTPUT_FILE
+    assert workload.env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+
+
+def test_thread_binding_is_the_process_affinity():
+    prefix = cpu_workload(LLAMA, scripts_stubbed=False).bench_command.split(" python ", 1)[0]
+    assert prefix.startswith("VLLM_CPU_OMP_THREADS_BIND=")
+    out = subprocess.run(["bash", "-c", f"{prefix} && echo $VLLM_CPU_OMP_THREADS_BIND"],
+                         capture_output=True, text=True, check=True,
+                         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+                         ).stdout.strip()
+    assert out and all(part.isdigit() for part in out.split(","))
+
+
+def test_stubbed_scripts_use_the_vllm_cli():
+    bench = cpu_workload(LLAMA, scripts_stubbed=True).bench_command
+    assert " vllm bench latency --model " in bench and "benchmark_latency.py" not in bench
+
+
+def test_unsupported_model_is_a_user_error():
+    with pytest.raises(UserInputError, match="Qwen2.5-VL-3B-Instruct"):
+        cpu_workload("Qwen/Qwen2.5-VL-3B-Instruct", scripts_stubbed=False)
+
+
+def test_output_check_runs_the_greedy_script_from_a_file_on_seeded_weights():
+    check = cpu_workload(LLAMA, scripts_stubbed=False).output_check_command
+    assert check.startswith(f"cat > {CHECK_SCRIPT} <<'PY'\n")
+    body, run = check.split("\nPY\n")
+    assert run.endswith(f" python {CHECK_SCRIPT}") and "<" not in run
+    assert "/opt/isobench/models/llamaforcausallm-weights" in body
+    assert 'load_format="safetensors"' in body and "-config" not in body
+    compile(body.split("\n", 1)[1], CHECK_SCRIPT, "exec")
+
+
+def test_output_check_heredoc_writes_the_script(tmp_path):
+    check = cpu_workload(LLAMA, scripts_stubbed=False).output_check_command
+    target = tmp_path / "greedy.py"
+    heredoc = check.split("\nPY\n")[0].replace(CHECK_SCRIPT, str(target)) + "\nPY\n"
+    subprocess.run(["bash", "-c", heredoc], check=True)
+    assert "def main():" in target.read_text() and 'if __name__ == "__main__":' in \
+        target.read_text()
+
+
+def test_gate_command_quotes_its_selection():
+    gate = CpuGate(tests=["tests/a b.py", "tests/c.py"], deselect="not (x or y)", covers="-")
+    argv = shlex.split(gate.command())
+    assert argv[:6] == ["python", "-m", "pytest", "-q", "-x", "-p"]
+    assert argv[argv.index("-k") + 1] == "not (x or y)"
+    assert argv[-2:] == ["tests/a b.py", "tests/c.py"]
+    assert "-k" not in shlex.split(CpuGate(tests=["t.py"], covers="-").command())
+    assert CPU_GATES["ed250545"].command().endswith("tests/v1/core/test_kv_cache_utils.py")
