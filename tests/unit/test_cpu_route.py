@@ -56,15 +56,33 @@ def history(tmp_path, monkeypatch):
     return GitMirror(repo.path), release, kernel
 
 
-def test_changed_cpu_kernel_routes_to_the_unrunnable_build(history):
+def test_changed_cpu_kernel_is_built_from_the_tree(history):
     mirror, release, kernel = history
     assert choose_cpu_route(mirror, release).route == "cpu_wheel"
     choice = choose_cpu_route(mirror, kernel)
-    assert (choice.route, choice.runnable, choice.wheel) == ("cpu_build", False, None)
-    assert "csrc/cpu/bindings.cpp" in choice.why_not and "oneDNN" in choice.why_not
+    assert (choice.route, choice.runnable, choice.wheel) == ("cpu_build", True, None)
+    assert any("csrc/cpu/bindings.cpp" in r for r in choice.reasons)  # why no wheel
+    plan = plan_cpu_install(kernel, source=mirror, commit_date=None, date_source="unknown",
+                            options=OPTIONS)
+    assert plan.strategy == "cpu_build" and plan.wheel is None
+    assert "VLLM_CPU_DISABLE_AVX512" in plan.reasons[0]
+
+
+def test_wheel_only_refuses_a_changed_cpu_kernel(history):
+    mirror, _, kernel = history
+    choice = choose_cpu_route(mirror, kernel, "wheel")
+    assert (choice.route, choice.runnable) == ("cpu_wheel", False)
+    assert "csrc/cpu/bindings.cpp" in choice.why_not
     with pytest.raises(UserInputError, match="cannot run on the CPU track"):
         plan_cpu_install(kernel, source=mirror, commit_date=None, date_source="unknown",
-                         options=OPTIONS)
+                         options=OPTIONS.model_copy(update={"cpu_route": "wheel"}))
+
+
+def test_no_cpu_backend_cannot_be_built(tmp_path):
+    repo = Repo(tmp_path / "old")
+    sha = repo.commit({"requirements/cpu.txt": REQS, "pyproject.toml": PYPROJECT})
+    choice = choose_cpu_route(GitMirror(repo.path), sha, "build")
+    assert not choice.runnable and "cmake/cpu_extension.cmake" in choice.why_not
 
 
 def test_plan_needs_a_mirror():

