@@ -44,7 +44,6 @@ from executor.vllm.wheels import WheelChoice
 if TYPE_CHECKING:
     from executor.vllm.strategy import InstallPlan, PlanOptions
 
-TargetDevice = Literal["cuda", "cpu"]
 CpuRoute = Literal["auto", "wheel", "build"]
 CPU_EXTENSION_CMAKE = "cmake/cpu_extension.cmake"
 # x86 pins of the CPU requirements that PyPI's torch cannot pair with (their CUDA builds want
