@@ -125,10 +125,15 @@ def on_target_device(job: CommitJob, device: str) -> CommitJob:
     from executor.vllm.mirror import GitMirror
     from executor.vllm.planner import scripts_are_stubs
 
+    from executor.vllm.cpu_workload import LATENCY_SCRIPT
+
     repo = open_repo(job.task.repo)
-    stubs = scripts_are_stubs(GitMirror(repo.working_tree_dir or repo.git_dir), job.human_sha)
+    mirror = GitMirror(repo.working_tree_dir or repo.git_dir)
+    stubs = scripts_are_stubs(mirror, job.human_sha)
+    # every variant runs base's copy of the benchmark (protected paths): its flags decide
     task = vllm_cpu_task(vllm_core_entry(job.human_sha), repo=job.task.repo,
-                         scripts_stubbed=bool(stubs))
+                         scripts_stubbed=bool(stubs),
+                         script=mirror.read(job.base_sha, LATENCY_SCRIPT))
     return job.model_copy(update={"task": task})
 
 

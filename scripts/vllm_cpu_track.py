@@ -75,6 +75,37 @@ def comparison(results: dict, name: str) -> dict:
             "confidence": numbers.get("confidence"), "look": found.get("look")}
 
 
+def trial_cost(sha: str, image: str, args) -> dict:
+    """One trial's command in a fresh container of `image`, as the bench runs it, with its
+    peak memory (ru_maxrss of the benchmark process tree) and its start-up (wall time minus
+    the timed iterations vLLM reports)."""
+    sys.path.insert(0, str(ROOT))
+    from executor.vllm.catalog_task import vllm_cpu_task
+    from executor.catalog import lookup
+
+    task = vllm_cpu_task(lookup(sha), repo=args.mirror, scripts_stubbed=False)
+    probe = ("import json, resource, subprocess, sys, time\n"
+             "t = time.monotonic()\n"
+             "code = subprocess.run(['bash', '-c', sys.argv[1]]).returncode\n"
+             "wall = time.monotonic() - t\n"
+             "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+             "out = json.load(open('/tmp/isobench_bench.json'))\n"
+             "print(json.dumps({'exit': code, 'wall_s': round(wall, 1), 'peak_rss_mib': round(rss),"
+             " 'timed_iterations_s': round(sum(out['latencies']), 2), 'iteration_p10_s':"
+             " round(out['percentiles']['10'], 4), 'iteration_p50_s':"
+             " round(out['percentiles']['50'], 4)}))\n")
+    env = [flag for key, value in task.env.items() for flag in ("-e", f"{key}={value}")]
+    done = subprocess.run(["docker", "run", "--rm", "--network", "none", "--cpuset-cpus",
+                           args.cpuset, *env, "-w", "/workspace/repo", image, "python", "-c",
+                           probe, task.bench_command], capture_output=True, text=True)
+    try:
+        cost = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": done.stderr[-500:]}
+    cost["startup_s"] = round(cost["wall_s"] - cost["timed_iterations_s"], 1)
+    return cost
+
+
 def one_commit(sha: str, args) -> dict:
     plan = json.loads(run("images", "plan", sha, "--mirror", args.mirror, "--target-device",
                           "cpu", "--json").stdout)[0]
@@ -93,6 +124,9 @@ def one_commit(sha: str, args) -> dict:
     log(f"{sha}: images (cached)")
     row["cached_build_s"], _ = build_images(sha, args.mirror)
     row["image_gb"] = {tag.rsplit(":", 1)[-1][:12]: round(image_size_gb(tag), 2) for tag in tags}
+    if sha in args.trial_cost:
+        log(f"{sha}: one trial's cost (start-up, iterations, peak memory)")
+        row["trial_cost"] = trial_cost(sha, tags[0], args)
     bench = ["bench", sha, "--repo", args.mirror, "--target-device", "cpu", "--cpuset",
              args.cpuset, "--max-trials", str(args.max_trials), "--state-dir", args.state_dir,
              "--json"]
@@ -131,6 +165,9 @@ def main() -> int:
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--aa", nargs="*", default=[], help="Commits that also get an A/A "
                                                             "control (base2).")
+    parser.add_argument("--trial-cost", nargs="*", default=[], help="Commits whose base image "
+                                                                     "also runs one trial with "
+                                                                     "its peak memory.")
     parser.add_argument("--state-dir", default=str(ROOT / "state" / "cpu-track"))
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the rows here.")

@@ -32,8 +32,10 @@ class CpuPlanRow(BaseModel):
 def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None,
                   wheel_dir: Path | None) -> list[CpuPlanRow]:
     from executor.catalog import lookup, vllm_core_entries
-    from executor.vllm.cpu_workload import cpu_workload
+    from executor.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload
     from executor.vllm.jobs import VllmBuildOptions, plan_entries
+    from executor.vllm.mirror import GitMirror
+    from executor.vllm.planner import scripts_are_stubs
 
     if mirror is None:
         raise UserInputError("--target-device cpu reads each commit's CPU sources: give "
@@ -42,12 +44,16 @@ def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | Non
         raise UserInputError("name at least one sha, or --all-catalogue")
     entries = list(vllm_core_entries()) if all_catalogue else [lookup(s) for s in shas]
     options = VllmBuildOptions(wheel_dir=wheel_dir, probe=False, target_device="cpu")
+    source = GitMirror(mirror)
     rows = []
     for entry in entries:
         row = CpuPlanRow(commit=entry.short, item_id=entry.item_id, runnable=False)
         try:
             row.architecture = cpu_workload(entry.model or "", scripts_stubbed=False).architecture
             plan = plan_entries([entry], mirror, options)[0]
+            stubs = bool(scripts_are_stubs(source, plan.human.install.sha))
+            cpu_workload(entry.model or "", scripts_stubbed=stubs,
+                         script=source.read(plan.base.install.sha, LATENCY_SCRIPT))
         except UserInputError as exc:
             row.why_not = str(exc)
             rows.append(row)

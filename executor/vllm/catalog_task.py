@@ -62,14 +62,15 @@ def cpu_rebuild_command() -> str:
             f"to native code needs --cpu-route build' >&2; exit 3; fi")
 
 
-def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool) -> TaskSpec:
+def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool,
+                  script: str | None = "") -> TaskSpec:
     """The CPU track's TaskSpec of a catalogue entry: vLLM's own latency benchmark at the
     commit on a generated tiny model of the entry's architecture (cpu_workload.py). Its own
     task name keeps its runs apart from the CUDA benchmark's."""
     from executor.vllm.cpu_workload import CPU_GATES, cpu_workload
 
     gate = CPU_GATES.get(entry.short)
-    workload = cpu_workload(entry.model or "", scripts_stubbed=scripts_stubbed)
+    workload = cpu_workload(entry.model or "", scripts_stubbed=scripts_stubbed, script=script)
     goal = (f"Reduce the latency vLLM's own benchmark reports (benchmarks/benchmark_latency.py,"
             f" offline generation on a small {workload.architecture} model, CPU) without "
             f"changing what the engine generates. The benchmark the result is judged by is: "

@@ -98,10 +98,38 @@ def model_dir(spec: TinyModelSpec, *, weights: bool) -> str:
     return f"{MODELS_DIR}/{spec.architecture.lower()}-{kind}"
 
 
-def cpu_workload(hf_model: str, *, scripts_stubbed: bool,
+LATENCY_SCRIPT = "benchmarks/benchmark_latency.py"
+# Flags the workload cannot do without; --max-model-len only bounds the KV cache and is left
+# out where an old script's own parser lacks it
+REQUIRED_FLAGS = ("--load-format", "--output-json", "--tokenizer", "--dtype", "--enforce-eager",
+                  "--num-iters-warmup", "--num-iters", "--batch-size", "--input-len",
+                  "--output-len")
+OPTIONAL_FLAGS = ("--max-model-len",)
+
+
+def script_flags(script: str | None) -> tuple[list[str], list[str]]:
+    """(missing required flags, optional flags absent) of a benchmark_latency.py text; a script
+    that takes every engine flag (EngineArgs.add_cli_args) has them all."""
+    if script is None:
+        return list(REQUIRED_FLAGS), list(OPTIONAL_FLAGS)
+    if "EngineArgs.add_cli_args" in script:
+        return [], []
+    return ([f for f in REQUIRED_FLAGS if f"'{f}'" not in script and f'"{f}"' not in script],
+            [f for f in OPTIONAL_FLAGS if f"'{f}'" not in script and f'"{f}"' not in script])
+
+
+def cpu_workload(hf_model: str, *, scripts_stubbed: bool, script: str | None = "",
                  settings: CpuBenchSettings | None = None) -> CpuWorkload:
-    """The workload for a catalogue commit whose benchmark used `hf_model`."""
+    """The workload for a catalogue commit whose benchmark used `hf_model`. `script` is the
+    base commit's benchmark_latency.py ("" when unknown: the modern flag set is assumed)."""
     settings = settings or CpuBenchSettings()
+    missing, absent = script_flags(script) if script != "" else ([], [])
+    if script is None and not scripts_stubbed:
+        raise UserInputError(f"the base commit has no {LATENCY_SCRIPT}: the CPU track's "
+                             f"workload is that benchmark")
+    if missing and not scripts_stubbed:
+        raise UserInputError(f"the commit's {LATENCY_SCRIPT} lacks {', '.join(missing)} (the "
+                             f"CPU track's workload needs them; they came in mid-2024)")
     architecture = architecture_for(hf_model)
     if architecture is None:
         raise UserInputError(f"no tiny model of {hf_model}'s architecture (the CPU track "
@@ -112,7 +140,8 @@ def cpu_workload(hf_model: str, *, scripts_stubbed: bool,
               else "python benchmarks/benchmark_latency.py")
     args = ["--model", path, "--tokenizer", path, "--load-format", "dummy",
             "--dtype", settings.dtype, "--enforce-eager",
-            "--max-model-len", str(settings.max_model_len),
+            *([] if "--max-model-len" in absent else ["--max-model-len",
+                                                       str(settings.max_model_len)]),
             "--input-len", str(settings.input_len), "--output-len", str(settings.output_len),
             "--batch-size", str(settings.batch_size),
             "--num-iters-warmup", str(settings.warmup_iters),

