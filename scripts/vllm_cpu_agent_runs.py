@@ -2,9 +2,10 @@
 """`isobench run-commit` of a real catalogue vLLM commit on the CPU track, with agents.
 
     .venv/bin/python scripts/vllm_cpu_agent_runs.py --mirror /srv/mirrors/vllm.git \
-        [--commit ed250545] [--cpuset 1] [--max-trials 10] [--state-dir DIR] [--only llm|wrong]
+        [--commit ed250545] [--cpuset 1] [--max-trials 10] [--state-dir DIR] \
+        [--only llm|wrong|batch] [--batch-commits SHA ...]
 
-Two runs, each a plain `isobench run-commit ... --target-device cpu` as a user types it:
+Three runs, each a plain `isobench run-commit ... --target-device cpu` as a user types it:
 
   llm    the real mini-swe-agent (PyPI) in its sandbox at the parent, driven over HTTP by the
          scripted OpenAI-compatible server (executor/testing/scripted_llm.py: no model service
@@ -13,6 +14,10 @@ Two runs, each a plain `isobench run-commit ... --target-device cpu` as a user t
          sandbox). Then the harness patch, the gate, the output check, the trials, a verdict.
   wrong  the replay agent with a patch that drops the last decoder layer of the model (faster,
          and wrong): it must come out `incorrect`, with the diff of the greedy token ids.
+  batch  `isobench run` of a plan of catalogue commits (--batch-commits) with mini-swe-agent
+         on the scripted server, each item making a small real edit (a comment in
+         vllm/envs.py), through images, agent, patch, gate, output check and a short fixed
+         trial design; then `isobench status` of the run.
 
 Prints one JSON line per run: exit status, attempt status, patch bytes, verdict and reason,
 the output check, and where the record is. The key is made up at run time and handed to the
@@ -157,6 +162,44 @@ def wrong_run(args) -> dict:
     return row
 
 
+def batch_run(args) -> dict:
+    edit = f"cd {REPO} && printf '\\n# scripted agent: nothing to speed up here\\n' >> vllm/envs.py"
+    turns = [turn for _ in args.batch_commits
+             for turn in (reply("Editing.", call("bash", command=edit)),
+                          reply(None, call("bash", command=SUBMIT)))]
+    key = "sk-" + secrets.token_hex(16)
+    run_id = f"batch-{time.strftime('%H%M%S')}"
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = Path(tmp) / "plan.json"
+        made = subprocess.run([sys.executable, "-m", "executor.cli", "plan", "--catalogue",
+                               "vllm_core", *args.batch_commits, "-o", str(plan)], cwd=ROOT,
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            raise SystemExit(made.stderr)
+        from pydantic import SecretStr
+
+        with ScriptedLLM(LlmScript(turns=turns, api_key=SecretStr(key),
+                                   models=[MODEL])) as llm:
+            started = time.monotonic()
+            out = subprocess.run(
+                [sys.executable, "-m", "executor.cli", "run", str(plan), "--repo", args.mirror,
+                 "--target-device", "cpu", "--cpuset", args.cpuset, "--trials", "2",
+                 "--warmup", "0", "--workers", "1", "--agent", "mini-swe-agent", "--model",
+                 MODEL, "--base-url", llm.base_url, "--api-key-env", KEY_ENV, "--max-steps",
+                 "6", "--state-dir", args.state_dir, "--run-id", run_id],
+                cwd=ROOT, capture_output=True, text=True, env={**os.environ, KEY_ENV: key})
+            seconds = time.monotonic() - started
+    status = subprocess.run([sys.executable, "-m", "executor.cli", "status", args.state_dir,
+                             "--run-id", run_id], cwd=ROOT, capture_output=True, text=True)
+    runs = Path(args.state_dir) / "runs" / "vllm_core_cpu" / "mini-swe-agent" / MODEL / run_id
+    items = {}
+    for item in sorted(p for p in runs.glob("*") if p.is_dir()):
+        items[item.name] = summary(out, item, 0)
+    return {"run": f"batch of {len(args.batch_commits)} (mini-swe-agent, scripted server)",
+            "exit": out.returncode, "seconds": round(seconds), "items": items,
+            "status": status.stdout[-2500:], "stderr_tail": out.stderr[-1500:]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", required=True)
@@ -164,9 +207,11 @@ def main() -> int:
     parser.add_argument("--cpuset", default="1")
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--state-dir", default=str(ROOT / "state" / "cpu-agents"))
-    parser.add_argument("--only", choices=["llm", "wrong"])
+    parser.add_argument("--only", choices=["llm", "wrong", "batch"])
+    parser.add_argument("--batch-commits", nargs="+",
+                        default=["ed250545", "a3223766", "61b8cea3"])
     args = parser.parse_args()
-    for name, runner in (("llm", llm_run), ("wrong", wrong_run)):
+    for name, runner in (("llm", llm_run), ("wrong", wrong_run), ("batch", batch_run)):
         if args.only in (None, name):
             print(json.dumps(runner(args)), flush=True)
     return 0
