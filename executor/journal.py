@@ -206,6 +206,11 @@ class Manifest(BaseModel):
                                         "container started with (TZ, locale, PYTHONHASHSEED); "
                                         "the benchmark's seeds are in results.json.")
     rerun_of: str | None = Field(default=None, description="The run this one reruns (bundle).")
+    command_options: dict | None = Field(
+        default=None, description="The command's resolved options: the job file (--config) "
+                                  "and its sha256, every option's value by job-file table and "
+                                  "key, which came from the file and which from the command "
+                                  "line (None: not recorded).")
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -107,6 +107,9 @@ class RunOptions(BaseModel):
     images: ImageInputs = Field(default_factory=ImageInputs, description="Image inputs.")
     bench: BenchOptions = Field(default_factory=BenchOptions, description="How to measure.")
     skip_bench: bool = Field(default=False, description="Stop after the agent phase.")
+    command_options: dict | None = Field(
+        default=None, description="The command's resolved options (job file, every option's "
+                                  "value), recorded in the manifest (executor/cli/jobfile.py).")
 
     @model_validator(mode="before")
     @classmethod
@@ -454,6 +457,8 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         image_tags={k: v.tag for k, v in images.items()},
         agent=redactor.mapping(info.model_dump(mode="json")), prompt_sha256=prompt_sha,
         bench=bench_record(options.bench, options.resources),
+        command_options=(redactor.mapping(options.command_options)
+                         if options.command_options is not None else None),
         base_recipe=(None if job.task.base_image or job.task.builder == "vllm"
                      else options.images.base_recipe.model_dump(mode="json")),
         determinism=dict(DETERMINISM_ENV))

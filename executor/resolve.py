@@ -30,7 +30,8 @@ class JobSource(BaseModel):
     task_file: Path | None = Field(
         default=None, json_schema_extra={"flag": "--task", "path": {"dir_okay": False}},
         description="Task file (TOML/JSON) saying how to build, test and time the repo.")
-    repo: str | None = Field(default=None, json_schema_extra={"flag": "--repo"},
+    repo: str | None = Field(default=None, json_schema_extra={"flag": "--repo",
+                                                              "path_or_url": True},
                              description="Repository path or URL (overrides the task's; use "
                                          "mirrors).")
     base: str | None = Field(default=None, json_schema_extra={"flag": "--base"},

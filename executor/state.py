@@ -7,6 +7,7 @@ Layout (the README copies this block)::
         plan.json              the plan this run executes (ISO-Bench plan.json format; resumes
                                add items, never drop them)
         policy.json            the retry policy the last controller of this run used
+        options.json           the options it ran with (job file, sha256, every value)
         rerun.json             a rerun's origin (bundle, digest) and its image checks
         noise_floor.json       A/A controls of the run (--aa-sample): false-change rate, MDE
         <item_id>/
@@ -50,6 +51,7 @@ PATCH_NAME = "model_patch.diff"
 LOCK_NAME = "item.lock"
 PLAN_NAME = "plan.json"
 POLICY_NAME = "policy.json"
+OPTIONS_NAME = "options.json"  # a command's resolved options (executor/cli/jobfile.py)
 # What an item's directory holds besides its journal and patch (and each attempt-<n>/ too).
 MANIFEST_NAME = "manifest.json"
 RESULTS_NAME = "results.json"

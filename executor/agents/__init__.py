@@ -50,7 +50,8 @@ class LlmAgentOptions(BaseModel):
     api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra={"flag": "--api-key-env"},
                              description="LLM agents: host environment variable holding the "
                                          "API key.")
-    source: str | None = Field(default=None, json_schema_extra={"flag": "--agent-source"},
+    source: str | None = Field(default=None, json_schema_extra={"flag": "--agent-source",
+                                                                "path_or_url": True},
                                description="trae: local checkout/mirror path or git URL.")
     revision: str | None = Field(default=None, json_schema_extra={"flag": "--agent-revision"},
                                  description="trae: source revision; mini-swe-agent: version.")

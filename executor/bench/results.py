@@ -100,6 +100,10 @@ class BenchResults(BaseModel):
     log_file: str | None = Field(default=None, description="The log that proves a failed "
                                  "verdict: apply or rebuild log, or the gate's test output.")
     options: dict = Field(default_factory=dict, description="The BenchOptions measured with.")
+    command_options: dict | None = Field(
+        default=None, description="`isobench bench`'s resolved options: the job file (--config) "
+                                  "and its sha256, every option's value, which came from the "
+                                  "file and which from the command line.")
     host: HostFacts | None = Field(default=None, description="The machine every trial ran on "
                                    "(CPU, cpuset, kernel, Docker, GPUs); None in old results.")
     determinism: dict[str, str] = Field(default_factory=dict, description="Environment every "

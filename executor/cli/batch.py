@@ -24,9 +24,10 @@ from executor.batch.progress import BatchProgress
 from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
 from executor.agents import AgentChoice, LlmAgentOptions
 from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
-                                 gateway_options, image_input_options, limit_options,
-                                 run_options, skip_bench_option, state_dir_option, task_options,
-                                 trial_options)
+                                 config_option, gateway_options, grouped, image_input_options,
+                                 limit_options, run_options, skip_bench_option,
+                                 state_dir_option, task_options, trial_options)
+from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.options import model_options
 from executor.doctor import host_gpus
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
@@ -37,7 +38,7 @@ from executor.journal import write_json_atomic
 from executor.bench.run import BenchOptions
 from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
 from executor.resolve import JobSource
-from executor.state import RunKey, StateLayout
+from executor.state import OPTIONS_NAME, RunKey, StateLayout
 from executor.vllm.jobs import VllmBuildOptions
 from executor.task import load_plan
 
@@ -123,24 +124,26 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
         click.echo(plan.model_dump_json(indent=2))
 
 
-@click.command("run")
+@click.command("run", cls=JobCommand)
 @click.argument("plan_file", metavar="PLAN", type=FILE)
+@config_option
 @state_dir_option
-@click.option("--run-id", help="Run id (default: a new UTC timestamp; with --resume the "
-                                 "latest).")
-@click.option("--resume", is_flag=True,
-              help="Continue the run: skip items the policy calls final, re-run the rest.")
+@grouped("Record", click.option("--run-id", help="Run id (default: a new UTC timestamp; with "
+                                                 "--resume the latest)."))
+@grouped("Batch", click.option(
+    "--resume", is_flag=True,
+    help="Continue the run: skip items the policy calls final, re-run the rest."))
 @agent_options
 @task_options
-@model_options(BatchFlags, "batch")
+@grouped("Batch", model_options(BatchFlags, "batch", headings={"gpus": "Resources"}))
 @batch_retry_options
 @trial_options
-@aa_sample_option
+@grouped("Benchmark", aa_sample_option)
 @skip_bench_option
 @limit_options
 @image_input_options
 @gateway_options
-@predictions_option
+@grouped("Benchmark", predictions_option)
 @click.pass_context
 def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
                 llm: LlmAgentOptions, job_source: JobSource, batch: BatchFlags,
@@ -193,6 +196,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
                 click.echo(f"removed {len(removed)} container(s) left by dead controllers",
                            err=True)
     state = prepare_run(layout, key, plan, retry, resume=resume, seed=seed)
+    if (resolved := command_options()) is not None:  # beside policy.json: what this run used
+        write_json_atomic(layout.run_dir(key) / OPTIONS_NAME, resolved)
     priority = (longest_first(history_estimates(layout, key.task, exclude_run=key.run_id))
                 if batch.order == "history" else None)
     cancel = Cancel()
@@ -255,7 +260,8 @@ def commit_item_spec(key: RunKey, state_dir: Path, batch: BatchFlags, bench: Ben
     # verbose=False: a batch keeps each agent's output in its attempt dir, not on the console.
     llm = agent_llm(agent, llm, verbose=False, key_on_controller=key_on_controller)
     run = run_options(state_dir=state_dir, run_id=key.run_id, resources=resources, bench=bench,
-                      agent=agent, skip_bench=skip_bench, vllm=vllm)
+                      agent=agent, skip_bench=skip_bench, vllm=vllm,
+                      command_options=command_options())
     return CommitItemSpec(agent=agent.agent, patch=read(agent.patch_file, "patch"),
                           script=read(agent.script_file, "agent script"),
                           task_file=read(source.task_file, "task file"), repo=source.repo,

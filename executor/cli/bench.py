@@ -11,9 +11,11 @@ from rich.table import Table
 
 from executor.bench.results import BenchResults
 from executor.bench.run import BenchOptions, benchmark
-from executor.cli.common import (TRIAL_FIELDS, console, image_input_options, job_options,
-                                 log_line, reap_dead_controllers, record_options,
-                                 sandbox_options, sigterm_as_interrupt)
+from executor.cli.common import (TRIAL_FIELDS, config_option, console, grouped,
+                                 image_input_options, job_options, log_line,
+                                 reap_dead_controllers, record_options, sandbox_options,
+                                 sigterm_as_interrupt)
+from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.options import model_options
 from executor.cli.summary import results_rows
 from executor.cli.predictions import predictions_option
@@ -88,17 +90,20 @@ def print_results(results: BenchResults, out_dir: Path) -> None:
 
 
 def register(group: click.Group) -> None:
-    @group.command("bench")
+    @group.command("bench", cls=JobCommand)
     @click.argument("sha")
+    @config_option
     @job_options
-    @click.option("--patch", "patch_file", type=click.Path(path_type=Path),
-                  help="Agent patch to benchmark as the 'agent' variant.")
-    @click.option("--run", "run_dir", type=click.Path(path_type=Path),
-                  help=f"A run-commit item directory: benchmark its {PATCH_NAME}.")
-    @predictions_option
+    @grouped("Benchmark", click.option(
+        "--patch", "patch_file", type=click.Path(path_type=Path),
+        help="Agent patch to benchmark as the 'agent' variant."), click.option(
+        "--run", "run_dir", type=click.Path(path_type=Path),
+        help=f"A run-commit item directory: benchmark its {PATCH_NAME}."), predictions_option)
     @record_options
-    @model_options(BenchOptions, "options", only=TRIAL_FIELDS + MEASURE_FIELDS)
-    @click.option("--json", "as_json", is_flag=True, help="Also print results.json on stdout.")
+    @grouped("Benchmark", model_options(BenchOptions, "options",
+                                        only=TRIAL_FIELDS + MEASURE_FIELDS))
+    @grouped("Record", click.option("--json", "as_json", is_flag=True,
+                                    help="Also print results.json on stdout."))
     @sandbox_options
     @image_input_options
     def bench_cmd(sha, job_source: JobSource, patch_file, run_dir, predictions_path,
@@ -151,6 +156,7 @@ def register(group: click.Group) -> None:
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: containers removed, no results")
             sys.exit(EXIT_INTERRUPTED)
+        results = results.model_copy(update={"command_options": command_options()})
         write_json_atomic(out_dir / RESULTS_NAME, results)
         if patch is not None:
             write_bytes_atomic(out_dir / BENCH_PATCH_NAME, patch)

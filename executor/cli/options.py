@@ -23,6 +23,8 @@ import click
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from executor.cli.jobfile import file_value_error
+
 PLAIN_DEFAULTS = (str, int, float, bool, Path, type(None))
 
 
@@ -75,9 +77,11 @@ def _cli_default(field: FieldInfo) -> Any:
 
 def model_options(model: type[BaseModel], param: str, *,
                   only: Iterable[str] | None = None, exclude: Iterable[str] = (),
-                  defaults: dict[str, Any] | None = None) -> Callable[[Callable], Callable]:
+                  defaults: dict[str, Any] | None = None,
+                  headings: dict[str, str] | None = None) -> Callable[[Callable], Callable]:
     """Decorator: the flagged fields of `model` as click options; the command gets `param`.
-    `defaults`: this command's own defaults for some fields (shown in --help, passed on)."""
+    `defaults`: this command's own defaults for some fields (shown in --help, passed on);
+    `headings`: field -> the --help heading (and job-file table) of its option."""
     wanted = set(only) if only is not None else None
     fields = [(name, field) for name, field in model.model_fields.items()
               if flag_of(field) and name not in set(exclude)
@@ -96,7 +100,11 @@ def model_options(model: type[BaseModel], param: str, *,
                 error = exc.errors()[0]
                 message = error["msg"].removeprefix("Value error, ")
                 if error["loc"] and str(error["loc"][0]) in dict(fields):  # one flag's value
-                    message = f"{flag_of(dict(fields)[str(error['loc'][0])])}: {message}"
+                    name = str(error["loc"][0])
+                    from_file = file_value_error(name, message)  # a job file's: name the key
+                    if from_file is not None:
+                        raise from_file from exc
+                    message = f"{flag_of(dict(fields)[name])}: {message}"
                 raise click.UsageError(message) from exc
             return command(*args, **kwargs)
 
@@ -114,6 +122,10 @@ def model_options(model: type[BaseModel], param: str, *,
                                       metavar=_extra(field).get("metavar"),
                                       help=field.description)
             wrapper = option(wrapper)
+            made = wrapper.__click_params__[-1]  # the click.Option just made
+            made.path_or_url = bool(_extra(field).get("path_or_url"))
+            if headings and name in headings:
+                made.help_group = headings[name]
         return wrapper
 
     return decorate

@@ -10,11 +10,13 @@ from rich.table import Table
 from executor.agents import AgentChoice, LlmAgentOptions, make_agent
 from executor.attempts import run_commit_with_retries
 from executor.bench.run import BenchOptions
-from executor.cli.common import (agent_llm, agent_options, commit_retry_options, console,
-                                 gateway_options, image_input_options, job_options, log_line,
+from executor.cli.common import (agent_llm, agent_options, commit_retry_options,
+                                 config_option, console, gateway_options, grouped,
+                                 image_input_options, job_options, log_line,
                                  reap_dead_controllers, record_options, run_options,
                                  sandbox_options, sigterm_as_interrupt, skip_bench_option,
                                  trial_options)
+from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.summary import results_rows
 from executor.gateway.options import GatewayFlags, controller_gateway
 from executor.journal import EXIT_CODES, RunStatus
@@ -44,15 +46,17 @@ def print_summary(outcome: CommitOutcome) -> None:
 
 
 def register(group: click.Group) -> None:
-    @group.command("run-commit")
+    @group.command("run-commit", cls=JobCommand)
     @click.argument("sha")
+    @config_option
     @job_options
     @agent_options
     @record_options
     @trial_options
     @skip_bench_option
     @commit_retry_options
-    @click.option("-v", "--verbose", is_flag=True, help="Stream the agent's output.")
+    @grouped("Agent", click.option("-v", "--verbose", is_flag=True,
+                                   help="Stream the agent's output."))
     @sandbox_options
     @image_input_options
     @gateway_options
@@ -85,7 +89,8 @@ def register(group: click.Group) -> None:
         reap_dead_controllers()
         options = run_options(
             state_dir=state_dir, run_id=run_id or new_run_id(), resources=resources,
-            bench=bench, agent=agent, skip_bench=skip_bench, vllm=vllm)
+            bench=bench, agent=agent, skip_bench=skip_bench, vllm=vllm,
+            command_options=command_options())
         log_line(f"{job.task.name} {job.item_id}: human {job.human_sha[:12]}, "
                  f"base {job.base_sha[:12]}, agent {agent.agent}")
         try:

@@ -7,6 +7,7 @@ Format version 1 (a directory; `-o NAME.tar` writes the same tree as one tar)::
                                 hash), images (tag, id, recipe, fingerprint), seeds, host facts
     plan.json                   the run's plan (ISO-Bench format)
     policy.json                 the retry policy, when the run has one
+    options.json                the options `isobench run` ran with, when recorded
     items/<item>/journal.json   the item's journal, manifest, results and harness patch, as run
                  manifest.json
                  results.json

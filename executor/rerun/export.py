@@ -16,7 +16,7 @@ from executor.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, IMAGES_ARCHIVE_PATH
                                    ImageEntry, Log, check_secret_free, copy_if, git_bundle,
                                    load_item_records, seal, write_tar)
 from executor.state import (JOURNAL_NAME, MANIFEST_NAME, MODEL_CALLS_NAME, PATCH_NAME,
-                            PLAN_NAME, POLICY_NAME, PROMPT_NAME, RESULTS_NAME,
+                            OPTIONS_NAME, PLAN_NAME, POLICY_NAME, PROMPT_NAME, RESULTS_NAME,
                             attempt_dir_name)
 from executor.task import Plan, PlanItem
 
@@ -98,7 +98,7 @@ def _collect(run_dir: Path, item_dirs: list[Path], root: Path, with_repo: bool,
     first = journals[0]
     task = first.task_id
     index = BundleIndex(task=task, agent=first.agent, model=first.model, run_id=first.run_id)
-    for name in (PLAN_NAME, POLICY_NAME):
+    for name in (PLAN_NAME, POLICY_NAME, OPTIONS_NAME):
         copy_if(run_dir / name, root / name)
     if not (root / PLAN_NAME).exists():  # a run-commit run has no plan: one from its items
         plan = Plan(repo="", task_id=task, items=[
