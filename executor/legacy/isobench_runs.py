@@ -188,20 +188,22 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
 
 
 def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]],
-                prices: PriceTable = DEFAULT_PRICES) -> LegacyItem:
+                prices: PriceTable = DEFAULT_PRICES, item_id: str | None = None,
+                commit: str | None = None) -> LegacyItem:
     """Fold one item's run directories (any order) into one journal, attempts in the order
     they really ran: ISO-Bench ran overlapping invocations, so a directory's name (when the
-    invocation began) does not say when this item ran in it."""
+    invocation began) does not say when this item ran in it. `item_id` and `commit` are the
+    ones commit_keys.py resolved (a directory's name can be another item's id)."""
     read = [(d, j, read_attempt(d, j, 1, agent, model, prices)) for d, j in dirs]
     read.sort(key=lambda r: (_aware(r[2].started_at), r[0].parent.name))
     for n, (_, _, attempt) in enumerate(read, 1):
         attempt.attempt = n
     first = read[0][1]
     commits = first.get("commits") or {}
-    journal = Journal(task_id=str(first.get("task_id") or task), item_id=read[0][0].name,
-                      run_id=SOURCE, agent=agent, model=model,
-                      commits={"base": str(commits.get("pre") or ""),
-                               "human": str(commits.get("human") or "")},
+    journal = Journal(task_id=str(first.get("task_id") or task),
+                      item_id=item_id or read[0][0].name, run_id=SOURCE, agent=agent,
+                      model=model, commits={"base": str(commits.get("pre") or ""),
+                                            "human": commit or str(commits.get("human") or "")},
                       attempts=[a for _, _, a in read])
     warnings = [f"{d / 'trajectory.json'}: {problem}" for d, _, _ in read
                 if (problem := _trajectory(d / "trajectory.json")[1])]

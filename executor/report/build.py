@@ -191,7 +191,8 @@ def run_report(run: _Run, plan: Plan | None, human_diffs: bool) -> RunReport:
         failed_by_cause=dict(sorted(causes.items(), key=lambda kv: -kv[1])),
         usage=status.usage, agent_hours=round(agent_s / HOUR, 3),
         bench_hours=round(bench_s / HOUR, 4), aggregate=aggregate(commits),
-        noise_floor=noise_floor(commits), commits=commits, warnings=status.warnings)
+        noise_floor=noise_floor(commits), commits=commits, warnings=status.warnings,
+        misfiled=status.misfiled)
 
 
 def bench_runs(root: Path, human_diffs: bool) -> list[RunReport]:
@@ -250,7 +251,7 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     or by title substring); `compare_ids` puts two of them side by side."""
     unreadable: list[str] = []
     runs = []
-    for run in read_runs(state, unreadable):
+    for run in read_runs(state, unreadable, plan):
         tasks = (run.names[0], run.items[0].journal.task_id if run.items else "")
         applies = plan is not None and plan.task_id in tasks
         runs.append(run_report(run, plan if applies else None, human_diffs))
