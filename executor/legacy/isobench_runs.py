@@ -24,7 +24,7 @@ from executor.agents.trae_trajectory import TraeOutcome, json_object, read_traje
 from executor.errors import (EMPTY_PATCH, MUST_PATCH_NO_TOOL_OUTPUT, NO_TRAJECTORY, ErrorSignature,
                              classify_text, signature, unclassified)
 from executor.journal import Attempt, Journal, PhaseTiming, RunStatus
-from executor.legacy.agent_records import AgentRecord, read_agent_record
+from executor.legacy.agent_records import AgentRecord, read_agent_record, stderr_failure
 from executor.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.state import PATCH_NAME, TRAJECTORY_NAME
 
@@ -120,9 +120,11 @@ def kept_patch_outcome(status: RunStatus, sig: ErrorSignature | None,
 
 
 def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str | None,
-                           agent: str) -> tuple[RunStatus, ErrorSignature | None, str]:
-    """Agents without a trajectory: their own result line, else the harness's error, else the
-    patch; with none of those the outcome is unknown (not a failure: nothing says it failed)."""
+                           agent: str, failure: ErrorSignature | None = None
+                           ) -> tuple[RunStatus, ErrorSignature | None, str]:
+    """Agents without a trajectory: their own result line, else the harness's error, else a
+    named failure on their stderr (`failure`) when they left no patch, else the patch; with
+    none of those the outcome is unknown (not a failure: nothing says it failed)."""
     if record is not None:
         if record.finished:
             if has_patch(patch):
@@ -135,6 +137,8 @@ def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str
     if journal.get("error"):
         status, sig = _journal_error(journal)
         return status, sig, "the harness recorded an error"
+    if failure is not None and not has_patch(patch):
+        return RunStatus.AGENT_ERROR, failure, f"{agent} printed an error on stderr"
     block = journal.get(agent) or {}
     exit_note = f"exit {block.get('returncode')}" if isinstance(block, dict) else "no exit code"
     if has_patch(patch):
@@ -160,7 +164,8 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
     trajectory, patch = found.trajectory, found.patch
     outcome = f"iso-bench status: {journal.get('status')}"
     if trajectory is None and found.trajectory_problem is None and agent not in TRAJECTORY_AGENTS:
-        status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent)
+        status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent,
+                                                      stderr_failure(item_dir))
     else:
         status, sig = true_outcome(journal, trajectory, patch)
         kept = kept_patch_outcome(status, sig, patch)
