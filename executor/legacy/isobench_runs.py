@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, Field
 
@@ -120,10 +121,12 @@ def kept_patch_outcome(status: RunStatus, sig: ErrorSignature | None,
 
 
 def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str | None,
-                           agent: str, failure: ErrorSignature | None = None
+                           agent: str,
+                           failure: Callable[[], ErrorSignature | None] = lambda: None
                            ) -> tuple[RunStatus, ErrorSignature | None, str]:
     """Agents without a trajectory: their own result line, else the harness's error, else a
-    named failure on their stderr (`failure`) when they left no patch, else the patch; with
+    named failure on their stderr (`failure`, read only when needed: logs are large) when
+    they left no patch, else the patch; with
     none of those the outcome is unknown (not a failure: nothing says it failed)."""
     if record is not None:
         if record.finished:
@@ -137,8 +140,8 @@ def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str
     if journal.get("error"):
         status, sig = _journal_error(journal)
         return status, sig, "the harness recorded an error"
-    if failure is not None and not has_patch(patch):
-        return RunStatus.AGENT_ERROR, failure, f"{agent} printed an error on stderr"
+    if not has_patch(patch) and (printed := failure()) is not None:
+        return RunStatus.AGENT_ERROR, printed, f"{agent} printed an error on stderr"
     block = journal.get(agent) or {}
     exit_note = f"exit {block.get('returncode')}" if isinstance(block, dict) else "no exit code"
     if has_patch(patch):
@@ -165,7 +168,7 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
     outcome = f"iso-bench status: {journal.get('status')}"
     if trajectory is None and found.trajectory_problem is None and agent not in TRAJECTORY_AGENTS:
         status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent,
-                                                      stderr_failure(item_dir))
+                                                      lambda: stderr_failure(item_dir))
     else:
         status, sig = true_outcome(journal, trajectory, patch)
         kept = kept_patch_outcome(status, sig, patch)
