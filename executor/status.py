@@ -249,14 +249,14 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
     journal = item.journal
     decision = decide(journal.attempts, policy)
     holder = None
-    done = [a for a in journal.attempts if a.status == RunStatus.SUCCESS]
-    if any_success and done:
+    finish = deciding_success(journal.attempts)
+    if any_success and finish is not None:
         return ItemStatus(item_id=journal.item_id, state="succeeded",
                           attempts=len(journal.attempts),
                           sequence=[attempt_label(a) for a in journal.attempts],
-                          reason=f"attempt {done[-1].attempt}: {done[-1].agent_outcome}",
+                          reason=f"attempt {finish.attempt}: {finish.agent_outcome}",
                           claimed=item.claimed, plan_item=plan_item or _plan_item_from(journal),
-                          patch_kept=all(_kept(a) for a in done))
+                          patch_kept=_kept(finish))
     if any_success and any(a.status == RunStatus.UNKNOWN for a in journal.attempts):
         unknown = next(a for a in reversed(journal.attempts) if a.status == RunStatus.UNKNOWN)
         return ItemStatus(item_id=journal.item_id, state="unknown",
@@ -281,6 +281,15 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
                       sequence=[attempt_label(a) for a in journal.attempts], reason=reason,
                       claimed=item.claimed, holder=holder,
                       plan_item=plan_item or _plan_item_from(journal))
+
+
+def deciding_success(attempts: list[Attempt]) -> Attempt | None:
+    """The success an item rests on: the last verified finish, else the last kept patch (a
+    must-patch death's patch is benchmarkable, but a finish the agent reported is better
+    evidence, whatever ran after it)."""
+    done = [a for a in attempts if a.status == RunStatus.SUCCESS]
+    verified = [a for a in done if not _kept(a)]
+    return (verified or done or [None])[-1]
 
 
 def _kept(attempt: Attempt) -> bool:

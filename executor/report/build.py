@@ -22,8 +22,8 @@ from executor.report.model import (CommitReport, Comparison, CompareRow, Report,
 from executor.errors import UserInputError
 from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, MANIFEST_NAME, PATCH_NAME,
                             RESULTS_NAME, TRAJECTORY_NAME, read_json)
-from executor.status import (ItemStatus, RunStatusReport, _Item, _Run, by_plan_item, read_runs,
-                             runs_dir, summarize_run, sum_usage)
+from executor.status import (ItemStatus, RunStatusReport, _Item, _Run, by_plan_item,
+                             deciding_success, read_runs, runs_dir, summarize_run, sum_usage)
 from executor.task import Plan
 
 # The results.json fields mapped above; anything else present is shown as an extra section.
@@ -153,15 +153,14 @@ def _parent(base: str, human: str) -> str:
 
 def evidence_dir(item: _Item | None, status: ItemStatus) -> Path | None:
     """Ours: the item directory. ISO-Bench: the directory of the attempt that decided its
-    state (the last success when done, else the last attempt)."""
+    state (when done, the success it rests on: deciding_success; else the last attempt)."""
     if item is None or not item.dirs:
         return None
     if len(item.dirs) == 1:
         return item.dirs[0]
     attempts = item.journal.attempts
-    wanted = (max((i for i, a in enumerate(attempts) if a.status.value == "success"),
-                  default=len(attempts) - 1) if status.state == "succeeded"
-              else len(attempts) - 1)
+    finish = deciding_success(attempts) if status.state == "succeeded" else None
+    wanted = attempts.index(finish) if finish is not None else len(attempts) - 1
     return item.dirs[min(wanted, len(item.dirs) - 1)]
 
 

@@ -106,3 +106,15 @@ def add_misfiled_success(state: Path) -> Path:
                  {**_journal(1, "success"), "task_id": "vllm_core"},
                  _timed(genuine_success(), at(5), at(30)),
                  patch=PATCH.replace("slow = False", "slow = 0001"))
+
+
+KEPT_STAMP = "2025-11-05_15-00-00"
+
+
+def add_later_kept_patch(state: Path) -> Path:
+    """vllm_core-0003 again, after its verified finish: a must-patch death whose patch was
+    kept (a different patch). The verified finish is what the item rests on."""
+    at = lambda m: f"2025-11-05T15:{m:02d}:00"  # noqa: E731
+    return _item(state / "runs", "trae", "gpt-5", KEPT_STAMP, 3, _journal(3, "success"),
+                 _timed(must_patch_death(), at(5), at(40)),
+                 patch=PATCH.replace("slow = False", "slow = 'kept later'"))
