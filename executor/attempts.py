@@ -18,9 +18,10 @@ from typing import Callable
 from tenacity import Retrying, retry_if_result, stop_never
 
 from executor.agents.base import Agent
-from executor.journal import Attempt
+from executor.journal import Attempt, write_json_atomic
 from executor.pipeline import CommitOutcome, Log, RunOptions, run_commit
 from executor.policy import DecisionKind, RetryPolicy, decide
+from executor.state import POLICY_NAME
 from executor.task import CommitJob
 
 __all__ = ["RetryPolicy", "run_commit_with_retries"]
@@ -36,6 +37,7 @@ def run_commit_with_retries(job: CommitJob, agent: Agent, options: RunOptions,
     seen: list[Attempt] = []
 
     def retry_wanted(outcome: CommitOutcome) -> bool:
+        record_policy(outcome, policy)
         seen.append(Attempt(attempt=len(seen) + 1, status=outcome.status,
                             signature=outcome.signature))
         decision = decide(seen, policy)
@@ -49,3 +51,12 @@ def run_commit_with_retries(job: CommitJob, agent: Agent, options: RunOptions,
     retrying = Retrying(retry=retry_if_result(retry_wanted), stop=stop_never,
                         wait=policy.tenacity_wait(), sleep=sleep, reraise=True)
     return retrying(run, job, agent, options, log)
+
+
+def record_policy(outcome: CommitOutcome, policy: RetryPolicy) -> None:
+    """The policy beside the run's items, as batches record theirs: `status` judges the item
+    by the cap this run used (run-commit's 3), not the default (whose "attempt 4 of 4" would
+    promise a retry that never comes)."""
+    run_dir = outcome.item_dir.parent
+    if outcome.item_dir.is_dir():
+        write_json_atomic(run_dir / POLICY_NAME, policy)

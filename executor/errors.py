@@ -93,8 +93,10 @@ RULES: tuple[SignatureRule, ...] = (
           r"Duplicate item found with id",
           "The agent re-sent items already stored under previous_response_id (a 400)."),
     _rule("quota_exhausted", P,
-          r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)",
-          "The account's quota or credit is spent; retrying will not help until it is topped up."),
+          r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)"
+          r"|usage_limit_reached|hit your usage limit",  # codex CLI on a ChatGPT plan
+          "The account's quota or credit is spent; retrying will not help until it is topped up "
+          "(or, for a ChatGPT plan's usage limit, until it resets)."),
     _rule("rate_limit", R,
           _http(429) + r"|rate[ _-]?limit|RateLimitError|Too Many Requests",
           "The provider throttled requests; back off and retry."),

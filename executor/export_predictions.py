@@ -22,7 +22,7 @@ def export_predictions(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan
     """(predictions, notes on items skipped) for the selected runs."""
     found: list[Prediction] = []
     notes: list[str] = []
-    for run in read_runs(state):
+    for run in read_runs(state, plan=plan):
         task, agent, model, run_id = run.names
         if run_ids and not {run_id, f"{task}/{agent}/{model}"} & set(run_ids):
             continue

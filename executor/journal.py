@@ -222,10 +222,21 @@ def write_json_atomic(path: Path, data: BaseModel | dict | list) -> None:
     write_bytes_atomic(path, text.encode() + b"\n")
 
 
-def write_bytes_atomic(path: Path, payload: bytes) -> None:
+def current_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: Path, payload: bytes, *, shared: bool = False) -> None:
+    """Write via a temporary file and rename. mkstemp makes that file 0600; `shared` files
+    (reports, predictions: made to be read by others) get 0666 less the umask, as `open` would
+    give them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        if shared:
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()

@@ -52,7 +52,7 @@ class Prediction(BaseModel):
 
 def write_predictions(path: Path, predictions: list[Prediction]) -> None:
     text = "".join(p.model_dump_json(exclude_none=True) + "\n" for p in predictions)
-    write_bytes_atomic(path, text.encode())
+    write_bytes_atomic(path, text.encode(), shared=True)
 
 
 def read_predictions(path: Path) -> list[Prediction]:

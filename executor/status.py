@@ -23,6 +23,7 @@ from executor.bench.noise import RunNoiseFloor, read_run_noise_floor
 from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
 from executor.errors import ErrorClass, UserInputError
 from executor.journal import Attempt, Journal, RunStatus, Usage, utcnow
+from executor.legacy.commit_keys import Misfiled, group_by_commit, same_commit
 from executor.legacy.isobench_runs import SOURCE as ISO_SOURCE
 from executor.legacy.isobench_runs import is_isobench_journal, legacy_item
 from executor.state import (JOURNAL_NAME, NOISE_FLOOR_NAME, PLAN_NAME, POLICY_NAME,
@@ -107,6 +108,9 @@ class RunStatusReport(BaseModel):
     items: list[ItemStatus] = Field(description="Every planned or seen item.")
     warnings: list[str] = Field(default_factory=list,
                                 description="Files of this run that exist but are unreadable.")
+    misfiled: list[str] = Field(default_factory=list,
+                                description="ISO-Bench directories named for another item than "
+                                            "the commit their journal ran (counted by commit).")
     noise_floor: RunNoiseFloor | None = Field(default=None, description="The run's A/A noise "
                                               "floor (noise_floor.json); None without one.")
 
@@ -144,6 +148,7 @@ class _Run(BaseModel):
     plan: Plan | None = None
     policy: RetryPolicy | None = None
     warnings: list[str] = Field(default_factory=list)
+    misfiled: list[Misfiled] = Field(default_factory=list)
 
 
 def runs_dir(state: Path) -> tuple[Path, Path]:
@@ -157,11 +162,14 @@ def runs_dir(state: Path) -> tuple[Path, Path]:
     raise UserInputError(f"{state} is not a state directory (no runs/ in or above it)")
 
 
-def read_runs(state: Path, unreadable: list[str] | None = None) -> list[_Run]:
-    """Every run under STATE; journals that exist but cannot be read go to `unreadable`."""
+def read_runs(state: Path, unreadable: list[str] | None = None,
+              plan: Plan | None = None) -> list[_Run]:
+    """Every run under STATE; journals that exist but cannot be read go to `unreadable`.
+    ISO-Bench attempts are grouped by the commit their journal ran, named by `plan` (else the
+    state's own plan.json) where it holds that commit."""
     root, scope = runs_dir(state)
     runs: dict[tuple[str, Path], _Run] = {}
-    legacy: dict[tuple[Path, str, str], list[tuple[Path, dict]]] = defaultdict(list)
+    legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
     for journal_path in sorted(root.glob(f"{ITEM_DEPTH}/{JOURNAL_NAME}")):
         item_dir = journal_path.parent
         if not _within(item_dir, scope):
@@ -170,7 +178,7 @@ def read_runs(state: Path, unreadable: list[str] | None = None) -> list[_Run]:
         if is_isobench_journal(data):
             # One ISO-Bench model directory mixes tasks: each task is its own run.
             task = str(data.get("task_id") or item_dir.parent.parent.parent.parent.name)
-            legacy[(item_dir.parent.parent, task, item_dir.name)].append((item_dir, data))
+            legacy[(item_dir.parent.parent, task)].append((item_dir, data))
         elif isinstance(data, dict) and "attempts" in data:
             run = _our_run(runs, item_dir.parent, root)
             run.items.append(_Item(journal=Journal.model_validate(data), dirs=[item_dir],
@@ -181,15 +189,30 @@ def read_runs(state: Path, unreadable: list[str] | None = None) -> list[_Run]:
     for plan_path in root.glob(f"*/*/*/*/{PLAN_NAME}"):  # runs planned, maybe not started
         if _within(plan_path.parent, scope) or _within(scope, plan_path.parent):
             _our_run(runs, plan_path.parent, root)
-    for (model_dir, task, _), dirs in sorted(legacy.items()):
+    own_plan = _state_plan(root.parent)
+    for (model_dir, task), dirs in sorted(legacy.items()):
         _, agent, model = model_dir.relative_to(root).parts
         run = runs.setdefault((ISO_SOURCE, model_dir / task), _Run(
             source=ISO_SOURCE, path=model_dir, names=(task, agent, model, ISO_SOURCE)))
-        item = legacy_item(task, agent, model, dirs)
-        run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs,
-                               dirs=item.item_dirs))
-        run.warnings += item.warnings
+        naming = next((p for p in (plan, own_plan) if p is not None and p.task_id == task), None)
+        groups = group_by_commit(dirs, naming)
+        for item_id, found in sorted(groups.items.items()):
+            item = legacy_item(task, agent, model, found, item_id=item_id,
+                               commit=groups.commits.get(item_id))
+            run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs,
+                                   dirs=item.item_dirs))
+            run.warnings += item.warnings
+        run.misfiled += groups.misfiled
     return sorted(runs.values(), key=lambda r: (r.names, r.source))
+
+
+def _state_plan(state: Path) -> Plan | None:
+    """ISO-Bench's own STATE/plan.json (isobench keeps plans per run, never there)."""
+    data = read_json(state / PLAN_NAME)
+    try:
+        return Plan.model_validate(data) if isinstance(data, dict) else None
+    except ValueError:
+        return None
 
 
 def _our_run(runs: dict, run_dir: Path, root: Path) -> _Run:
@@ -226,14 +249,14 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
     journal = item.journal
     decision = decide(journal.attempts, policy)
     holder = None
-    done = [a for a in journal.attempts if a.status == RunStatus.SUCCESS]
-    if any_success and done:
+    finish = deciding_success(journal.attempts)
+    if any_success and finish is not None:
         return ItemStatus(item_id=journal.item_id, state="succeeded",
                           attempts=len(journal.attempts),
                           sequence=[attempt_label(a) for a in journal.attempts],
-                          reason=f"attempt {done[-1].attempt}: {done[-1].agent_outcome}",
+                          reason=f"attempt {finish.attempt}: {finish.agent_outcome}",
                           claimed=item.claimed, plan_item=plan_item or _plan_item_from(journal),
-                          patch_kept=all(_kept(a) for a in done))
+                          patch_kept=_kept(finish))
     if any_success and any(a.status == RunStatus.UNKNOWN for a in journal.attempts):
         unknown = next(a for a in reversed(journal.attempts) if a.status == RunStatus.UNKNOWN)
         return ItemStatus(item_id=journal.item_id, state="unknown",
@@ -258,6 +281,15 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
                       sequence=[attempt_label(a) for a in journal.attempts], reason=reason,
                       claimed=item.claimed, holder=holder,
                       plan_item=plan_item or _plan_item_from(journal))
+
+
+def deciding_success(attempts: list[Attempt]) -> Attempt | None:
+    """The success an item rests on: the last verified finish, else the last kept patch (a
+    must-patch death's patch is benchmarkable, but a finish the agent reported is better
+    evidence, whatever ran after it)."""
+    done = [a for a in attempts if a.status == RunStatus.SUCCESS]
+    verified = [a for a in done if not _kept(a)]
+    return (verified or done or [None])[-1]
 
 
 def _kept(attempt: Attempt) -> bool:
@@ -313,24 +345,24 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         usage=sum_usage(attempts),
         unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
         durations=durations(attempts), items=items, warnings=run.warnings,
+        misfiled=[m.describe() for m in run.misfiled],
         noise_floor=read_run_noise_floor(run.path / NOISE_FLOOR_NAME)
         if run.source == OURS else None)
 
 
 def by_plan_item(items: list[_Item], plan: Plan) -> dict[str, _Item]:
-    """Items keyed by the plan's item id. ISO-Bench named items per invocation
-    ('vllm_bedrock_sonnet45-0003' for the plan's 'vllm_core-0002'), so an id the plan does not
-    know is matched by its human commit (journals sometimes hold an 8-char prefix); items that
-    meet on one plan item are one item, attempts in time order."""
-    ids = {i.item_id for i in plan.items}
-    by_sha = [(i.human, i.item_id) for i in plan.items if i.human]
+    """Items keyed by the plan's item id, found by the commit the item ran: ISO-Bench named
+    items per invocation ('vllm_bedrock_sonnet45-0003' for the plan's 'vllm_core-0002') and
+    reused ids for other commits, so an id counts only when the plan gives that id the same
+    commit (or the item names none). Items that meet on one plan item are one item, attempts
+    in time order."""
+    human_of = {i.item_id: i.human for i in plan.items}
     merged: dict[str, list[_Item]] = defaultdict(list)
     for item in items:
         key = item.journal.item_id
         human = item.journal.commits.get("human", "")
-        if key not in ids and len(human) >= 7:
-            key = next((pid for sha, pid in by_sha if sha.startswith(human)
-                        or human.startswith(sha)), key)
+        if len(human) >= 7 and not same_commit(human_of.get(key, ""), human):
+            key = next((i.item_id for i in plan.items if same_commit(i.human, human)), key)
         merged[key].append(item)
     return {key: group[0] if len(group) == 1 else _merge(key, group)
             for key, group in merged.items()}
@@ -418,7 +450,7 @@ def build_report(state: Path, *, plan: Plan | None = None, policy: RetryPolicy |
     """
     reports = []
     unreadable: list[str] = []
-    for run in read_runs(state, unreadable):
+    for run in read_runs(state, unreadable, plan):
         applies = plan is not None and plan.task_id in (run.names[0], _task_of(run))
         reports.append(summarize_run(run, policy, plan if applies else None, top))
     return StatusReport(state_dir=state, runs=reports, unreadable=unreadable)

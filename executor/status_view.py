@@ -66,6 +66,11 @@ def _signature_rows(r: RunStatusReport) -> list[tuple[str, str, str, str, str]]:
             for s in r.signatures]
 
 
+def misfiled_line(r: RunStatusReport) -> str:
+    return (f"{len(r.misfiled)} directory(ies) ran another item's commit than their name says "
+            "(counted by the commit)")
+
+
 def _facts(r: RunStatusReport) -> list[str]:
     d = r.durations
     lines = [f"path: {r.path}"]
@@ -84,6 +89,9 @@ def _facts(r: RunStatusReport) -> list[str]:
         lines.append(f"interrupted attempts: {r.interrupted_attempts}")
     if r.noise_floor is not None:
         lines.append(describe_noise_floor(r.noise_floor))
+    if r.misfiled:
+        lines.append(misfiled_line(r) + ":")
+        lines += [f"  {m}" for m in r.misfiled]
     if r.overturned:
         lines.append(f"ISO-Bench said success, the trajectory says otherwise: "
                      f"{len(r.overturned)} item(s): {', '.join(r.overturned)}")
@@ -165,6 +173,10 @@ def render_terminal(report: StatusReport, console: Console, details: bool = Fals
         console.print(t)
     for line in warning_lines(report, None if details else LISTED_WARNINGS):
         console.print(line, style="yellow", highlight=False)
+    misfiled = [r for r in report.runs if r.misfiled]
+    if misfiled and not (details or len(report.runs) == 1):
+        console.print("; ".join(f"{_short_title(r)}: {misfiled_line(r)}" for r in misfiled)
+                      + " (--details names them)", style="yellow", highlight=False)
     if details or len(report.runs) == 1:
         _render_details(report, console)
     else:

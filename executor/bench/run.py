@@ -122,6 +122,16 @@ class BenchOptions(BaseModel):
             self.max_trials = None
         return self
 
+    @classmethod
+    def from_record(cls, recorded: dict) -> "BenchOptions":
+        """The options a results.json recorded. A record holds every field, so its design is
+        read from `max_trials` (None: the fixed design of `trials`), not from which flags
+        were given: a default (sequential) run records both and must load back."""
+        fields = dict(recorded)
+        if fields.get("max_trials") is not None:
+            fields.pop("trials", None)  # not part of a sequential design
+        return cls.model_validate(fields)
+
     def design(self) -> SequentialDesign:
         """The looks: one after `trials` (fixed), or min_trials, every look_every, max_trials."""
         if self.max_trials is None:

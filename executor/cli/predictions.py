@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from executor.cli.state_arg import chosen_state, state_input
+
 from executor.errors import UserInputError
 from executor.export_predictions import export_predictions
 from executor.predictions import PREDICTIONS_NAME, write_predictions
@@ -25,8 +27,7 @@ def predictions_option(fn):
 
 
 @click.command("export-predictions")
-@click.argument("state", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                default="state")
+@state_input
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(PREDICTIONS_NAME), show_default=True, help="Where to write.")
 @click.option("--run-id", "run_ids", multiple=True,
@@ -36,7 +37,7 @@ def predictions_option(fn):
               help="Map ISO-Bench's per-invocation item ids to this plan's items.")
 @click.option("--all", "everything", is_flag=True,
               help="Also the non-empty patches of items that are not done.")
-def export_command(state, out, run_ids, plan_file, everything) -> None:
+def export_command(state, state_dir, out, run_ids, plan_file, everything) -> None:
     """Write the agent patches of the runs under STATE as SWE-bench-style predictions
     (instance_id, model_name_or_path, model_patch; plus human_commit).
 
@@ -45,6 +46,7 @@ def export_command(state, out, run_ids, plan_file, everything) -> None:
       isobench bench a0476e8c --predictions predictions.jsonl
       isobench run plan.json --predictions predictions.jsonl
     """
+    state = chosen_state(state, state_dir)
     found, notes = export_predictions(state, run_ids=tuple(run_ids),
                                       plan=load_plan(plan_file) if plan_file else None,
                                       everything=everything)

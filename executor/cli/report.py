@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from executor.cli.state_arg import chosen_state, state_input
+
 from executor.errors import UserInputError
 from executor.report.build import build_report
 from executor.report.render import write_report
@@ -13,8 +15,7 @@ from executor.task import load_plan
 
 
 @click.command("report")
-@click.argument("state", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                default="state")
+@state_input
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("report"), show_default=True,
               help="Directory for report.html, report.md and report.json.")
@@ -28,7 +29,7 @@ from executor.task import load_plan
               help="Count this plan's items as planned (ISO-Bench runs keep no plan).")
 @click.option("--no-human-diff", is_flag=True,
               help="Skip `git diff base human` (it needs the repository as a local checkout).")
-def report_command(state, out_dir, run_ids, compare_with, plan_file, no_human_diff) -> None:
+def report_command(state, state_dir, out_dir, run_ids, compare_with, plan_file, no_human_diff) -> None:
     """Write a self-contained HTML report (opens from file://, offline), report.md and
     report.json for the runs under STATE (isobench's and ISO-Bench's layouts, and
     `isobench bench` results).
@@ -44,6 +45,7 @@ def report_command(state, out_dir, run_ids, compare_with, plan_file, no_human_di
       isobench report state --run-id r1 --compare r2 -o cmp/
       isobench report iso-bench/state --plan plan.json --run-id vllm_core/trae/gpt-5
     """
+    state = chosen_state(state, state_dir)
     compare = None
     if compare_with:
         if len(run_ids) != 1:

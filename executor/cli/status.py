@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 
+from executor.cli.state_arg import chosen_state, state_input
+
 FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command("status")
-@click.argument("state", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                default="state")
+@state_input
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the report as Markdown.")
 @click.option("--plan", "plan_file", type=FILE,
@@ -28,12 +29,13 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="How many most-retried items to list.")
 @click.option("--details", is_flag=True,
               help="Per-run blocks (retries, every signature) and every unreadable file.")
-def status_command(state, as_json, markdown, plan_file, remaining_plan, task, agent, model,
-                   run_id, top, details) -> None:
+def status_command(state, state_dir, as_json, markdown, plan_file, remaining_plan, task, agent,
+                   model, run_id, top, details) -> None:
     """Where a state directory stands: per run planned, done, failed, left, and why.
 
     Reads isobench's state and ISO-Bench's (outcomes re-derived from trajectories).
     """
+    state = chosen_state(state, state_dir)
     # imported here, not at the top: `status --help` must not wait for them (lazy.py)
     from rich.console import Console
 

@@ -7,6 +7,7 @@ through the gateway are given a per-attempt token instead (executor.gateway.serv
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -49,8 +50,17 @@ def check_upstream(upstream: Upstream) -> None:
                              f"{reason}") from None
 
 
+MESSAGE_CHARS = 200
+TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+
+
 def _message(raw: bytes) -> str:
+    """One line from an error body: the OpenAI-style message, an HTML page's title (proxies
+    answer with pages), else the text with its tags and line breaks gone."""
     try:
-        return str(json.loads(raw)["error"]["message"])[:200]
+        text = str(json.loads(raw)["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return raw.decode(errors="replace")[:200]
+        title = TITLE.search(raw)
+        text = TAG.sub(" ", (title.group(1) if title else raw).decode(errors="replace"))
+    return " ".join(text.split())[:MESSAGE_CHARS]

@@ -15,9 +15,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from executor.errors import ErrorSignature, classify_text
 from executor.journal import Usage
 
 STDOUT_GLOB = "*_stdout.txt"
+STDERR_GLOB = "*_stderr.txt"
+STDERR_TAIL_BYTES = 16 * 1024  # the fatal error is at the end; every line costs every rule
 TAIL_BYTES = 256 * 1024  # the result line is the last one; a long transcript precedes it
 
 
@@ -44,13 +47,28 @@ def read_agent_record(item_dir: Path) -> AgentRecord | None:
     return None
 
 
-def _result_object(path: Path) -> dict | None:
+def tail_lines(path: Path, size: int = TAIL_BYTES) -> list[str]:
+    """The last `size` bytes of a log, as lines ([] when unreadable)."""
     try:
         with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - TAIL_BYTES))
-            lines = f.read().decode("utf-8", "replace").splitlines()
+            f.seek(max(0, path.stat().st_size - size))
+            return f.read().decode("utf-8", "replace").splitlines()
     except OSError:
-        return None
+        return []
+
+
+def stderr_failure(item_dir: Path) -> ErrorSignature | None:
+    """The failure an agent printed on stderr (codex CLI's "usage limit reached" 429 is there
+    and nowhere else: its stdout is empty and its exit code says only 1)."""
+    for path in sorted(item_dir.glob(STDERR_GLOB)):
+        found = classify_text(tail_lines(path, STDERR_TAIL_BYTES), path.name)
+        if found is not None:
+            return found
+    return None
+
+
+def _result_object(path: Path) -> dict | None:
+    lines = tail_lines(path)
     for line in reversed(lines):
         line = line.strip()
         if not line.startswith("{"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, Field
 
@@ -24,7 +25,7 @@ from executor.agents.trae_trajectory import TraeOutcome, json_object, read_traje
 from executor.errors import (EMPTY_PATCH, MUST_PATCH_NO_TOOL_OUTPUT, NO_TRAJECTORY, ErrorSignature,
                              classify_text, signature, unclassified)
 from executor.journal import Attempt, Journal, PhaseTiming, RunStatus
-from executor.legacy.agent_records import AgentRecord, read_agent_record
+from executor.legacy.agent_records import AgentRecord, read_agent_record, stderr_failure
 from executor.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.state import PATCH_NAME, TRAJECTORY_NAME
 
@@ -120,9 +121,13 @@ def kept_patch_outcome(status: RunStatus, sig: ErrorSignature | None,
 
 
 def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str | None,
-                           agent: str) -> tuple[RunStatus, ErrorSignature | None, str]:
-    """Agents without a trajectory: their own result line, else the harness's error, else the
-    patch; with none of those the outcome is unknown (not a failure: nothing says it failed)."""
+                           agent: str,
+                           failure: Callable[[], ErrorSignature | None] = lambda: None
+                           ) -> tuple[RunStatus, ErrorSignature | None, str]:
+    """Agents without a trajectory: their own result line, else the harness's error, else a
+    named failure on their stderr (`failure`, read only when needed: logs are large) when
+    they left no patch, else the patch; with
+    none of those the outcome is unknown (not a failure: nothing says it failed)."""
     if record is not None:
         if record.finished:
             if has_patch(patch):
@@ -135,6 +140,8 @@ def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str
     if journal.get("error"):
         status, sig = _journal_error(journal)
         return status, sig, "the harness recorded an error"
+    if not has_patch(patch) and (printed := failure()) is not None:
+        return RunStatus.AGENT_ERROR, printed, f"{agent} printed an error on stderr"
     block = journal.get(agent) or {}
     exit_note = f"exit {block.get('returncode')}" if isinstance(block, dict) else "no exit code"
     if has_patch(patch):
@@ -160,7 +167,8 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
     trajectory, patch = found.trajectory, found.patch
     outcome = f"iso-bench status: {journal.get('status')}"
     if trajectory is None and found.trajectory_problem is None and agent not in TRAJECTORY_AGENTS:
-        status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent)
+        status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent,
+                                                      lambda: stderr_failure(item_dir))
     else:
         status, sig = true_outcome(journal, trajectory, patch)
         kept = kept_patch_outcome(status, sig, patch)
@@ -188,20 +196,22 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
 
 
 def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]],
-                prices: PriceTable = DEFAULT_PRICES) -> LegacyItem:
+                prices: PriceTable = DEFAULT_PRICES, item_id: str | None = None,
+                commit: str | None = None) -> LegacyItem:
     """Fold one item's run directories (any order) into one journal, attempts in the order
     they really ran: ISO-Bench ran overlapping invocations, so a directory's name (when the
-    invocation began) does not say when this item ran in it."""
+    invocation began) does not say when this item ran in it. `item_id` and `commit` are the
+    ones commit_keys.py resolved (a directory's name can be another item's id)."""
     read = [(d, j, read_attempt(d, j, 1, agent, model, prices)) for d, j in dirs]
     read.sort(key=lambda r: (_aware(r[2].started_at), r[0].parent.name))
     for n, (_, _, attempt) in enumerate(read, 1):
         attempt.attempt = n
     first = read[0][1]
     commits = first.get("commits") or {}
-    journal = Journal(task_id=str(first.get("task_id") or task), item_id=read[0][0].name,
-                      run_id=SOURCE, agent=agent, model=model,
-                      commits={"base": str(commits.get("pre") or ""),
-                               "human": str(commits.get("human") or "")},
+    journal = Journal(task_id=str(first.get("task_id") or task),
+                      item_id=item_id or read[0][0].name, run_id=SOURCE, agent=agent,
+                      model=model, commits={"base": str(commits.get("pre") or ""),
+                                            "human": commit or str(commits.get("human") or "")},
                       attempts=[a for _, _, a in read])
     warnings = [f"{d / 'trajectory.json'}: {problem}" for d, _, _ in read
                 if (problem := _trajectory(d / "trajectory.json")[1])]

@@ -22,8 +22,8 @@ from executor.report.model import (CommitReport, Comparison, CompareRow, Report,
 from executor.errors import UserInputError
 from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, MANIFEST_NAME, PATCH_NAME,
                             RESULTS_NAME, TRAJECTORY_NAME, read_json)
-from executor.status import (ItemStatus, RunStatusReport, _Item, _Run, by_plan_item, read_runs,
-                             runs_dir, summarize_run, sum_usage)
+from executor.status import (ItemStatus, RunStatusReport, _Item, _Run, by_plan_item,
+                             deciding_success, read_runs, runs_dir, summarize_run, sum_usage)
 from executor.task import Plan
 
 # The results.json fields mapped above; anything else present is shown as an extra section.
@@ -153,15 +153,14 @@ def _parent(base: str, human: str) -> str:
 
 def evidence_dir(item: _Item | None, status: ItemStatus) -> Path | None:
     """Ours: the item directory. ISO-Bench: the directory of the attempt that decided its
-    state (the last success when done, else the last attempt)."""
+    state (when done, the success it rests on: deciding_success; else the last attempt)."""
     if item is None or not item.dirs:
         return None
     if len(item.dirs) == 1:
         return item.dirs[0]
     attempts = item.journal.attempts
-    wanted = (max((i for i, a in enumerate(attempts) if a.status.value == "success"),
-                  default=len(attempts) - 1) if status.state == "succeeded"
-              else len(attempts) - 1)
+    finish = deciding_success(attempts) if status.state == "succeeded" else None
+    wanted = attempts.index(finish) if finish is not None else len(attempts) - 1
     return item.dirs[min(wanted, len(item.dirs) - 1)]
 
 
@@ -191,7 +190,8 @@ def run_report(run: _Run, plan: Plan | None, human_diffs: bool) -> RunReport:
         failed_by_cause=dict(sorted(causes.items(), key=lambda kv: -kv[1])),
         usage=status.usage, agent_hours=round(agent_s / HOUR, 3),
         bench_hours=round(bench_s / HOUR, 4), aggregate=aggregate(commits),
-        noise_floor=noise_floor(commits), commits=commits, warnings=status.warnings)
+        noise_floor=noise_floor(commits), commits=commits, warnings=status.warnings,
+        misfiled=status.misfiled)
 
 
 def bench_runs(root: Path, human_diffs: bool) -> list[RunReport]:
@@ -250,7 +250,7 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     or by title substring); `compare_ids` puts two of them side by side."""
     unreadable: list[str] = []
     runs = []
-    for run in read_runs(state, unreadable):
+    for run in read_runs(state, unreadable, plan):
         tasks = (run.names[0], run.items[0].journal.task_id if run.items else "")
         applies = plan is not None and plan.task_id in tasks
         runs.append(run_report(run, plan if applies else None, human_diffs))

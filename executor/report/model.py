@@ -148,6 +148,9 @@ class RunReport(BaseModel):
     noise_floor: NoiseFloor | None = Field(default=None, description="A/A controls, if any.")
     commits: list[CommitReport] = Field(default_factory=list, description="Per item.")
     warnings: list[str] = Field(default_factory=list, description="Unreadable files.")
+    misfiled: list[str] = Field(default_factory=list, description="ISO-Bench directories "
+                                "that ran another item's commit than their name (counted by "
+                                "commit).")
 
 
 class CompareRow(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from executor.errors import UserInputError
 from executor.journal import write_bytes_atomic
 from executor.report import plots
 from executor.report.model import Interval, Report
@@ -94,11 +95,16 @@ def render_json(report: Report) -> str:
 
 
 def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.html, report.md, report.json in `out_dir` (each written atomically)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """report.html, report.md, report.json in `out_dir` (each written atomically, readable
+    by others as the umask allows); a place that cannot be written is bad input."""
     written = {}
-    for name, text in ((HTML_NAME, render_html(report)), (MD_NAME, render_markdown(report)),
-                       (JSON_NAME, render_json(report))):
-        write_bytes_atomic(out_dir / name, text.encode())
-        written[name] = out_dir / name
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in ((HTML_NAME, render_html(report)), (MD_NAME, render_markdown(report)),
+                           (JSON_NAME, render_json(report))):
+            write_bytes_atomic(out_dir / name, text.encode(), shared=True)
+            written[name] = out_dir / name
+    except OSError as exc:
+        raise UserInputError(f"cannot write the report to {out_dir}: "
+                             f"{exc.strerror or exc}") from exc
     return written

@@ -215,7 +215,7 @@ def _bench_options(results: BenchResults, options: RerunOptions, networks: set[s
     recorded = dict(results.options)
     gpus = recorded.pop("gpus", None)
     limits = dict(recorded.pop("limits", None) or {})
-    bench = BenchOptions.model_validate({**recorded, "seed": results.seed})
+    bench = BenchOptions.from_record({**recorded, "seed": results.seed})
     limits.update({k: v for k, v in (("cpus", options.cpus), ("cpuset", options.cpuset))
                    if v is not None})
     resources = Resources(gpus=GpuRequest.model_validate(gpus) if gpus else GpuRequest(),

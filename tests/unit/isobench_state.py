@@ -92,3 +92,29 @@ def write_isobench_state(root: Path) -> Path:
     plan = root / "plan.json"
     plan.write_text(PLAN.model_dump_json())
     return root / "state"
+
+
+MISFILED_STAMP = "2025-11-05_13-00-00"
+
+
+def add_misfiled_success(state: Path) -> Path:
+    """A trae/gpt-5 directory named vllm_core-0000 whose journal ran vllm_core-0001's commit
+    and finished it (ISO-Bench reused item ids for other commits): by its name it would be a
+    third attempt of 0000; by its commit it is 0001's success."""
+    at = lambda m: f"2025-11-05T13:{m:02d}:00"  # noqa: E731
+    return _item(state / "runs", "trae", "gpt-5", MISFILED_STAMP, 0,
+                 {**_journal(1, "success"), "task_id": "vllm_core"},
+                 _timed(genuine_success(), at(5), at(30)),
+                 patch=PATCH.replace("slow = False", "slow = 0001"))
+
+
+KEPT_STAMP = "2025-11-05_15-00-00"
+
+
+def add_later_kept_patch(state: Path) -> Path:
+    """vllm_core-0003 again, after its verified finish: a must-patch death whose patch was
+    kept (a different patch). The verified finish is what the item rests on."""
+    at = lambda m: f"2025-11-05T15:{m:02d}:00"  # noqa: E731
+    return _item(state / "runs", "trae", "gpt-5", KEPT_STAMP, 3, _journal(3, "success"),
+                 _timed(must_patch_death(), at(5), at(40)),
+                 patch=PATCH.replace("slow = False", "slow = 'kept later'"))

@@ -137,3 +137,19 @@ def test_recorded_options_split_into_bench_options_and_resources():
     assert bench.prepare_network == "none"  # the engine has no bridge
     assert resources.gpus == recorded.gpus
     assert (resources.cpus, resources.cpuset, resources.memory) == (2.0, "2-3", "8g")
+
+
+def test_a_default_run_with_sequential_trials_can_be_rerun():
+    """A default run records both `trials` and `max_trials` (every field is in the record):
+    reading them back is not the user giving --trials and --max-trials together."""
+    from executor.bench.results import BenchResults
+    from executor.bench.run import BenchOptions, bench_record
+    from executor.rerun.rerun import RerunOptions, _bench_options
+    from executor.sandbox import Resources
+
+    default = BenchOptions()
+    results = BenchResults(item_id="x", commits={}, metric={}, seed=7, trials_per_variant=5,
+                           warmup_blocks=1, variants={}, verdict="improved",
+                           options=bench_record(default, Resources()))
+    bench, _ = _bench_options(results, RerunOptions(state_dir="s", run_id="r"), {"bridge"})
+    assert bench.max_trials == default.max_trials and bench.design() == default.design()

@@ -196,10 +196,12 @@ def test_isobench_layout_true_outcomes_from_trajectories(tmp_path):
 def test_isobench_status_cli_shows_the_must_patch_signature(tmp_path):
     state = write_isobench(tmp_path)
     plan = tmp_path / "plan.json"
+    ran = ["015069b0", "0d243f2a", "0ec82edd", "19d98e0c", "22d33bac", "2a052011", "2deb029d"]
+    # The plan names the commits the journals ran (items are keyed by commit), and two more.
     write_json_atomic(plan, Plan(repo="https://github.com/vllm-project/vllm.git",
                                  task_id="vllm_core", items=[
-                                     PlanItem(item_id=f"vllm_core-{n:04d}", human=f"{n:07x}")
-                                     for n in range(9)]))
+                                     PlanItem(item_id=f"vllm_core-{n:04d}", human=human)
+                                     for n, human in enumerate(ran + ["aaaa0007", "aaaa0008"])]))
     result = CliRunner().invoke(cli, ["status", str(state), "--plan", str(plan)],
                                 env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
