@@ -259,7 +259,11 @@ def _behaviour_checks(task, variants: dict[str, VariantInfo], results: BenchResu
         log("bench: correctness gate (tests on base, then on the agent variant)")
         results.gate_base, results.gate = gates(task, variants["base"], variants["agent"],
                                                 bound, **common)
-        if not results.gate.passed:
+        if not results.gate_base.passed:
+            # a gate base fails judges nothing about the agent: a task problem, said as such
+            log(f"bench: the gate fails on base too (exit {results.gate_base.exit_code}): not "
+                f"applied; fix the task's test_command ({results.gate_base.log_file})")
+        elif not results.gate.passed:
             results.log_file = results.gate.log_file
             cut = " (cut at the bound from base's run)" if "cut after" in \
                 results.gate.output_tail else ""
