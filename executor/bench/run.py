@@ -275,6 +275,10 @@ def _behaviour_checks(task, variants: dict[str, VariantInfo], results: BenchResu
         results.output_check = check
         if check.matched is False:
             results.log_file = check.log_files[-1]
-            first = check.diff.splitlines()[:1]
-            return f"the output check differs from base's: {first[0] if first else ''}"
+            # the first changed line, not the diff's "--- base" header
+            lines = check.diff.splitlines()
+            changed = [line for line in lines if line[:1] in ("-", "+")
+                       and line[:3] not in ("---", "+++")]
+            first = (changed or lines or [""])[0][:200]
+            return f"the output check differs from base's: {first}"
     return None
