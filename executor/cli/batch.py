@@ -169,6 +169,11 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
     if batch.backend == "ray" and gpu_ids:
         raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
                              "(--gpus-per-item sets how many)")
+    if vllm.target_device == "cpu" and plan.task_id == "vllm_core":
+        # the CPU track's runs live apart from the CUDA benchmark's, as run-commit's do
+        from executor.vllm.catalog_task import CPU_TASK
+
+        plan = plan.model_copy(update={"task_id": CPU_TASK})
     layout = StateLayout(root=state_dir)
     # The layout names the model as the agent reports it: LLM agents their --model, others none.
     key = resolve_run_key(layout, plan, agent.agent, llm.model or "none", run_id, resume)
