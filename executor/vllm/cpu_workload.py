@@ -9,9 +9,9 @@ The output check loads the same model with seeded weights that make greedy outpu
 (dummy weights give near-flat logits: every variant would print the same two tokens).
 
 Why each setting (measured on this machine class, docs/cpu-track.md):
-- one OpenMP thread bound to the trial's own CPU (`VLLM_CPU_OMP_THREADS_BIND` from the
-  process's affinity) and the V1 engine in-process: two threads, or the engine core in a
-  second process, spread fresh processes far more than the effects we look for;
+- one OpenMP thread on the trial's own CPU (the container's cpuset; vLLM's own binding is
+  off) and the V1 engine in-process: two threads, or the engine core in a second process,
+  spread fresh processes far more than the effects we look for;
 - `--enforce-eager`: no torch.compile (minutes per process on 2 cores, and a cache that
   would differ between variants);
 - batch 4, 32 tokens in and out: an iteration is ~0.2 s, so the Python side (scheduler,
@@ -38,10 +38,6 @@ KV_CACHE_GIB = 1
 # burst on a shared 2-core host slows some iterations of a process, never speeds one up; the
 # median moves with such bursts, the fast tail much less (docs/cpu-track.md)
 STATISTIC = "percentiles.10"
-# the process's own CPUs, as vLLM's thread-binding variable wants them ("1" or "0,1")
-_AFFINITY = ("$(python -c 'import os; print(\",\".join(map(str, "
-             "sorted(os.sched_getaffinity(0)))))')")
-
 
 class CpuGate(BaseModel):
     """The commit's own tests that cover the changed code and pass on CPU, offline, at base."""
@@ -148,14 +144,17 @@ def cpu_workload(hf_model: str, *, scripts_stubbed: bool, script: str | None = "
             "--batch-size", str(settings.batch_size),
             "--num-iters-warmup", str(settings.warmup_iters),
             "--num-iters", str(settings.iters), "--output-json", OUTPUT_FILE]
-    bench = (f"VLLM_CPU_OMP_THREADS_BIND={_AFFINITY} {runner} "
-             f"{' '.join(shlex.quote(a) for a in args)}")
+    bench = f"{runner} {' '.join(shlex.quote(a) for a in args)}"
     # a file, not stdin: vLLM's worker processes re-import the main module
     check = (f"cat > {CHECK_SCRIPT} <<'PY'\n"
              f"{greedy_ids_script(model_dir(spec, weights=True), dtype=settings.dtype)}PY\n"
-             f"VLLM_CPU_OMP_THREADS_BIND={_AFFINITY} python {CHECK_SCRIPT}")
+             f"python {CHECK_SCRIPT}")
+    # one OpenMP thread, left unbound ("all"): the trial's cpuset already confines it, and
+    # binding moves memory between NUMA nodes, which vLLM 0.8-0.9 treats as fatal when the
+    # container may not (numa_migrate_pages: EPERM without CAP_SYS_NICE)
     env = {"VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GIB), "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-           "OMP_NUM_THREADS": "1", "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "all",
+           "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     notes = [f"{hf_model} -> a generated {architecture} ({spec.hidden_size} hidden, "
              f"{spec.num_layers} layers, vocab {spec.vocab_size}), dummy weights",

@@ -31,14 +31,12 @@ def test_scripts_era_runs_the_commits_benchmark_script_on_dummy_weights():
     assert workload.env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
 
 
-def test_thread_binding_is_the_process_affinity():
-    prefix = cpu_workload(LLAMA, scripts_stubbed=False).bench_command.split(" python ", 1)[0]
-    assert prefix.startswith("VLLM_CPU_OMP_THREADS_BIND=")
-    out = subprocess.run(["bash", "-c", f"{prefix} && echo $VLLM_CPU_OMP_THREADS_BIND"],
-                         capture_output=True, text=True, check=True,
-                         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-                         ).stdout.strip()
-    assert out and all(part.isdigit() for part in out.split(","))
+def test_one_unbound_thread_and_no_numa_page_migration():
+    """vLLM 0.8-0.9 die when binding cannot migrate pages (EPERM in a container): "all"."""
+    workload = cpu_workload(LLAMA, scripts_stubbed=False)
+    assert workload.bench_command.startswith("python benchmarks/benchmark_latency.py ")
+    assert (workload.env["VLLM_CPU_OMP_THREADS_BIND"], workload.env["OMP_NUM_THREADS"]) == \
+        ("all", "1")
 
 
 def test_stubbed_scripts_use_the_vllm_cli():
