@@ -32,7 +32,7 @@ class CpuPlanRow(BaseModel):
 def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None,
                   wheel_dir: Path | None) -> list[CpuPlanRow]:
     from executor.catalog import lookup, vllm_core_entries
-    from executor.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload
+    from executor.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload, model_spec_for
     from executor.vllm.jobs import VllmBuildOptions, plan_entries
     from executor.vllm.mirror import GitMirror
     from executor.vllm.planner import scripts_are_stubs
@@ -49,7 +49,7 @@ def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | Non
     for entry in entries:
         row = CpuPlanRow(commit=entry.short, item_id=entry.item_id, runnable=False)
         try:
-            row.architecture = cpu_workload(entry.model or "", scripts_stubbed=False).architecture
+            row.architecture = model_spec_for(entry.model or "").architecture
             plan = plan_entries([entry], mirror, options)[0]
             stubs = bool(scripts_are_stubs(source, plan.human.install.sha))
             cpu_workload(entry.model or "", scripts_stubbed=stubs,

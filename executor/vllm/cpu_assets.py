@@ -70,13 +70,12 @@ def models_cache() -> Path:
 def cpu_models_input(job: CommitJob, log: Log = _noop) -> tuple[Path, str]:
     """(folder, digest) of the models the job's CPU workload runs: the config-only copy (timed
     runs, dummy weights) and the seeded-weight copy (output check), generated once per digest
-    and kept under ~/.cache/isobench/models."""
-    from executor.vllm.cpu_workload import cpu_workload, model_dir
+    and kept under $ISOBENCH_CACHE/models."""
+    from executor.vllm.cpu_workload import model_dir, model_spec_for
     from executor.vllm.entries import vllm_core_entry
     from executor.vllm.tiny_model import write_tiny_model
 
-    workload = cpu_workload(vllm_core_entry(job.human_sha).model or "", scripts_stubbed=False)
-    spec = workload.model
+    spec = model_spec_for(vllm_core_entry(job.human_sha).model or "")
     key = sha256_hex(spec.model_dump_json())[:16]
     folder = models_cache() / key
     if not (folder / "DIGEST").is_file():

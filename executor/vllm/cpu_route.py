@@ -38,7 +38,8 @@ from pydantic import BaseModel, Field
 
 from executor.errors import UserInputError
 from executor.vllm import facts
-from executor.vllm.cpu_wheels import CPU_REQUIREMENTS, CpuWheel, match_cpu_wheel, x86_torch_pin
+from executor.vllm.cpu_wheels import (CPU_REQUIREMENTS, CpuWheel, cpu_requirements_pin,
+                                      match_cpu_wheel)
 from executor.vllm.environment import Environment, derive_environment, read_commit_files
 from executor.vllm.mirror import CommitSource
 from executor.vllm.offline_base import on_offline_base
@@ -79,13 +80,12 @@ def cpu_environment(files: dict[str, str], day: dt.date | None,
     CPU index when named), on the offline Debian base whose Python the commit (and the cp311
     wheels) accept."""
     env = derive_environment(files, day)
-    pins = [(pin[0], name) for name in CPU_REQUIREMENTS
-            if (text := files.get(name)) is not None and (pin := x86_torch_pin(text))]
-    if not pins:
+    found = cpu_requirements_pin(files)
+    if found is None:
         raise UserInputError(f"no CPU torch pin: none of {', '.join(CPU_REQUIREMENTS)} pins "
                              f"torch for x86 at this commit (the CPU track starts with vLLM "
                              f"0.8.5)")
-    torch, name = pins[0]
+    name, torch, _local = found
     reasons = [r for r in env.reasons if not r.startswith(("torch ", "CUDA ", "base image ",
                                                           "torch layer"))]
     index = cpu_torch_index(torch_index)

@@ -137,13 +137,22 @@ def x86_torch_pin(requirements: str) -> tuple[str, str | None] | None:
     return None
 
 
+def cpu_requirements_pin(files: dict[str, str]) -> tuple[str, str, str | None] | None:
+    """(file, version, local tag) of the x86 torch pin in the first CPU requirements file the
+    commit has (`files`: path -> text), the one its CPU install reads; None without a pin."""
+    for path in CPU_REQUIREMENTS:
+        if (text := files.get(path)) is not None:
+            pin = x86_torch_pin(text)
+            return (path, *pin) if pin else None
+    return None
+
+
 def commit_torch_pin(source: CommitSource, sha: str) -> tuple[str, str | None] | None:
     """The commit's x86 CPU torch pin, from its CPU requirements file."""
-    for path in CPU_REQUIREMENTS:
-        text = source.read(sha, path)
-        if text is not None:
-            return x86_torch_pin(text)
-    return None
+    files = {path: text for path in CPU_REQUIREMENTS
+             if (text := source.read(sha, path)) is not None}
+    found = cpu_requirements_pin(files)
+    return found[1:] if found else None
 
 
 def _by_source(wheels: tuple[CpuWheel, ...]) -> list[list[CpuWheel]]:

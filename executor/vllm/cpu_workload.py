@@ -116,11 +116,22 @@ def script_flags(script: str | None) -> tuple[list[str], list[str]]:
             [f for f in OPTIONAL_FLAGS if f"'{f}'" not in script and f'"{f}"' not in script])
 
 
+def model_spec_for(hf_model: str) -> TinyModelSpec:
+    """The generated model standing in for a catalogue commit's `hf_model`."""
+    architecture = architecture_for(hf_model)
+    if architecture is None:
+        raise UserInputError(f"no tiny model of {hf_model}'s architecture (the CPU track "
+                             f"generates Llama, Qwen2, OPT, Phi and Mistral models)")
+    return TinyModelSpec(architecture=architecture)
+
+
 def cpu_workload(hf_model: str, *, scripts_stubbed: bool, script: str | None = "",
                  settings: CpuBenchSettings | None = None) -> CpuWorkload:
     """The workload for a catalogue commit whose benchmark used `hf_model`. `script` is the
     base commit's benchmark_latency.py ("" when unknown: the modern flag set is assumed)."""
     settings = settings or CpuBenchSettings()
+    spec = model_spec_for(hf_model)
+    architecture = spec.architecture
     missing, absent = script_flags(script) if script != "" else ([], [])
     if script is None and not scripts_stubbed:
         raise UserInputError(f"the base commit has no {LATENCY_SCRIPT}: the CPU track's "
@@ -128,11 +139,6 @@ def cpu_workload(hf_model: str, *, scripts_stubbed: bool, script: str | None = "
     if missing and not scripts_stubbed:
         raise UserInputError(f"the commit's {LATENCY_SCRIPT} lacks {', '.join(missing)} (the "
                              f"CPU track's workload needs them; they came in mid-2024)")
-    architecture = architecture_for(hf_model)
-    if architecture is None:
-        raise UserInputError(f"no tiny model of {hf_model}'s architecture (the CPU track "
-                             f"generates Llama, Qwen2, OPT, Phi and Mistral models)")
-    spec = TinyModelSpec(architecture=architecture)
     path = model_dir(spec, weights=False)
     runner = ("vllm bench latency" if scripts_stubbed
               else "python benchmarks/benchmark_latency.py")
