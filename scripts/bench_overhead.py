@@ -21,13 +21,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from executor import demo
-from executor.bench.variants import prepare_agent_variant
-from executor.patching import apply_patch
-from executor.pipeline import RunOptions, ensure_images
-from executor.repo import REPO_DIR, harness_patch, verify_no_leak
-from executor.resolve import resolve_job
-from executor.sandbox import Sandbox, SandboxSpec
+from executor.parts import demo
+from executor.parts.bench.variants import prepare_agent_variant
+from executor.parts.patching import apply_patch
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.parts.repo import REPO_DIR, harness_patch, verify_no_leak
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import Sandbox, SandboxSpec
 
 
 def main() -> None:

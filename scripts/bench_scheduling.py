@@ -4,7 +4,7 @@
 1000 simulated items (seeded random durations) over 64 GPU slots, through the same Dispatcher,
 GpuLeasePool, retry policy, item locks and journals as `isobench run --backend local`; only the
 executor differs: attempts are placed on a virtual clock instead of being run (see
-executor/batch/simulate.py for why a virtual clock and not short real sleeps). No Docker.
+executor/runs/batch/simulate.py for why a virtual clock and not short real sleeps). No Docker.
 
 Durations model agent runs: log-normal, median 30 min, clipped to [2 min, 2 h] (the agent's
 budget). A fraction of items first hit a rate limit after a short attempt and succeed on retry,
@@ -39,14 +39,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from executor.batch.base import BatchContext, ItemOutcome  # noqa: E402
-from executor.batch.order import history_estimates, longest_first  # noqa: E402
-from executor.policy import RetryPolicy  # noqa: E402
-from executor.batch.simulate import SimBackend  # noqa: E402
-from executor.errors import classify_text  # noqa: E402
-from executor.journal import Attempt, PhaseTiming, RunStatus, utcnow  # noqa: E402
-from executor.state import RunKey, StateLayout  # noqa: E402
-from executor.task import PlanItem  # noqa: E402
+from executor.runs.batch.base import BatchContext, ItemOutcome  # noqa: E402
+from executor.runs.batch.order import history_estimates, longest_first  # noqa: E402
+from executor.core.policy import RetryPolicy  # noqa: E402
+from executor.runs.batch.simulate import SimBackend  # noqa: E402
+from executor.core.errors import classify_text  # noqa: E402
+from executor.core.journal import Attempt, PhaseTiming, RunStatus, utcnow  # noqa: E402
+from executor.records.state import RunKey, StateLayout  # noqa: E402
+from executor.core.task import PlanItem  # noqa: E402
 
 RATE_LIMIT = classify_text("Error code: 429 - Too Many Requests", "simulated")
 

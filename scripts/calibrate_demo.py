@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 PLANTED_PATCH = Path(__file__).resolve().parent / "calibration" / "planted_slowdown.patch"
 sys.path.insert(0, str(REPO))
 
-from executor.bench.run import BenchOptions  # noqa: E402
-from executor.demo import DEMO_HUMAN_SHA  # noqa: E402
+from executor.parts.bench.run import BenchOptions  # noqa: E402
+from executor.parts.demo import DEMO_HUMAN_SHA  # noqa: E402
 
 NOT_CHANGED = ("no_change", "inconclusive")
 

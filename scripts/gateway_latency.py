@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from executor.gateway import Gateway, GatewayOptions, Upstream  # noqa: E402
+from executor.parts.gateway import Gateway, GatewayOptions, Upstream  # noqa: E402
 from executor.testing.llm_script import LlmScript, TurnUsage, reply  # noqa: E402
 from executor.testing.scripted_llm import ScriptedLLM  # noqa: E402
 

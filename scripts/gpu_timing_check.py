@@ -9,7 +9,7 @@ Needs PyTorch, numpy, scipy and pydantic in the Python that runs it; no Docker, 
 (An image with torch but no pydantic: `pip download pydantic pydantic-core annotated-types
 typing-inspection typing-extensions` elsewhere, `pip install --no-index --target DIR *.whl`
 there, and run with PYTHONPATH=DIR.) Exits 3 with a one-line reason when something is missing.
-It runs isobench's own timing core (executor/bench/measure.py: interleaved randomised blocks,
+It runs isobench's own timing core (executor/parts/bench/measure.py: interleaved randomised blocks,
 one fresh process per trial, sequential looks with alpha spending until A/A and A/B are both
 decided or --max-trials, the per-variant mode split with fast-mode decisions, NVML telemetry
 with its flag-and-rerun rule and a clock-lock attempt; all as `isobench bench` runs them;
@@ -130,12 +130,12 @@ def controller(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_MISSING
     sys.path.insert(0, str(REPO))
-    from executor.bench.gpu import make_guard
-    from executor.bench.gpu_telemetry import trial_flag
-    from executor.bench.measure import measure
-    from executor.bench.process_trial import ProcessTrialRunner, ProcessVariant
-    from executor.bench.sequential import SequentialDesign
-    from executor.task import MetricSpec
+    from executor.parts.bench.gpu import make_guard
+    from executor.parts.bench.gpu_telemetry import trial_flag
+    from executor.parts.bench.measure import measure
+    from executor.parts.bench.process_trial import ProcessTrialRunner, ProcessVariant
+    from executor.parts.bench.sequential import SequentialDesign
+    from executor.core.task import MetricSpec
 
     env = json.loads(subprocess.run([sys.executable, __file__, "--probe"], check=True,
                                     capture_output=True, text=True).stdout)

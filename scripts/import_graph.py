@@ -2,8 +2,8 @@
 """The import graph of executor/: package-level cycles, and which modules import the Docker SDK.
 
 Every `import`/`from ... import` counts, those inside functions too (a deferred import is still
-a dependency). Nodes are executor's subpackages (executor.vllm, executor.catalog, ...) and its
-top-level modules (executor.pipeline, ...), each its own node. Prints the edges between
+a dependency). Nodes are executor's subpackages (executor.parts.vllm, executor.parts.catalog, ...) and its
+top-level modules (executor.runs.pipeline, ...), each its own node. Prints the edges between
 subpackages, any cycle, and the Docker importers; exits 1 when the design is broken (a cycle,
 or the Docker SDK imported outside sandbox.py and build.py).
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "executor"
-DOCKER_MODULES = {"executor.sandbox", "executor.build"}  # the design's two
+DOCKER_MODULES = {"executor.engine.sandbox", "executor.engine.images"}  # the design's two
 
 
 def module_name(path: Path) -> str:

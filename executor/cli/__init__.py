@@ -57,8 +57,8 @@ class IsobenchGroup(LazyGroup):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise  # click's own (--help, usage errors): no need to import isobench's errors
         except Exception as exc:
-            # imported here: executor.errors needs pydantic, which --help does not
-            from executor.errors import IsobenchError
+            # imported here: executor.core.errors needs pydantic, which --help does not
+            from executor.core.errors import IsobenchError
 
             if not isinstance(exc, IsobenchError):
                 raise

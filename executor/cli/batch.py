@@ -11,36 +11,36 @@ from typing import Literal
 import click
 from pydantic import BaseModel, Field
 
-from executor.batch.base import Cancel, ItemOutcome
-from executor.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item, item_job
+from executor.runs.batch.base import Cancel, ItemOutcome
+from executor.runs.batch.commit_item import CommitItemSpec, InlineFile, commit_run_item, item_job
 from executor.cli.predictions import predictions_option
-from executor.predictions import load_predictions, plan_patches
-from executor.batch.leases import parse_gpus
-from executor.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
-from executor.batch.order import history_estimates, longest_first
-from executor.batch.plans import catalogue_plan, demo_plan, make_plan, read_commit_list
-from executor.policy import RetryPolicy
-from executor.batch.progress import BatchProgress
-from executor.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
-from executor.agents import AgentChoice, LlmAgentOptions
+from executor.records.predictions import load_predictions, plan_patches
+from executor.runs.batch.leases import parse_gpus
+from executor.runs.batch.local import LocalBackend, LocalOptions, print_stopping, sigint_cancels
+from executor.runs.batch.order import history_estimates, longest_first
+from executor.runs.batch.plans import catalogue_plan, demo_plan, make_plan, read_commit_list
+from executor.core.policy import RetryPolicy
+from executor.runs.batch.progress import BatchProgress
+from executor.runs.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
+from executor.parts.agents import AgentChoice, LlmAgentOptions
 from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
                                  config_option, gateway_options, grouped, image_input_options,
                                  limit_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options)
 from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.options import model_options
-from executor.doctor import host_gpus
+from executor.runs.doctor import host_gpus
 from executor.cli.noise_floor import aa_sample_option, finish_noise_floor, plan_aa_controls
-from executor.errors import UserInputError
-from executor.preflight import PreflightNeeds, needs_for, preflight
-from executor.gateway.options import GatewayFlags, controller_gateway, probe_agent
-from executor.journal import write_json_atomic
-from executor.bench.run import BenchOptions
-from executor.sandbox import GpuRequest, Resources, docker_client, reap_orphans
-from executor.resolve import JobSource
-from executor.state import OPTIONS_NAME, RunKey, StateLayout
-from executor.vllm.jobs import VllmBuildOptions
-from executor.task import load_plan
+from executor.core.errors import UserInputError
+from executor.runs.preflight import PreflightNeeds, needs_for, preflight
+from executor.parts.gateway.options import GatewayFlags, controller_gateway, probe_agent
+from executor.core.journal import write_json_atomic
+from executor.parts.bench.run import BenchOptions
+from executor.engine.sandbox import GpuRequest, Resources, docker_client, reap_orphans
+from executor.runs.resolve import JobSource
+from executor.records.state import OPTIONS_NAME, RunKey, StateLayout
+from executor.parts.vllm.jobs import VllmBuildOptions
+from executor.core.task import load_plan
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -171,7 +171,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
                              "(--gpus-per-item sets how many)")
     if vllm.target_device == "cpu" and plan.task_id == "vllm_core":
         # the CPU track's runs live apart from the CUDA benchmark's, as run-commit's do
-        from executor.vllm.catalog_task import CPU_TASK
+        from executor.parts.vllm.catalog_task import CPU_TASK
 
         plan = plan.model_copy(update={"task_id": CPU_TASK})
     layout = StateLayout(root=state_dir)
@@ -293,7 +293,7 @@ def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeed
 
 def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):
     try:
-        from executor.batch.ray_backend import RayBackend, RayOptions
+        from executor.runs.batch.ray_backend import RayBackend, RayOptions
     except ImportError as exc:
         raise UserInputError(f"--backend ray needs Ray: pip install 'isobench[ray]' ({exc})") \
             from exc

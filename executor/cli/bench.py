@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from executor.bench.results import BenchResults
-from executor.bench.run import BenchOptions, benchmark
+from executor.parts.bench.results import BenchResults
+from executor.parts.bench.run import BenchOptions, benchmark
 from executor.cli.common import (TRIAL_FIELDS, config_option, console, grouped,
                                  image_input_options, job_options, log_line,
                                  reap_dead_controllers, record_options, sandbox_options,
@@ -19,17 +19,17 @@ from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.options import model_options
 from executor.cli.summary import results_rows
 from executor.cli.predictions import predictions_option
-from executor.errors import UserInputError
-from executor.predictions import load_predictions, prediction_for
-from executor.journal import write_bytes_atomic, write_json_atomic
-from executor.pipeline import ImageInputs, RunOptions, ensure_images
-from executor.preflight import needs_for, preflight
-from executor.resolve import JobSource, on_target_device, resolve_source
-from executor.sandbox import Resources
-from executor.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
+from executor.core.errors import UserInputError
+from executor.records.predictions import load_predictions, prediction_for
+from executor.core.journal import write_bytes_atomic, write_json_atomic
+from executor.runs.pipeline import ImageInputs, RunOptions, ensure_images
+from executor.runs.preflight import needs_for, preflight
+from executor.runs.resolve import JobSource, on_target_device, resolve_source
+from executor.engine.sandbox import Resources
+from executor.records.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
                             PATCH_NAME, RESULTS_NAME, new_run_id)
-from executor.task import CommitJob
-from executor.vllm.jobs import VllmBuildOptions
+from executor.core.task import CommitJob
+from executor.parts.vllm.jobs import VllmBuildOptions
 
 # A verdict about the code (improved ... incorrect) is a finished measurement: exit 0.
 MEASURE_FIELDS = ("aa", "min_effect", "alpha", "timeout_s", "lock_clocks")  # bench's own, beside the trials

@@ -11,17 +11,17 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from executor.agents import AgentChoice, LlmAgentOptions
-from executor.errors import UserInputError
-from executor.bench.run import BenchOptions
+from executor.parts.agents import AgentChoice, LlmAgentOptions
+from executor.core.errors import UserInputError
+from executor.parts.bench.run import BenchOptions
 from executor.cli.jobfile import config_option, grouped  # noqa: F401 (the commands' --config)
 from executor.cli.options import model_options
-from executor.gateway.options import GatewayFlags
-from executor.pipeline import AgentLimits, ImageInputs, RunOptions
-from executor.policy import RetryPolicy
-from executor.resolve import JobSource
-from executor.sandbox import Resources
-from executor.vllm.jobs import VllmBuildOptions
+from executor.parts.gateway.options import GatewayFlags
+from executor.runs.pipeline import AgentLimits, ImageInputs, RunOptions
+from executor.core.policy import RetryPolicy
+from executor.runs.resolve import JobSource
+from executor.engine.sandbox import Resources
+from executor.parts.vllm.jobs import VllmBuildOptions
 
 console = Console(stderr=True, highlight=False)
 
@@ -117,7 +117,7 @@ batch_retry_options = grouped("Batch", model_options(
 
 
 def reap_dead_controllers() -> None:
-    from executor.sandbox import docker_client, reap_orphans
+    from executor.engine.sandbox import docker_client, reap_orphans
 
     removed = reap_orphans(docker_client())
     if removed:

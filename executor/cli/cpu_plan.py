@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
-from executor.errors import UserInputError
+from executor.core.errors import UserInputError
 
 console = Console(width=200)  # one line per commit, also when piped
 
@@ -31,11 +31,11 @@ class CpuPlanRow(BaseModel):
 
 def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None,
                   wheel_dir: Path | None) -> list[CpuPlanRow]:
-    from executor.catalog import lookup, vllm_core_entries
-    from executor.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload, model_spec_for
-    from executor.vllm.jobs import VllmBuildOptions, plan_entries
-    from executor.vllm.mirror import GitMirror
-    from executor.vllm.planner import scripts_are_stubs
+    from executor.parts.catalog import lookup, vllm_core_entries
+    from executor.parts.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload, model_spec_for
+    from executor.parts.vllm.jobs import VllmBuildOptions, plan_entries
+    from executor.parts.vllm.mirror import GitMirror
+    from executor.parts.vllm.planner import scripts_are_stubs
 
     if mirror is None:
         raise UserInputError("--target-device cpu reads each commit's CPU sources: give "

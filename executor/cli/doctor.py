@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from executor.cli.common import console, default_state_dir
-from executor.doctor import run_checks
+from executor.runs.doctor import run_checks
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 

@@ -19,15 +19,15 @@ from rich.console import Console
 from rich.table import Table
 
 from executor.cli.common import image_input_options
-from executor.errors import UserInputError
+from executor.core.errors import UserInputError
 
 console = Console()
 
 
 def _plans(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None, wheel_dir,
            deps_dir, gpu_arch: str, probe: bool):
-    from executor.catalog import lookup, vllm_core_entries
-    from executor.vllm.jobs import VllmBuildOptions, plan_entries
+    from executor.parts.catalog import lookup, vllm_core_entries
+    from executor.parts.vllm.jobs import VllmBuildOptions, plan_entries
 
     if not shas and not all_catalogue:
         raise UserInputError("name at least one sha, or --all-catalogue")
@@ -56,7 +56,7 @@ def register(group: click.Group) -> None:
     def base(suite: str, deb_mirror: str, base_image: str | None,
              base_image_tar: Path | None) -> None:
         """Build (or reuse) the offline Debian base image the CPU demo runs on."""
-        from executor.build import (BaseImageRecipe, ensure_base_image, load_image_archive,
+        from executor.engine.images import (BaseImageRecipe, ensure_base_image, load_image_archive,
                                     resolve_named_base)
 
         if base_image_tar:
@@ -139,9 +139,9 @@ def register(group: click.Group) -> None:
         """Build (or reuse) sandbox images: a catalogued commit's base and human images, or,
         for any other commit of the repository, that commit's own image (plan and resolved
         packages recorded in LOG_DIR/image-<sha>.json)."""
-        from executor.catalog import NotCatalogued, lookup
-        from executor.resolve import on_target_device, resolve_job
-        from executor.vllm.jobs import ensure_vllm_job_images
+        from executor.parts.catalog import NotCatalogued, lookup
+        from executor.runs.resolve import on_target_device, resolve_job
+        from executor.parts.vllm.jobs import ensure_vllm_job_images
 
         for sha in shas:
             try:
@@ -163,7 +163,7 @@ def register(group: click.Group) -> None:
     @images.command("ls")
     def ls() -> None:
         """isobench's images (labelled), with size and age."""
-        from executor.build import isobench_images
+        from executor.engine.images import isobench_images
 
         table = Table()
         for column in ("tag", "kind", "size", "age"):
@@ -183,8 +183,8 @@ def register(group: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
     def prune(keep_days: float, max_gb: float | None, dry_run: bool) -> None:
         """Remove old isobench images (only images with isobench's label, never others)."""
-        from executor.build import isobench_images, remove_image
-        from executor.image_gc import choose_prunable
+        from executor.engine.images import isobench_images, remove_image
+        from executor.engine.image_gc import choose_prunable
 
         rows = [(image.id, image.name, image.created or 0.0, image.size)
                 for image in isobench_images()]
@@ -206,7 +206,7 @@ def register(group: click.Group) -> None:
 
 
 def _build_one_commit(sha: str, repo: Path, options, log_dir: Path) -> None:
-    from executor.vllm.commit_image import build_commit_image
+    from executor.parts.vllm.commit_image import build_commit_image
 
     started = time.monotonic()
     done = build_commit_image(sha, repo, options, log_dir, console.print)

@@ -7,12 +7,12 @@ import hashlib
 
 import click
 
-from executor.batch.commit_item import CommitItemSpec
-from executor.bench.noise import (RunNoiseFloor, aa_sample, collect_run_noise_floor, describe,
+from executor.runs.batch.commit_item import CommitItemSpec
+from executor.parts.bench.noise import (RunNoiseFloor, aa_sample, collect_run_noise_floor, describe,
                                   read_run_noise_floor)
-from executor.journal import write_json_atomic
-from executor.state import RESULTS_NAME, RunKey, StateLayout
-from executor.task import Plan
+from executor.core.journal import write_json_atomic
+from executor.records.state import RESULTS_NAME, RunKey, StateLayout
+from executor.core.task import Plan
 
 
 def aa_sample_option(fn):

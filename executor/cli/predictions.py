@@ -8,10 +8,10 @@ import click
 
 from executor.cli.state_arg import chosen_state, state_input
 
-from executor.errors import UserInputError
-from executor.export_predictions import export_predictions
-from executor.predictions import PREDICTIONS_NAME, write_predictions
-from executor.task import load_plan
+from executor.core.errors import UserInputError
+from executor.views.export_predictions import export_predictions
+from executor.records.predictions import PREDICTIONS_NAME, write_predictions
+from executor.core.task import load_plan
 
 PREDICTIONS_HELP = ("Agent patches to measure, without running an agent: a SWE-bench-style "
                     "predictions.jsonl (from export-predictions) or a run directory "

@@ -8,10 +8,10 @@ import click
 
 from executor.cli.state_arg import chosen_state, state_input
 
-from executor.errors import UserInputError
-from executor.report.build import build_report
-from executor.report.render import write_report
-from executor.task import load_plan
+from executor.core.errors import UserInputError
+from executor.views.report.build import build_report
+from executor.views.report.render import write_report
+from executor.core.task import load_plan
 
 
 @click.command("report")

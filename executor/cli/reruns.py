@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from executor.cli.common import console, log_line, sigterm_as_interrupt, state_dir_option
-from executor.errors import UserInputError
-from executor.rerun.compare import (DEFAULT_TOLERANCE, HEADER, compare_runs, render_markdown,
+from executor.core.errors import UserInputError
+from executor.runs.rerun.compare import (DEFAULT_TOLERANCE, HEADER, compare_runs, render_markdown,
                                     rows, summary_lines)
-from executor.state import new_run_id
+from executor.records.state import new_run_id
 
 EXIT_INTERRUPTED = 130
 PATH = click.Path(path_type=Path)
@@ -44,7 +44,7 @@ def export_command(source, run_id, out, with_images, with_repo) -> None:
       isobench export state --run-id 2026-12-02_10-00-00 -o run.bundle
       isobench export state/runs/demo/replay/none/R1 -o run.tar --with-images
     """
-    from executor.rerun.export import export_run
+    from executor.runs.rerun.export import export_run
 
     export_run(source, run_id, out, with_images=with_images, with_repo=with_repo, log=log_line)
 
@@ -78,7 +78,7 @@ def rerun_command(bundle, state_dir, run_id, items, with_agent, cpus, cpuset) ->
     Exit 0: every image reproduced and every item measured; 1: some image did not reproduce
     or some item failed; 2: bad input or a changed bundle; 130: interrupted.
     """
-    from executor.rerun.rerun import RerunOptions, rerun_bundle
+    from executor.runs.rerun.rerun import RerunOptions, rerun_bundle
 
     sigterm_as_interrupt()
     options = RerunOptions(state_dir=state_dir, run_id=run_id or f"rerun-{new_run_id()}",

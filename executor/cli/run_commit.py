@@ -7,9 +7,9 @@ import sys
 import click
 from rich.table import Table
 
-from executor.agents import AgentChoice, LlmAgentOptions, make_agent
-from executor.attempts import run_commit_with_retries
-from executor.bench.run import BenchOptions
+from executor.parts.agents import AgentChoice, LlmAgentOptions, make_agent
+from executor.runs.attempts import run_commit_with_retries
+from executor.parts.bench.run import BenchOptions
 from executor.cli.common import (agent_llm, agent_options, commit_retry_options,
                                  config_option, console, gateway_options, grouped,
                                  image_input_options, job_options, log_line,
@@ -18,15 +18,15 @@ from executor.cli.common import (agent_llm, agent_options, commit_retry_options,
                                  trial_options)
 from executor.cli.jobfile import JobCommand, command_options
 from executor.cli.summary import results_rows
-from executor.gateway.options import GatewayFlags, controller_gateway
-from executor.journal import EXIT_CODES, RunStatus
-from executor.pipeline import CommitOutcome
-from executor.policy import RetryPolicy
-from executor.preflight import needs_for, preflight
-from executor.resolve import JobSource, on_target_device, reference_patch, resolve_source
-from executor.sandbox import Resources
-from executor.state import new_run_id
-from executor.vllm.jobs import VllmBuildOptions
+from executor.parts.gateway.options import GatewayFlags, controller_gateway
+from executor.core.journal import EXIT_CODES, RunStatus
+from executor.runs.pipeline import CommitOutcome
+from executor.core.policy import RetryPolicy
+from executor.runs.preflight import needs_for, preflight
+from executor.runs.resolve import JobSource, on_target_device, reference_patch, resolve_source
+from executor.engine.sandbox import Resources
+from executor.records.state import new_run_id
+from executor.parts.vllm.jobs import VllmBuildOptions
 
 
 def print_summary(outcome: CommitOutcome) -> None:

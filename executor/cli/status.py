@@ -39,12 +39,12 @@ def status_command(state, state_dir, as_json, markdown, plan_file, remaining_pla
     # imported here, not at the top: `status --help` must not wait for them (lazy.py)
     from rich.console import Console
 
-    from executor.errors import UserInputError
-    from executor.journal import write_json_atomic
-    from executor.status import build_report
-    from executor.status import remaining_plan as plan_of_remaining
-    from executor.status_view import render_markdown, render_terminal
-    from executor.task import load_plan
+    from executor.core.errors import UserInputError
+    from executor.core.journal import write_json_atomic
+    from executor.views.status import build_report
+    from executor.views.status import remaining_plan as plan_of_remaining
+    from executor.views.status_view import render_markdown, render_terminal
+    from executor.core.task import load_plan
 
     if as_json and markdown:
         raise UserInputError("give --json or --markdown, not both")

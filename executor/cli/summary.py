@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from executor.bench.results import BenchResults
+from executor.parts.bench.results import BenchResults
 
 
 def _interval(low, high, fmt: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from executor.redact import MASK, Redactor
+from executor.core.redact import MASK, Redactor
 from executor.testing import openai_rules as rules
 from executor.testing.llm_script import LlmScript, Reply, ScriptedError, Turn
 from executor.testing.openai_bodies import (IdMint, chat_body, models_body, resolve_call_ids,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from executor.demo import REFERENCE_AGENT_PATCH
+from executor.parts.demo import REFERENCE_AGENT_PATCH
 from executor.testing.llm_script import call, reply
 
 APPLY = reply("Applying the fix.", call(

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from executor.demo import REFERENCE_AGENT_PATCH
+from executor.parts.demo import REFERENCE_AGENT_PATCH
 from executor.testing.llm_script import LlmScript, Turn, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 

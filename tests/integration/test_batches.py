@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from executor.journal import RunStatus, load_journal
-from executor.sandbox import LABEL_ITEM, LABEL_MANAGED, LABEL_PHASE, LABEL_PID, LABEL_RUN
-from executor.state import RunKey, StateLayout
+from executor.core.journal import RunStatus, load_journal
+from executor.engine.sandbox import LABEL_ITEM, LABEL_MANAGED, LABEL_PHASE, LABEL_PID, LABEL_RUN
+from executor.records.state import RunKey, StateLayout
 from tests.conftest import REPO_ROOT, rid, run_cli
 from tests.integration.scripted_agent import (APPLY, BLOCK, RATE_LIMITED, agent_runs,
                                               agent_script, model_servers)
@@ -391,7 +391,7 @@ def test_ray_tasks_lease_from_the_drivers_gateway_and_nodes_never_hold_the_key(
     on record in its attempt dir, and one limiter paces them under the provider's rate."""
     from pydantic import SecretStr
 
-    from executor.state import MODEL_CALLS_NAME
+    from executor.records.state import MODEL_CALLS_NAME
     from executor.testing.llm_script import LlmScript, RateWindow
     from executor.testing.scripted_llm import ScriptedLLM
     from tests.integration.gateway_agent import APPLY as APPLY_ONCE, gateway_agent_script

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from executor import demo
-from executor.bench.variants import prepare_agent_variant
-from executor.pipeline import RunOptions, ensure_images
-from executor.resolve import resolve_job
+from executor.parts import demo
+from executor.parts.bench.variants import prepare_agent_variant
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.runs.resolve import resolve_job
 from tests.conftest import run_cli
 from tests.integration.fixture_repos import diff_of
 

@@ -10,11 +10,11 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from executor.errors import UserInputError, classify_text
-from executor.gateway import Gateway, GatewayOptions, Upstream, check_upstream, replay_from
-from executor.gateway.budget import Budget, Budgets
-from executor.gateway.limiter import Limits
-from executor.gateway.record import read_calls, summarise
+from executor.core.errors import UserInputError, classify_text
+from executor.parts.gateway import Gateway, GatewayOptions, Upstream, check_upstream, replay_from
+from executor.parts.gateway.budget import Budget, Budgets
+from executor.parts.gateway.limiter import Limits
+from executor.parts.gateway.record import read_calls, summarise
 from executor.testing.llm_script import LlmScript, RateWindow, TurnUsage, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 

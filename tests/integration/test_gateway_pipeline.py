@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from executor import demo
-from executor.journal import load_journal
-from executor.sandbox import LABEL_MANAGED, LABEL_RUN
-from executor.state import MODEL_CALLS_NAME, RunKey, StateLayout
+from executor.parts import demo
+from executor.core.journal import load_journal
+from executor.engine.sandbox import LABEL_MANAGED, LABEL_RUN
+from executor.records.state import MODEL_CALLS_NAME, RunKey, StateLayout
 from executor.testing.llm_script import LlmScript, RateWindow, fail
 from executor.testing.scripted_llm import ScriptedLLM
 from tests.conftest import run_cli

@@ -11,13 +11,13 @@ import subprocess
 
 import pytest
 
-from executor import demo
-from executor.bench.variants import judged_image_variant
-from executor.demo import REFERENCE_AGENT_PATCH, demo_task
-from executor.pipeline import RunOptions, ensure_images
-from executor.repo import REPO_DIR
-from executor.resolve import resolve_job
-from executor.sandbox import Sandbox, SandboxSpec
+from executor.parts import demo
+from executor.parts.bench.variants import judged_image_variant
+from executor.parts.demo import REFERENCE_AGENT_PATCH, demo_task
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.parts.repo import REPO_DIR
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import Sandbox, SandboxSpec
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

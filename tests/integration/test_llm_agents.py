@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from executor import demo
+from executor.parts import demo
 from executor.testing.llm_script import LlmScript, TurnUsage, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 from tests.conftest import run_cli

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from executor.bench.variants import VariantFailure, prepare_agent_variant
-from executor.pipeline import RunOptions, ensure_images
-from executor.repo import REPO_DIR
-from executor.resolve import resolve_job
-from executor.sandbox import Sandbox, SandboxSpec
+from executor.parts.bench.variants import VariantFailure, prepare_agent_variant
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.parts.repo import REPO_DIR
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import Sandbox, SandboxSpec
 from tests.conftest import run_cli
 from tests.integration.fixture_repos import diff_of, make_repo
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import demo
+from executor.parts import demo
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker]
@@ -85,7 +85,7 @@ def test_trae_without_a_usable_python_is_exit_2_and_no_record(docker_engine, tmp
 
 
 def test_a_python_that_reports_3_12_passes_the_check(tmp_path):
-    from executor.preflight import check_trae_python
+    from executor.runs.preflight import check_trae_python
 
     check_trae_python(fake_python(tmp_path / "py", "echo 3 12"))  # raises when refused
 

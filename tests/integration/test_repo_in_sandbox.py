@@ -4,12 +4,12 @@ import subprocess
 
 import pytest
 
-from executor import demo
-from executor.errors import LeakDetected
-from executor.pipeline import RunOptions, ensure_images
-from executor.repo import REPO_DIR, harness_patch, verify_no_leak
-from executor.resolve import resolve_job
-from executor.sandbox import Sandbox, SandboxSpec
+from executor.parts import demo
+from executor.core.errors import LeakDetected
+from executor.runs.pipeline import RunOptions, ensure_images
+from executor.parts.repo import REPO_DIR, harness_patch, verify_no_leak
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import Sandbox, SandboxSpec
 
 pytestmark = pytest.mark.docker
 

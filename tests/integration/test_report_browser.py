@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from executor.bench.results import BenchResults
-from executor.journal import load_journal
-from executor.state import PATCH_NAME
+from executor.parts.bench.results import BenchResults
+from executor.core.journal import load_journal
+from executor.records.state import PATCH_NAME
 from tests.browser import chromium, in_ci, open_page
 from tests.conftest import REPO_ROOT, run_cli
 

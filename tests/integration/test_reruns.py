@@ -25,9 +25,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from executor.demo import DEMO_HUMAN_SHA
-from executor.rerun.bundle import BundleIndex
-from executor.rerun.rerun import RerunRecord
+from executor.parts.demo import DEMO_HUMAN_SHA
+from executor.runs.rerun.bundle import BundleIndex
+from executor.runs.rerun.rerun import RerunRecord
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from executor import demo
-from executor.sandbox import LABEL_MANAGED, LABEL_RUN
+from executor.parts import demo
+from executor.engine.sandbox import LABEL_MANAGED, LABEL_RUN
 from tests.conftest import REPO_ROOT, rid, run_cli
 
 pytestmark = [pytest.mark.docker]

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from executor.cancel import Cancel
-from executor.pipeline import stop_on_cancel
-from executor.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
+from executor.runs.cancel import Cancel
+from executor.runs.pipeline import stop_on_cancel
+from executor.engine.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
                               LABEL_PID_START, Sandbox, SandboxLimits, SandboxSpec,
                               controller_labels, reap_orphans)
 from tests.conftest import rid

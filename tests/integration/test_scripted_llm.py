@@ -13,7 +13,7 @@ import urllib.request
 import openai
 import pytest
 
-from executor.errors import classify_text
+from executor.core.errors import classify_text
 from executor.testing.llm_script import LlmScript, RateWindow, TurnUsage, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 

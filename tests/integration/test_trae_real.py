@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from executor.agents.base import AgentEnding
-from executor.agents.trae_trajectory import read_trajectory
+from executor.parts.agents.base import AgentEnding
+from executor.parts.agents.trae_trajectory import read_trajectory
 
 TRAE_CLI = os.environ.get("ISOBENCH_TRAE_CLI")
 pytestmark = pytest.mark.skipif(not TRAE_CLI, reason="ISOBENCH_TRAE_CLI not set")

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from executor import demo
-from executor.agents.trae import TRAE_REVISION, TraeSettings
-from executor.agents.trae_adapter import TraeAgent
-from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.pipeline import RunOptions
-from executor.resolve import resolve_job
+from executor.parts import demo
+from executor.parts.agents.trae import TRAE_REVISION, TraeSettings
+from executor.parts.agents.trae_adapter import TraeAgent
+from executor.runs.attempts import RetryPolicy, run_commit_with_retries
+from executor.runs.pipeline import RunOptions
+from executor.runs.resolve import resolve_job
 from executor.testing.llm_script import LlmScript, call, reply
 from executor.testing.scripted_llm import ScriptedLLM
 

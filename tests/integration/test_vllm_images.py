@@ -28,10 +28,10 @@ def engine(docker_engine):
 
 
 def test_demo_image_is_built_once_then_reused(engine, tmp_path):
-    from executor.build import BaseImageRecipe, ensure_base_image
-    from executor.demo import DEMO_BASE_SHA, demo_repo_path, demo_task
-    from executor.repo import export_leakproof, open_repo
-    from executor.build import sandbox_recipe
+    from executor.engine.images import BaseImageRecipe, ensure_base_image
+    from executor.parts.demo import DEMO_BASE_SHA, demo_repo_path, demo_task
+    from executor.parts.repo import export_leakproof, open_repo
+    from executor.engine.images import sandbox_recipe
 
     base = ensure_base_image(BaseImageRecipe(), client=engine)
     repo = open_repo(str(demo_repo_path()))
@@ -45,7 +45,7 @@ def test_demo_image_is_built_once_then_reused(engine, tmp_path):
         exports.append(str(dest))
         export_leakproof(repo, DEMO_BASE_SHA, dest)
 
-    from executor.build import ensure_sandbox_image
+    from executor.engine.images import ensure_sandbox_image
 
     try:
         first = ensure_sandbox_image(recipe, export, base.tag, tmp_path, client=engine)
@@ -99,13 +99,13 @@ def fake_wheel(folder, sha):
 
 
 def test_own_wheel_install_runs_the_checkout_with_the_wheels_binaries(engine, tmp_path):
-    from executor.build import BaseImageRecipe, ensure_base_image
-    from executor.repo import export_leakproof, open_repo
-    from executor.vllm.image import ensure_vllm_image
-    from executor.vllm.install_script import UV_VERSION
-    from executor.vllm.mirror import GitMirror
-    from executor.vllm.strategy import HostResources, PlanOptions, plan_install
-    from executor.vllm.wheels import Prober
+    from executor.engine.images import BaseImageRecipe, ensure_base_image
+    from executor.parts.repo import export_leakproof, open_repo
+    from executor.parts.vllm.image import ensure_vllm_image
+    from executor.parts.vllm.install_script import UV_VERSION
+    from executor.parts.vllm.mirror import GitMirror
+    from executor.parts.vllm.strategy import HostResources, PlanOptions, plan_install
+    from executor.parts.vllm.wheels import Prober
 
     sha = fake_repo(tmp_path / "repo")
     wheels = fake_wheel(tmp_path / "wheels", sha)
@@ -118,7 +118,7 @@ def test_own_wheel_install_runs_the_checkout_with_the_wheels_binaries(engine, tm
     assert plan.environment.torch == "2.3.1"
     # CPU stand-in for the CUDA toolchain and torch layers: a venv with uv, no torch
     base = ensure_base_image(BaseImageRecipe(), client=engine)
-    import executor.vllm.image as image
+    import executor.parts.vllm.image as image
 
     real_build_args = image.build_args
 

@@ -21,10 +21,10 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from executor.batch.base import BatchContext, Cancel
-from executor.errors import classify_text
-from executor.journal import Attempt, PhaseTiming, RunStatus, Usage, utcnow
-from executor.task import PlanItem
+from executor.runs.batch.base import BatchContext, Cancel
+from executor.core.errors import classify_text
+from executor.core.journal import Attempt, PhaseTiming, RunStatus, Usage, utcnow
+from executor.core.task import PlanItem
 
 # One evidence line per scripted failure, classified by the real rules.
 EVIDENCE = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from executor.task import Plan, PlanItem
+from executor.core.task import Plan, PlanItem
 from tests.unit.trae_fixtures import (genuine_success, isobench_journal, must_patch_death, step,
                                       trajectory)
 

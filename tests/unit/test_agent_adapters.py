@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from executor.agents import LlmAgentOptions, make_agent
-from executor.agents.base import AgentEnding, AgentTask
-from executor.agents.bundle import BundleRecipe
-from executor.agents.llm_common import Endpoint, is_loopback_url
-from executor.agents.mini_swe import (CONFIG_PATH, MiniSweSettings, install_command,
+from executor.parts.agents import LlmAgentOptions, make_agent
+from executor.parts.agents.base import AgentEnding, AgentTask
+from executor.parts.agents.bundle import BundleRecipe
+from executor.parts.agents.llm_common import Endpoint, is_loopback_url
+from executor.parts.agents.mini_swe import (CONFIG_PATH, MiniSweSettings, install_command,
                                       mini_command, mini_config, mini_env)
-from executor.agents.mini_swe_trajectory import read_mini_trajectory
-from executor.agents.source import export_source
-from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.errors import ErrorClass, ErrorSignature, UserInputError
-from executor.journal import RunStatus
-from executor.pipeline import CommitOutcome
-from executor.yaml_emit import dump_yaml
+from executor.parts.agents.mini_swe_trajectory import read_mini_trajectory
+from executor.parts.agents.source import export_source
+from executor.runs.attempts import RetryPolicy, run_commit_with_retries
+from executor.core.errors import ErrorClass, ErrorSignature, UserInputError
+from executor.core.journal import RunStatus
+from executor.runs.pipeline import CommitOutcome
+from executor.core.yaml_emit import dump_yaml
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mini_swe"
 TASK = AgentTask(item_id="i", repo_dir="/workspace/repo", scratch_dir="/workspace/repo/.s",

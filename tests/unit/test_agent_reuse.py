@@ -2,10 +2,10 @@
 
 import pytest
 
-from executor.agent_reuse import earlier_agent_result
-from executor.journal import Attempt, Journal, RunStatus
-from executor.repo import patch_stats
-from executor.state import PATCH_NAME
+from executor.runs.agent_reuse import earlier_agent_result
+from executor.core.journal import Attempt, Journal, RunStatus
+from executor.parts.repo import patch_stats
+from executor.records.state import PATCH_NAME
 
 PATCH = b"diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
 

@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from executor.batch.artifacts import land_item_archive, pack_item_dir
+from executor.runs.batch.artifacts import land_item_archive, pack_item_dir
 
 
 def make_item(root):

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.journal import RunStatus, load_journal
-from executor.state import RunKey, StateLayout
-from executor.task import Plan, load_plan
+from executor.core.journal import RunStatus, load_journal
+from executor.records.state import RunKey, StateLayout
+from executor.core.task import Plan, load_plan
 from tests.unit.batch_items import executions
 
 SHARED_PLAN = Path("/work/shared/data/vllm_core_plan.json")
@@ -79,7 +79,7 @@ def test_plan_errors_are_one_line(tmp_path):
 
 def test_plan_from_the_catalogue():
     result = invoke("plan", "--catalogue", "vllm_core")
-    if importlib.util.find_spec("executor.catalog") is None:  # built in parallel (HOOK)
+    if importlib.util.find_spec("executor.parts.catalog") is None:  # built in parallel (HOOK)
         assert result.exit_code == 2 and "--from-plan" in result.output
         return
     plan = Plan.model_validate_json(result.output)

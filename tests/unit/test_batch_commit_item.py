@@ -3,16 +3,16 @@ items that cannot run, and the one-record-per-attempt contract with the pipeline
 
 import pytest
 
-from executor.agents.replay import ReplayAgent
-from executor.batch.base import BatchContext, Cancel
-from executor.batch.commit_item import (CommitItemSpec, InlineFile, attempt_options,
+from executor.parts.agents.replay import ReplayAgent
+from executor.runs.batch.base import BatchContext, Cancel
+from executor.runs.batch.commit_item import (CommitItemSpec, InlineFile, attempt_options,
                                         commit_run_item)
-from executor.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA, demo_task
-from executor.journal import RunStatus
-from executor.bench.run import bench_record
-from executor.pipeline import AttemptSlot, RunOptions, run_commit
-from executor.state import ItemJournal, JournalConflict, RunKey, StateLayout
-from executor.task import CommitJob, PlanItem
+from executor.parts.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA, demo_task
+from executor.core.journal import RunStatus
+from executor.parts.bench.run import bench_record
+from executor.runs.pipeline import AttemptSlot, RunOptions, run_commit
+from executor.records.state import ItemJournal, JournalConflict, RunKey, StateLayout
+from executor.core.task import CommitJob, PlanItem
 
 KEY = RunKey(task="demo", agent="replay", model="none", run_id="r1")
 

@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from executor.journal import RunStatus, load_journal
-from executor.state import RunKey, StateLayout
-from executor.status import build_report
-from executor.task import Plan, PlanItem
+from executor.core.journal import RunStatus, load_journal
+from executor.records.state import RunKey, StateLayout
+from executor.views.status import build_report
+from executor.core.task import Plan, PlanItem
 from tests.unit.batch_items import executions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

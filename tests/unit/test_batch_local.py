@@ -7,14 +7,14 @@ import threading
 
 from rich.console import Console
 
-from executor.batch.base import BatchContext, BatchEvent, Cancel, EventKind, ItemOutcome
-from executor.batch.leases import GpuLeasePool, parse_gpus
-from executor.batch.local import LocalBackend, LocalOptions
-from executor.policy import RetryPolicy
-from executor.batch.progress import BatchProgress
-from executor.journal import RunStatus, load_journal
-from executor.state import ItemLock, RunKey, StateLayout
-from executor.task import PlanItem
+from executor.runs.batch.base import BatchContext, BatchEvent, Cancel, EventKind, ItemOutcome
+from executor.runs.batch.leases import GpuLeasePool, parse_gpus
+from executor.runs.batch.local import LocalBackend, LocalOptions
+from executor.core.policy import RetryPolicy
+from executor.runs.batch.progress import BatchProgress
+from executor.core.journal import RunStatus, load_journal
+from executor.records.state import ItemLock, RunKey, StateLayout
+from executor.core.task import PlanItem
 from tests.unit.batch_items import scripted_attempt
 
 ITEMS = [PlanItem(item_id=f"demo-{n:04d}", human=f"{n:07x}") for n in range(6)]

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from executor.policy import DecisionKind, RetryPolicy, decide, failure_class
-from executor.errors import ErrorClass, classify_text, unclassified
-from executor.journal import Attempt, RunStatus
-from executor.errors import CONTROLLER_LOST, signature
+from executor.core.policy import DecisionKind, RetryPolicy, decide, failure_class
+from executor.core.errors import ErrorClass, classify_text, unclassified
+from executor.core.journal import Attempt, RunStatus
+from executor.core.errors import CONTROLLER_LOST, signature
 
 POLICY = RetryPolicy(retryable_attempts=3, infra_attempts=2, max_attempts=5)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from executor.batch.base import BatchContext, BatchEvent, EventKind, ItemOutcome
-from executor.batch.order import ItemQueue, history_estimates, longest_first
-from executor.policy import RetryPolicy
-from executor.batch.simulate import SimBackend
-from executor.errors import classify_text
-from executor.journal import Attempt, PhaseTiming, RunStatus, utcnow
-from executor.state import RunKey, StateLayout
-from executor.task import PlanItem
+from executor.runs.batch.base import BatchContext, BatchEvent, EventKind, ItemOutcome
+from executor.runs.batch.order import ItemQueue, history_estimates, longest_first
+from executor.core.policy import RetryPolicy
+from executor.runs.batch.simulate import SimBackend
+from executor.core.errors import classify_text
+from executor.core.journal import Attempt, PhaseTiming, RunStatus, utcnow
+from executor.records.state import RunKey, StateLayout
+from executor.core.task import PlanItem
 
 RATE = classify_text("Error code: 429 - Too Many Requests", "sim")
 

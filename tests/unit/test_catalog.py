@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from executor.catalog import find_commit, lookup, vllm_core_entries
-from executor.vllm.commands import normalise_command
-from executor.errors import UserInputError
+from executor.parts.catalog import find_commit, lookup, vllm_core_entries
+from executor.parts.vllm.commands import normalise_command
+from executor.core.errors import UserInputError
 
 
 def test_96_entries_with_full_shas_and_parents():
@@ -25,7 +25,7 @@ def test_lookup_short_full_and_demo():
 
 
 def test_unknown_ambiguous_and_malformed_are_user_errors(monkeypatch):
-    import executor.catalog as catalog
+    import executor.parts.catalog as catalog
 
     with pytest.raises(UserInputError, match="no built-in catalogue"):
         lookup("deadbeef")

@@ -3,7 +3,7 @@ on fake /proc and cgroup trees."""
 
 from pathlib import Path
 
-from executor.cgroup_cpu import cgroup_paths, cpu_mounts, cpu_usage_file, read_cpu_seconds
+from executor.engine.cgroup_cpu import cgroup_paths, cpu_mounts, cpu_usage_file, read_cpu_seconds
 
 CID = "43b036c80b43" + "0" * 52
 V1_MOUNTINFO = """\

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel, Field
 
 from executor.cli.options import model_options
-from executor.errors import signature
-from executor.journal import EXIT_CODES, RunStatus, exit_code_for
-from executor.policy import RetryPolicy
-from executor.sandbox import Resources
+from executor.core.errors import signature
+from executor.core.journal import EXIT_CODES, RunStatus, exit_code_for
+from executor.core.policy import RetryPolicy
+from executor.engine.sandbox import Resources
 
 
 class Knobs(BaseModel):
@@ -122,7 +122,7 @@ def test_model_bounds_hold_for_gateway_and_retry_flags(tmp_path):
 
 
 def test_run_commit_keeps_its_interactive_retry_defaults():
-    from executor.policy import RetryPolicy as Policy
+    from executor.core.policy import RetryPolicy as Policy
 
     text = _invoke("run-commit", "--help").output
     assert "--max-attempts" in text and "[default: 3; x>=1]" in " ".join(text.split())
@@ -132,8 +132,8 @@ def test_run_commit_keeps_its_interactive_retry_defaults():
 def test_llm_settings_check_model_against_the_agent():
     import pytest
 
-    from executor.agents import LlmAgentOptions
-    from executor.errors import UserInputError
+    from executor.parts.agents import LlmAgentOptions
+    from executor.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="needs --model"):
         LlmAgentOptions().check_model("trae")

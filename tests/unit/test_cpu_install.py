@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from executor.vllm import cpu_wheels, elf_versions, facts
-from executor.vllm.cpu_install import CPU_REQUIREMENTS_COPY, ELF_TOOL, LIBSTDCXX
-from executor.vllm.cpu_route import DROPPED_NAMES, plan_cpu_install
-from executor.vllm.install_script import OVERRIDES, install_command, toolchain_command
-from executor.vllm.mirror import GitMirror
-from executor.vllm.strategy import HostResources, PlanOptions
-from executor.vllm.wheels import WheelChoice
+from executor.parts.vllm import cpu_wheels, elf_versions, facts
+from executor.parts.vllm.cpu_install import CPU_REQUIREMENTS_COPY, ELF_TOOL, LIBSTDCXX
+from executor.parts.vllm.cpu_route import DROPPED_NAMES, plan_cpu_install
+from executor.parts.vllm.install_script import OVERRIDES, install_command, toolchain_command
+from executor.parts.vllm.mirror import GitMirror
+from executor.parts.vllm.strategy import HostResources, PlanOptions
+from executor.parts.vllm.wheels import WheelChoice
 from tests.unit.test_cpu_wheels import BASE, Repo, wheel
 
 PYPROJECT = '[project]\nname = "vllm"\nrequires-python = ">=3.9,<3.13"\n'

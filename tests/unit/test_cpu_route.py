@@ -4,11 +4,11 @@ import datetime as dt
 
 import pytest
 
-from executor.errors import UserInputError
-from executor.vllm import cpu_wheels, facts
-from executor.vllm.cpu_route import choose_cpu_route, cpu_environment, plan_cpu_install
-from executor.vllm.mirror import GitMirror
-from executor.vllm.strategy import HostResources, PlanOptions
+from executor.core.errors import UserInputError
+from executor.parts.vllm import cpu_wheels, facts
+from executor.parts.vllm.cpu_route import choose_cpu_route, cpu_environment, plan_cpu_install
+from executor.parts.vllm.mirror import GitMirror
+from executor.parts.vllm.strategy import HostResources, PlanOptions
 from tests.unit.test_cpu_wheels import BASE, REQS, Repo, wheel
 
 PYPROJECT = '[project]\nname = "vllm"\nrequires-python = ">=3.9,<3.13"\n'

@@ -4,14 +4,14 @@ import subprocess
 
 import pytest
 
-from executor import demo
-from executor.catalog import find_commit
-from executor.errors import UserInputError
-from executor.resolve import on_target_device, resolve_job
-from executor.task import CommitJob
-from executor.vllm.catalog_task import CPU_TASK, vllm_cpu_task
-from executor.vllm.cpu_workload import CPU_GATES
-from executor.vllm.entries import vllm_core_entries, vllm_core_entry
+from executor.parts import demo
+from executor.parts.catalog import find_commit
+from executor.core.errors import UserInputError
+from executor.runs.resolve import on_target_device, resolve_job
+from executor.core.task import CommitJob
+from executor.parts.vllm.catalog_task import CPU_TASK, vllm_cpu_task
+from executor.parts.vllm.cpu_workload import CPU_GATES
+from executor.parts.vllm.entries import vllm_core_entries, vllm_core_entry
 
 GATED = "ed25054577f7abca2aee32a5290200c4a1aed561"
 

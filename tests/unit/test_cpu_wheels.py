@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from executor.vllm.cpu_native import native_differences
-from executor.vllm.cpu_wheels import CpuWheel, cpu_wheels, match_cpu_wheel, x86_torch_pin
-from executor.vllm.mirror import GitMirror
+from executor.parts.vllm.cpu_native import native_differences
+from executor.parts.vllm.cpu_wheels import CpuWheel, cpu_wheels, match_cpu_wheel, x86_torch_pin
+from executor.parts.vllm.mirror import GitMirror
 
 CMAKE_LISTS = """\
 cmake_minimum_required(VERSION 3.26)

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from executor.errors import UserInputError
-from executor.vllm.cpu_workload import (CHECK_SCRIPT, CPU_GATES, OUTPUT_FILE, REQUIRED_FLAGS,
+from executor.core.errors import UserInputError
+from executor.parts.vllm.cpu_workload import (CHECK_SCRIPT, CPU_GATES, OUTPUT_FILE, REQUIRED_FLAGS,
                                         CpuGate, cpu_workload)
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"

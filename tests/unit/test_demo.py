@@ -1,4 +1,4 @@
-from executor import demo
+from executor.parts import demo
 
 
 def test_generation_reproduces_the_published_shas(tmp_path):

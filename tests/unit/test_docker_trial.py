@@ -1,10 +1,10 @@
 """DockerTrialRunner's per-trial work without an engine: the metric-file check runs once per
 image while the image's containers hold no such file, and in every trial when they do."""
 
-from executor.bench.docker_trial import DockerTrialRunner
-from executor.bench.results import VariantInfo
-from executor.sandbox import ExecResult, GpuRequest, SandboxLimits
-from executor.task import MetricSpec, TaskSpec
+from executor.parts.bench.docker_trial import DockerTrialRunner
+from executor.parts.bench.results import VariantInfo
+from executor.engine.sandbox import ExecResult, GpuRequest, SandboxLimits
+from executor.core.task import MetricSpec, TaskSpec
 
 METRIC = MetricSpec(kind="json_path", field="ms", output_file="out.json")
 

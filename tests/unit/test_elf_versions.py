@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.vllm.elf_versions import VER_FLG_WEAK, main, version_needs, weaken
+from executor.parts.vllm.elf_versions import VER_FLG_WEAK, main, version_needs, weaken
 
 SYSTEM_LIB = Path("/usr/lib/x86_64-linux-gnu/libstdc++.so.6")
 

@@ -3,7 +3,7 @@ TRAE, Docker, the kernel), and the order that keeps specific causes ahead of gen
 
 import pytest
 
-from executor.errors import (MAX_STEPS, MUST_PATCH_NO_TOOL_OUTPUT, RULES, ErrorClass,
+from executor.core.errors import (MAX_STEPS, MUST_PATCH_NO_TOOL_OUTPUT, RULES, ErrorClass,
                              classify_line, classify_text, signature, unclassified)
 
 R, P, I = ErrorClass.RETRYABLE, ErrorClass.PERMANENT, ErrorClass.INFRA
@@ -134,7 +134,7 @@ def test_structured_signatures():
 
 
 def test_expired_cloud_credentials_are_auth():
-    from executor.errors import classify_text
+    from executor.core.errors import classify_text
 
     for text in ("Error when retrieving token from sso: Token has expired and refresh failed",
                  "The config profile (AdministratorAccess-1234) could not be found",
@@ -144,7 +144,7 @@ def test_expired_cloud_credentials_are_auth():
 
 
 def test_anthropic_unpaired_tool_use_is_tool_output_missing():
-    from executor.errors import classify_text
+    from executor.core.errors import classify_text
 
     sig = classify_text("Error code: 400 - {'message': 'messages.130: `tool_use` ids were found "
                         "without `tool_result` blocks immediately after: toolu_01'}", "trajectory")

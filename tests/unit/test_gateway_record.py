@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from executor.gateway.limiter import Limits, SharedLimiter
-from executor.gateway.record import (CallRecord, normalise_usage, summarise, usage_in,
+from executor.parts.gateway.limiter import Limits, SharedLimiter
+from executor.parts.gateway.record import (CallRecord, normalise_usage, summarise, usage_in,
                                      usage_in_sse)
-from executor.pricing import ModelPrice, PriceTable
+from executor.core.pricing import ModelPrice, PriceTable
 
 PRICES = PriceTable(models={"m": ModelPrice(input=2.0, cached_input=0.5, output=8.0)})
 

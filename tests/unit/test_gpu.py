@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.bench.gpu import (GpuGuard, GpuMonitor, GpuProcess, GpuQueryError, busy_reason,
+from executor.parts.bench.gpu import (GpuGuard, GpuMonitor, GpuProcess, GpuQueryError, busy_reason,
                                 make_guard, parse_compute_apps, parse_gpu_states, select_gpus)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gpu"

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from executor.bench.gpu_telemetry import NvmlTelemetry, TrialTelemetry, trial_flag
-from executor.bench.gpu import GpuGuard, GpuMonitor, GpuTrialInfo
-from executor.bench.results import TrialRecord
+from executor.parts.bench.gpu_telemetry import NvmlTelemetry, TrialTelemetry, trial_flag
+from executor.parts.bench.gpu import GpuGuard, GpuMonitor, GpuTrialInfo
+from executor.parts.bench.results import TrialRecord
 from executor.testing.fake_pynvml import FakeGpu, make_fake_pynvml
 
 

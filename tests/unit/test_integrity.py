@@ -4,16 +4,16 @@ import subprocess
 
 import pytest
 
-from executor.bench.hooks import hook_changes
-from executor.bench.integrity import (IntegrityReport, claimed_region_s, judge, outer_check,
+from executor.parts.bench.hooks import hook_changes
+from executor.parts.bench.integrity import (IntegrityReport, claimed_region_s, judge, outer_check,
                                       patch_findings)
-from executor.bench.metrics import MetricValue
-from executor.bench.protect import (is_protected, protected_diff, protected_patterns,
+from executor.parts.bench.metrics import MetricValue
+from executor.parts.bench.protect import (is_protected, protected_diff, protected_patterns,
                                     reference_archive, split_patch)
-from executor.bench.results import BenchResults, TrialRecord, VariantInfo
-from executor.bench.stats import compare_variants
-from executor.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA, demo_task
-from executor.task import MetricSpec, TaskSpec
+from executor.parts.bench.results import BenchResults, TrialRecord, VariantInfo
+from executor.parts.bench.stats import compare_variants
+from executor.parts.demo import DEMO_BASE_SHA, DEMO_HUMAN_SHA, demo_task
+from executor.core.task import MetricSpec, TaskSpec
 
 
 def task(**kw):

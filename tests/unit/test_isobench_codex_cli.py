@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from executor.status import build_report
+from executor.views.status import build_report
 from tests.unit.isobench_state import _journal, write_isobench_state
 
 USAGE_LIMIT = (

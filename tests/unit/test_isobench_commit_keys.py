@@ -8,10 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.export_predictions import export_predictions
-from executor.legacy.commit_keys import group_by_commit
-from executor.report.build import build_report as build_full_report
-from executor.status import build_report
+from executor.views.export_predictions import export_predictions
+from executor.views.legacy.commit_keys import group_by_commit
+from executor.views.report.build import build_report as build_full_report
+from executor.views.status import build_report
 from tests.unit.isobench_state import (MISFILED_STAMP, PLAN, add_misfiled_success,
                                        write_isobench_state)
 

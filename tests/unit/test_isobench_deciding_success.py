@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from executor.export_predictions import export_predictions
-from executor.status import build_report
+from executor.views.export_predictions import export_predictions
+from executor.views.status import build_report
 from tests.unit.isobench_state import PLAN, add_later_kept_patch, write_isobench_state
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from executor.cli import cli
 from executor.cli.jobfile import HEADINGS, OPTIONS_META
-from executor.state import OPTIONS_NAME, RunKey, StateLayout
+from executor.records.state import OPTIONS_NAME, RunKey, StateLayout
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "docs" / "job.example.toml"
@@ -172,13 +172,13 @@ def test_run_records_its_resolved_options_beside_its_policy(tmp_path):
 
 
 def test_the_manifest_keeps_the_resolved_options_redacted():
-    from executor.journal import Manifest
+    from executor.core.journal import Manifest
 
     options = {"values": {"model-and-gateway": {"base-url": "https://h/?k=sk-" + "a" * 24}}}
     manifest = Manifest(isobench_version="0", command_line=[], task={}, item_id="i",
                         commits={}, images={}, agent={}, command_options=options)
     assert manifest.command_options == options
-    from executor.redact import Redactor
+    from executor.core.redact import Redactor
 
     assert "sk-" not in json.dumps(Redactor().mapping(options))
 

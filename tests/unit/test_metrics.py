@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from executor.bench.metrics import MetricParseError, parse_metric
-from executor.task import MetricSpec
+from executor.parts.bench.metrics import MetricParseError, parse_metric
+from executor.core.task import MetricSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from executor.bench.modes import MIN_VALUES, share_p_value, split_modes
-from executor.bench.stats import compare_variants
+from executor.parts.bench.modes import MIN_VALUES, share_p_value, split_modes
+from executor.parts.bench.stats import compare_variants
 
 BULK = [0.86, 0.87, 0.865, 0.872, 0.868, 0.861, 0.874, 0.866, 0.869, 0.863, 0.871]
 SLOW = [1.20, 1.33, 1.51, 1.26]  # the H200's slow processes (docs/architecture.md)

@@ -1,7 +1,7 @@
 """Native-change detection (install planner and agent-variant rebuild) and image pruning."""
 
-from executor.image_gc import DAY_S, choose_prunable
-from executor.vllm.native import VLLM_NATIVE_PATHS, native_hits, touches_native
+from executor.engine.image_gc import DAY_S, choose_prunable
+from executor.parts.vllm.native import VLLM_NATIVE_PATHS, native_hits, touches_native
 
 
 def test_native_paths():

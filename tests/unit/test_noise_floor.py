@@ -8,15 +8,15 @@ import math
 import pytest
 from rich.console import Console
 
-from executor.batch.commit_item import CommitItemSpec
-from executor.bench.noise import (aa_sample, item_noise_floor, minimum_detectable_effect,
+from executor.runs.batch.commit_item import CommitItemSpec
+from executor.parts.bench.noise import (aa_sample, item_noise_floor, minimum_detectable_effect,
                                   run_noise_floor)
 from executor.cli.noise_floor import finish_noise_floor, plan_aa_controls, sample_seed
-from executor.pipeline import RunOptions
-from executor.state import NOISE_FLOOR_NAME, RunKey, StateLayout
-from executor.status import build_report
-from executor.status_view import render_terminal
-from executor.task import Plan, PlanItem
+from executor.runs.pipeline import RunOptions
+from executor.records.state import NOISE_FLOOR_NAME, RunKey, StateLayout
+from executor.views.status import build_report
+from executor.views.status_view import render_terminal
+from executor.core.task import Plan, PlanItem
 
 ITEMS = [f"demo-{n:04d}" for n in range(20)]
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from executor.journal import Usage
-from executor.pricing import DEFAULT_PRICES, ModelPrice, PriceTable, cost, with_cost
+from executor.core.journal import Usage
+from executor.core.pricing import DEFAULT_PRICES, ModelPrice, PriceTable, cost, with_cost
 
 TABLE = PriceTable(models={
     "oai": ModelPrice(input=2.0, cached_input=0.5, output=8.0),

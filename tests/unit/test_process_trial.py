@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from executor.bench.measure import decide_trials, run_trials
-from executor.bench.process_trial import ProcessTrialRunner, ProcessVariant
-from executor.bench.schedule import TrialSpec
-from executor.task import MetricSpec
+from executor.parts.bench.measure import decide_trials, run_trials
+from executor.parts.bench.process_trial import ProcessTrialRunner, ProcessVariant
+from executor.parts.bench.schedule import TrialSpec
+from executor.core.task import MetricSpec
 
 JSON_METRIC = MetricSpec(kind="json_path", field="ms", lower_is_better=True,
                          output_file="trial.json")
@@ -110,9 +110,9 @@ def test_a_variant_without_good_trials_is_bench_failed(tmp_path):
 
 def test_benchmark_runs_its_schedule_through_any_trial_runner(tmp_path):
     """benchmark() itself, with the process runner in the seam: no container is started."""
-    from executor.bench.run import BenchOptions, benchmark
-    from executor.build import ImageRef
-    from executor.task import CommitJob, TaskSpec
+    from executor.parts.bench.run import BenchOptions, benchmark
+    from executor.engine.images import ImageRef
+    from executor.core.task import CommitJob, TaskSpec
 
     task = TaskSpec(name="t", repo=str(tmp_path), bench_command="unused", metric=JSON_METRIC)
     job = CommitJob(task=task, item_id="item", human_sha="b" * 40, base_sha="a" * 40)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("ray")
-from executor.batch.ray_backend import claim_node_dir, sweep_node_dirs  # noqa: E402
+from executor.runs.batch.ray_backend import claim_node_dir, sweep_node_dirs  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLAIM = ("import sys; from executor.batch.ray_backend import claim_node_dir; "
+CLAIM = ("import sys; from executor.runs.batch.ray_backend import claim_node_dir; "
          "root, lock = claim_node_dir(sys.argv[1]); print(root, flush=True); sys.stdin.read()")
 
 

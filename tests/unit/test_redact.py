@@ -1,4 +1,4 @@
-from executor.redact import MASK, LineRedactor, Redactor, secret_env
+from executor.core.redact import MASK, LineRedactor, Redactor, secret_env
 
 
 def test_known_secret_and_key_shapes_are_masked():

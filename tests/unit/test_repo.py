@@ -1,7 +1,7 @@
 import subprocess
 
-from executor import demo
-from executor.repo import (changed_paths, export_leakproof, open_repo, parse_leak_report,
+from executor.parts import demo
+from executor.parts.repo import (changed_paths, export_leakproof, open_repo, parse_leak_report,
                            patch_stats, touches_paths)
 
 

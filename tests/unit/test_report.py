@@ -11,14 +11,14 @@ import subprocess
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.export_predictions import export_predictions
-from executor.journal import Attempt, Journal, RunStatus, write_json_atomic
-from executor.predictions import (Prediction, load_predictions, plan_patches, prediction_for,
+from executor.views.export_predictions import export_predictions
+from executor.core.journal import Attempt, Journal, RunStatus, write_json_atomic
+from executor.records.predictions import (Prediction, load_predictions, plan_patches, prediction_for,
                                   write_predictions)
-from executor.report.build import build_report
-from executor.report.render import render_html, render_markdown, write_report
-from executor.state import RunKey, StateLayout, merge_run_plan
-from executor.task import Plan, PlanItem, load_plan
+from executor.views.report.build import build_report
+from executor.views.report.render import render_html, render_markdown, write_report
+from executor.records.state import RunKey, StateLayout, merge_run_plan
+from executor.core.task import Plan, PlanItem, load_plan
 from tests.unit.isobench_state import PATCH, PLAN, write_isobench_state
 
 
@@ -142,7 +142,7 @@ def test_human_diff_from_a_local_checkout(tmp_path):
     (repo / "f.py").write_text("slow = False\n")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "human")
     human = git("rev-parse", "HEAD")
-    from executor.report.evidence import human_diff
+    from executor.views.report.evidence import human_diff
     diff = human_diff(str(repo), f"{human}^1", human)
     assert "+slow = False" in diff.text and diff.sha256
 
@@ -179,7 +179,7 @@ def test_predictions_export_read_and_match(tmp_path):
     bad.write_text('{"instance_id": "a"}\n')
     out = CliRunner().invoke(cli, ["export-predictions", str(tmp_path / "empty")])
     assert out.exit_code == 2
-    from executor.errors import UserInputError
+    from executor.core.errors import UserInputError
     try:
         load_predictions(bad)
     except UserInputError as exc:

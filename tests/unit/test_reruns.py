@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from executor.build import (BaseImageRecipe, ImageFingerprint, ImageRef, base_identity,
+from executor.engine.images import (BaseImageRecipe, ImageFingerprint, ImageRef, base_identity,
                             fingerprint_drift, sandbox_recipe, sha256_hex)
-from executor.errors import UserInputError
-from executor.hostfacts import HostFacts, host_differences
-from executor.rerun.bundle import BundleIndex, check_secret_free, seal, verify_bundle
-from executor.rerun.compare import RunSide, Speedup, compare_item
-from executor.sandbox import SandboxSpec, container_kwargs
+from executor.core.errors import UserInputError
+from executor.engine.hostfacts import HostFacts, host_differences
+from executor.runs.rerun.bundle import BundleIndex, check_secret_free, seal, verify_bundle
+from executor.runs.rerun.compare import RunSide, Speedup, compare_item
+from executor.engine.sandbox import SandboxSpec, container_kwargs
 
 
 def side(verdict: str, agent: tuple[float, float, float], human=(27.0, 25.0, 29.0)) -> RunSide:
@@ -120,10 +120,10 @@ def test_a_newer_bundle_format_is_refused(tmp_path):
 def test_recorded_options_split_into_bench_options_and_resources():
     """results.json records the GPUs and limits beside the BenchOptions (which forbid them):
     a rerun measures with both, the user's --cpus/--cpuset over the recorded limits."""
-    from executor.bench.results import BenchResults
-    from executor.bench.run import BenchOptions, bench_record
-    from executor.rerun.rerun import RerunOptions, _bench_options
-    from executor.sandbox import GpuRequest, Resources
+    from executor.parts.bench.results import BenchResults
+    from executor.parts.bench.run import BenchOptions, bench_record
+    from executor.runs.rerun.rerun import RerunOptions, _bench_options
+    from executor.engine.sandbox import GpuRequest, Resources
 
     recorded = Resources(gpus=GpuRequest(mode="ids", ids=["1"]), cpus=2.0, cpuset="0-1",
                          memory="8g")
@@ -142,10 +142,10 @@ def test_recorded_options_split_into_bench_options_and_resources():
 def test_a_default_run_with_sequential_trials_can_be_rerun():
     """A default run records both `trials` and `max_trials` (every field is in the record):
     reading them back is not the user giving --trials and --max-trials together."""
-    from executor.bench.results import BenchResults
-    from executor.bench.run import BenchOptions, bench_record
-    from executor.rerun.rerun import RerunOptions, _bench_options
-    from executor.sandbox import Resources
+    from executor.parts.bench.results import BenchResults
+    from executor.parts.bench.run import BenchOptions, bench_record
+    from executor.runs.rerun.rerun import RerunOptions, _bench_options
+    from executor.engine.sandbox import Resources
 
     default = BenchOptions()
     results = BenchResults(item_id="x", commits={}, metric={}, seed=7, trials_per_variant=5,

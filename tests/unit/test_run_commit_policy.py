@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from executor.attempts import RetryPolicy, run_commit_with_retries
-from executor.errors import ErrorClass, ErrorSignature
-from executor.journal import Attempt, Journal, RunStatus, utcnow, write_json_atomic
-from executor.pipeline import CommitOutcome
-from executor.state import JOURNAL_NAME
-from executor.status import build_report
+from executor.runs.attempts import RetryPolicy, run_commit_with_retries
+from executor.core.errors import ErrorClass, ErrorSignature
+from executor.core.journal import Attempt, Journal, RunStatus, utcnow, write_json_atomic
+from executor.runs.pipeline import CommitOutcome
+from executor.records.state import JOURNAL_NAME
+from executor.views.status import build_report
 
 
 def test_status_after_a_run_commit_that_used_all_its_attempts(tmp_path):

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from executor.bench.schedule import interleaved_schedule
+from executor.parts.bench.schedule import interleaved_schedule
 
 
 def test_every_block_runs_each_variant_once():

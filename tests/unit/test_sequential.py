@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from executor.bench.measure import measure
-from executor.bench.results import TrialRecord
-from executor.bench.schedule import TrialSpec
-from executor.bench.sequential import SequentialDesign, Spending, alpha_spent
-from executor.bench.trial import new_record
+from executor.parts.bench.measure import measure
+from executor.parts.bench.results import TrialRecord
+from executor.parts.bench.schedule import TrialSpec
+from executor.parts.bench.sequential import SequentialDesign, Spending, alpha_spent
+from executor.parts.bench.trial import new_record
 
 
 # --------------------------------------------------------------------------- alpha spending
@@ -135,9 +135,9 @@ def test_flagged_trials_are_excluded_and_run_again_up_to_the_budget():
 
 
 def test_bench_options_trials_means_fixed_and_the_default_is_sequential():
-    from executor.bench.run import BenchOptions
+    from executor.parts.bench.run import BenchOptions
     from executor.cli.common import trial_design
-    from executor.errors import UserInputError
+    from executor.core.errors import UserInputError
 
     assert BenchOptions().max_trials == 30 and BenchOptions().design().looks()[-1] == 30
     fixed = BenchOptions(trials=4)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from executor.journal import Attempt, RunStatus, load_journal
-from executor.state import (ItemJournal, ItemLock, JournalConflict, LockHeld, LockHolder,
+from executor.core.journal import Attempt, RunStatus, load_journal
+from executor.records.state import (ItemJournal, ItemLock, JournalConflict, LockHeld, LockHolder,
                             RunKey, StateLayout, lock_state, merge_run_plan, path_component,
                             plan_commits)
-from executor.task import Plan, PlanItem
+from executor.core.task import Plan, PlanItem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = RunKey(task="demo", agent="trae", model="openai/gpt-5", run_id="r1")
@@ -21,7 +21,7 @@ ITEM = PlanItem(item_id="demo-0000", human="abc1234")
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from executor.state import ItemLock, LockHolder
+from executor.records.state import ItemLock, LockHolder
 ItemLock(Path(sys.argv[1])).acquire(LockHolder.me(purpose="child"))
 print("locked", flush=True)
 sys.stdin.read()  # hold until killed
@@ -123,9 +123,9 @@ def test_close_abandoned_marks_running_attempts_interrupted(tmp_path):
 def test_the_readme_shows_the_state_layout_as_documented_in_state_py():
     from pathlib import Path
 
-    import executor.state
+    import executor.records.state
 
-    doc = executor.state.__doc__.split("Layout (the README copies this block)::\n\n", 1)[1]
+    doc = executor.records.state.__doc__.split("Layout (the README copies this block)::\n\n", 1)[1]
     block = "\n".join(line[4:] for line in doc.split("\n\n", 1)[0].splitlines())
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert block in readme

@@ -1,4 +1,4 @@
-"""Known answers for the benchmark statistics (executor/bench/stats.py)."""
+"""Known answers for the benchmark statistics (executor/parts/bench/stats.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from executor.bench.stats import (
+from executor.parts.bench.stats import (
     Verdict, compare_variants, decide, matches_human, speedup, summarize,
 )
 

@@ -7,12 +7,12 @@ import json
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.errors import ErrorClass
-from executor.journal import Attempt, Journal, write_json_atomic
-from executor.agents.trae_trajectory import MAX_STEPS_RESULT
-from executor.state import ItemLock, LockHolder, RunKey, StateLayout, merge_run_plan
-from executor.status import build_report, remaining_plan
-from executor.task import Plan, PlanItem
+from executor.core.errors import ErrorClass
+from executor.core.journal import Attempt, Journal, write_json_atomic
+from executor.parts.agents.trae_trajectory import MAX_STEPS_RESULT
+from executor.records.state import ItemLock, LockHolder, RunKey, StateLayout, merge_run_plan
+from executor.views.status import build_report, remaining_plan
+from executor.core.task import Plan, PlanItem
 from tests.unit.batch_items import scripted_attempt
 from tests.unit.trae_fixtures import (genuine_success, isobench_journal, must_patch_death,
                                       step, trajectory, write_isobench_item)

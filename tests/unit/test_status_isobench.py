@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.status import build_report
-from executor.task import load_plan
+from executor.views.status import build_report
+from executor.core.task import load_plan
 from tests.unit.isobench_state import write_isobench_state
 
 

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from executor.tarballs import safe_extract
+from executor.core.tarballs import safe_extract
 
 
 def archive(*members: tuple[str, bytes | None, str]) -> tarfile.TarFile:

@@ -3,11 +3,11 @@ import subprocess
 
 import pytest
 
-from executor import demo
-from executor.errors import UserInputError
-from executor.resolve import resolve_job
-from executor.sandbox import GpuRequest
-from executor.task import load_plan, load_task_file
+from executor.parts import demo
+from executor.core.errors import UserInputError
+from executor.runs.resolve import resolve_job
+from executor.engine.sandbox import GpuRequest
+from executor.core.task import load_plan, load_task_file
 
 
 def test_task_file_errors_are_one_line(tmp_path):
@@ -78,7 +78,7 @@ def test_gpu_request_parsing():
 
 
 def test_gpu_sandboxes_request_devices_and_host_ipc():
-    from executor.sandbox import (LABEL_MANAGED, SandboxLimits, SandboxSpec,
+    from executor.engine.sandbox import (LABEL_MANAGED, SandboxLimits, SandboxSpec,
                                   container_kwargs)
 
     base = dict(image="img", budget_s=60, run_id="r", item="i", phase="p")

@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 
-from executor.vllm.tiny_model import (GREEDY_PROMPT_IDS, TinyModelSpec, architecture_for,
+from executor.parts.vllm.tiny_model import (GREEDY_PROMPT_IDS, TinyModelSpec, architecture_for,
                                       greedy_ids_script, hf_config, model_files,
                                       tiny_model_digest, weight_shapes, write_tiny_model)
 from tests.conftest import REPO_ROOT
@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT
 ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
                  "OPTForCausalLM", "PhiForCausalLM")
 EXPECTED = json.loads((REPO_ROOT / "tests/fixtures/tiny_model/expected_weights.json").read_text())
-CATALOGUE = REPO_ROOT / "executor/vllm/data/vllm_benchmark_mapping.json"
+CATALOGUE = REPO_ROOT / "executor/parts/vllm/data/vllm_benchmark_mapping.json"
 # The smallest vocab the spec allows: small files, fast tests.
 SMALL = {"vocab_size": 10_001, "max_position_embeddings": 256}
 

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from executor.agents.base import AgentEnding
-from executor.agents.trae import (DEFAULT_TOOLS, TRAE_REVISION, TraePaths, TraeSettings,
+from executor.parts.agents.base import AgentEnding
+from executor.parts.agents.trae import (DEFAULT_TOOLS, TRAE_REVISION, TraePaths, TraeSettings,
                                   render_trae_config, trae_command)
-from executor.agents.trae_trajectory import (MAX_STEPS_RESULT, load_trajectory,
+from executor.parts.agents.trae_trajectory import (MAX_STEPS_RESULT, load_trajectory,
                                              read_trajectory)
-from executor.errors import ErrorClass
+from executor.core.errors import ErrorClass
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "trae"
 # TRAE's ModelConfig: the seven keys it requires; anything outside these (and its optional

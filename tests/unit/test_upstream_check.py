@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from executor.errors import UserInputError
-from executor.gateway.upstream import check_upstream
-from executor.upstream import Upstream
+from executor.core.errors import UserInputError
+from executor.parts.gateway.upstream import check_upstream
+from executor.parts.upstream import Upstream
 
 PAGE = (b"<!DOCTYPE html>\n<html>\n<head>\n<title>501 Not Implemented</title>\n</head>\n"
         b"<body>\n<h1>Not Implemented</h1>\n<p>GET /v1/models is not supported.</p>\n"

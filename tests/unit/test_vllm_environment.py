@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from executor.vllm.environment import derive_environment, python_allowed
+from executor.parts.vllm.environment import derive_environment, python_allowed
 
 SETUP_PY_2024 = 'MAIN_CUDA_VERSION = "12.1"\nsetup(name="vllm", python_requires=">=3.8")\n'
 PYPROJECT_230 = ('[build-system]\nrequires = ["cmake>=3.21", "ninja", "packaging", '

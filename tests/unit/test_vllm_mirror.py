@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from executor.errors import UserInputError
-from executor.vllm.mirror import GitMirror
+from executor.core.errors import UserInputError
+from executor.parts.vllm.mirror import GitMirror
 
 
 def commit(repo, files, when):

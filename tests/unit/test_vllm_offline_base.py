@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from executor.cli import cli
-from executor.errors import UserInputError
-from executor.vllm import facts
-from executor.vllm.commit_image import parse_frozen
-from executor.vllm.environment import derive_environment, vllm_version
-from executor.vllm.install_script import toolchain_command, torch_command, wheel_install_command
-from executor.vllm.offline_base import choose_suite, on_offline_base, with_torch_index
-from executor.vllm.strategy import HostResources, PlanOptions, plan_install
-from executor.vllm.wheels import Prober, version_mismatch
+from executor.core.errors import UserInputError
+from executor.parts.vllm import facts
+from executor.parts.vllm.commit_image import parse_frozen
+from executor.parts.vllm.environment import derive_environment, vllm_version
+from executor.parts.vllm.install_script import toolchain_command, torch_command, wheel_install_command
+from executor.parts.vllm.offline_base import choose_suite, on_offline_base, with_torch_index
+from executor.parts.vllm.strategy import HostResources, PlanOptions, plan_install
+from executor.parts.vllm.wheels import Prober, version_mismatch
 
 UTC = dt.timezone.utc
 DAY = dt.datetime(2024, 8, 5, 23, 46, 58, tzinfo=UTC)

@@ -3,11 +3,11 @@
 import datetime as dt
 import zipfile
 
-from executor.build import sandbox_recipe
-from executor.vllm.image import build_args, provisional_tag
-from executor.vllm.install_script import install_command
-from executor.vllm.strategy import HostResources, PlanOptions, build_settings, plan_install
-from executor.vllm.wheels import Prober
+from executor.engine.images import sandbox_recipe
+from executor.parts.vllm.image import build_args, provisional_tag
+from executor.parts.vllm.install_script import install_command
+from executor.parts.vllm.strategy import HostResources, PlanOptions, build_settings, plan_install
+from executor.parts.vllm.wheels import Prober
 
 UTC = dt.timezone.utc
 

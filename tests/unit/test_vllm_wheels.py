@@ -4,7 +4,7 @@ import datetime as dt
 import time
 import zipfile
 
-from executor.vllm.wheels import (Prober, find_wheel, local_wheel, version_problem,
+from executor.parts.vllm.wheels import (Prober, find_wheel, local_wheel, version_problem,
                                   wheel_candidates, wheel_metadata_version)
 
 SHA = "3476ed0809ec91a3457da0cb90543133a4f4b519"

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from executor.yaml_emit import dump_yaml, quote
+from executor.core.yaml_emit import dump_yaml, quote
 
 AWKWARD = ["no", "yes", "on", "null", "~", "1e3", "0x10", "1:2", "a: b", "# c", "- d", "[e]",
            "{f}", "'g'", '"h"', "back\\slash", "tab\there", "new\nline", "cr\rx", "  pad  ",

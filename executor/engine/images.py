@@ -1,0 +1,640 @@
+"""Images, content-addressed: build what is missing, reuse what exists, never guess.
+
+Two tiers, each tagged with a hash of everything that went into it, so a second run with the
+same inputs finds the tag and builds nothing, and a changed input can never reuse a stale image:
+
+  base     Debian via debootstrap + `docker import` (no registry needed), or an image the user
+           names (e.g. nvidia/cuda:12.4.1-devel-ubuntu22.04, present locally or pullable)
+  sandbox  `Dockerfile.gpu` on top of the base: toolchain -> repo at one commit, installed ->
+           the controller's private copy of the base tree (for harness_patch)
+
+This module and sandbox.py are the only ones that touch the Docker SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker
+import docker.errors
+from pydantic import BaseModel, Field
+
+from executor.core.errors import ImageBuildError, InfraError, UserInputError
+from executor.engine.sandbox import docker_client
+from executor.core.tarballs import safe_extract
+
+RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
+LABEL_IMAGE = "isobench.image"
+LABEL_RECIPE = "isobench.recipe"
+LABEL_CREATED = "isobench.created"
+HOST_CA_BUNDLE = Path(os.environ.get("ISOBENCH_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+# The image recipes live in the top-level images/ (one copy: the top-level Dockerfile.gpu is a
+# link to images/Dockerfile.gpu). A checkout or editable install reads them there; a wheel
+# installs them as data files under <prefix>/share/isobench/images (pyproject.toml).
+RECIPE_DIRS = (Path(__file__).resolve().parents[2] / "images",
+               Path(sys.prefix) / "share" / "isobench" / "images")
+
+
+def recipe_text(name: str) -> str:
+    """The text of an image recipe (Dockerfile.gpu, Dockerfile.agent) from images/."""
+    for folder in RECIPE_DIRS:
+        if (folder / name).is_file():
+            return (folder / name).read_text()
+    raise InfraError(f"image recipe {name} not found in {' or '.join(map(str, RECIPE_DIRS))}: "
+                     f"a broken install; reinstall isobench")
+
+Log = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def sha256_hex(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class ImageRef(BaseModel):
+    """An image that exists on the engine: its content-addressed tag and Docker id."""
+
+    tag: str
+    id: str
+    built: bool = Field(description="True if this call built it, False if it was reused.")
+    seconds: float = 0.0
+    recipe: str | None = Field(default=None, description="For isobench's own base image: "
+                               "'base-recipe:<hash of its recipe>', what sandbox tags hash "
+                               "instead of the id (see base_identity).")
+
+
+def base_identity(ref: ImageRef) -> str:
+    """What a sandbox image's tag hashes for the image it is built FROM.
+
+    isobench's own base comes from debootstrap + `docker import`, whose image id differs on
+    every host and every build (the import stamps a creation time): its identity is the hash of
+    its recipe, so the same inputs give the same sandbox tag on any engine (reruns elsewhere),
+    and the built content is checked separately (image_fingerprint). A named, pulled image's id
+    is the digest of its config: the same wherever it is pulled, so it is its own identity.
+    """
+    return ref.recipe or ref.id
+
+
+def find_image(client: docker.DockerClient, tag: str) -> ImageRef | None:
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    return ImageRef(tag=tag, id=image.id, built=False)
+
+
+# --------------------------------------------------------------------------- base tier
+
+
+class BaseImageRecipe(BaseModel):
+    """A Debian root filesystem made with debootstrap: no registry needed."""
+
+    suite: str = Field(default="trixie", description="Debian suite; trixie has Python 3.13.")
+    mirror: str = Field(default_factory=lambda: os.environ.get(
+                            "ISOBENCH_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
+                        description="Debian mirror (a local mirror works for air-gapped hosts; "
+                                    "$ISOBENCH_DEBIAN_MIRROR).")
+    packages: list[str] = Field(default_factory=lambda: [
+        "python3", "python3-venv", "python3-pip", "python3-setuptools", "python3-dev",
+        "git", "gcc", "g++", "libc6-dev", "make", "patch", "ca-certificates", "procps",
+        "curl", "xz-utils"])
+
+    def content_hash(self) -> str:
+        return sha256_hex(RECIPE_VERSION, self.model_dump_json())
+
+    @property
+    def tag(self) -> str:
+        return f"isobench/base:{self.suite}-{self.content_hash()[:12]}"
+
+
+def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | None = None,
+                      log: Log = _noop) -> ImageRef:
+    """The offline Debian base, built once per recipe and reused after."""
+    client = client or docker_client()
+    identity = {"recipe": f"base-recipe:{recipe.content_hash()}"}
+    if found := find_image(client, recipe.tag):
+        log(f"base image {recipe.tag} present")
+        return found.model_copy(update=identity)
+    if os.geteuid() != 0:
+        raise UserInputError("building the offline base image needs root (debootstrap); run "
+                             "`sudo isobench images base`, or name an image with --base-image")
+    if not shutil.which("debootstrap"):
+        raise UserInputError("debootstrap is not installed; `apt-get install debootstrap`, "
+                             "or name an existing image with --base-image")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="isobench-rootfs-") as tmp:
+        rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
+        log(f"debootstrap {recipe.suite} ({len(recipe.packages)} packages) ...")
+        cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+               recipe.suite, str(rootfs), recipe.mirror]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise ImageBuildError(f"debootstrap failed: {' | '.join(tail)}")
+        # apt caches are dead weight in every container started from this image
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
+            (rootfs / junk).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."],
+                       check=True)
+        repo, tag = recipe.tag.split(":")
+        log(f"docker import -> {recipe.tag}")
+        changes = ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+                   'ENV LANG=C.UTF-8', 'CMD ["bash"]',
+                   f'LABEL {LABEL_IMAGE}=base {LABEL_RECIPE}={recipe.content_hash()[:12]} '
+                   f'{LABEL_CREATED}={int(time.time())}']
+        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
+                                          changes=changes)
+    ref = find_image(client, recipe.tag)
+    if ref is None:
+        raise ImageBuildError(f"docker import did not produce {recipe.tag}")
+    return ref.model_copy(update={"built": True, "seconds": time.monotonic() - started,
+                                  **identity})
+
+
+def resolve_named_base(name: str, client: docker.DockerClient | None = None,
+                       log: Log = _noop) -> ImageRef:
+    """A user-named base image: use the local copy, else try one pull, else say what to do."""
+    client = client or docker_client()
+    if found := find_image(client, name):
+        return found
+    log(f"pulling {name} ...")
+    try:
+        client.images.pull(name)
+    except docker.errors.APIError as exc:
+        raise UserInputError(
+            f"base image {name} is not on this engine and could not be pulled "
+            f"({exc.explanation or exc}); `docker load -i IMAGE.tar` it first") from exc
+    ref = find_image(client, name)
+    assert ref is not None
+    return ref.model_copy(update={"built": True})
+
+
+# --------------------------------------------------------------------------- sandbox tier
+
+
+class RecordedInputs(BaseModel):
+    """Build inputs taken from a bundle instead of this host: a rerun builds with the exporting
+    host's Dockerfile text and CA bundle, so the recipe (and so the tag) is the recorded one."""
+
+    dockerfile: str | None = Field(default=None, description="Dockerfile.gpu text to build with.")
+    ca_bundle: bytes | None = Field(default=None, description="CA bundle to bake in.")
+
+
+_recorded = RecordedInputs()
+
+
+@contextlib.contextmanager
+def recorded_inputs(inputs: RecordedInputs) -> Iterator[None]:
+    """Build with `inputs` instead of this host's files while the block runs (reruns)."""
+    global _recorded
+    previous, _recorded = _recorded, inputs
+    try:
+        yield
+    finally:
+        _recorded = previous
+
+
+def dockerfile_text() -> str:
+    if _recorded.dockerfile is not None:
+        return _recorded.dockerfile
+    return recipe_text("Dockerfile.gpu")
+
+
+def host_ca_bundle() -> bytes:
+    """The host's CA bundle, baked into images so pip/uv inside reach registries behind
+    TLS-intercepting proxies. Public certificates only: no secret lives here."""
+    if _recorded.ca_bundle is not None:
+        return _recorded.ca_bundle
+    try:
+        return HOST_CA_BUNDLE.read_bytes()
+    except OSError:
+        return b""
+
+
+class SandboxImageRecipe(BaseModel):
+    """Everything that determines a sandbox image; its hash is the image tag."""
+
+    task: str
+    sha: str = Field(description="Full sha of the commit installed in the image.")
+    base_image_id: str = Field(description="The base's identity (base_identity): its recipe "
+                                           "hash for isobench's base, else its image id.")
+    dockerfile_sha: str
+    ca_sha: str
+    build_args: dict[str, str] = Field(default_factory=dict)
+    recipe_version: str = RECIPE_VERSION
+
+    def content_hash(self) -> str:
+        return sha256_hex(self.model_dump_json())
+
+    @property
+    def tag(self) -> str:
+        safe_task = "".join(c if c.isalnum() or c in "._-" else "-" for c in self.task.lower())
+        return f"isobench/sandbox-{safe_task}:{self.sha[:12]}-{self.content_hash()[:12]}"
+
+
+def sandbox_recipe(task: str, sha: str, base_image_id: str, args: dict[str, str]
+                   ) -> SandboxImageRecipe:
+    """The recipe the demo and vLLM share: same Dockerfile, CA bundle and tag scheme."""
+    return SandboxImageRecipe(task=task, sha=sha, base_image_id=base_image_id,
+                              dockerfile_sha=sha256_hex(dockerfile_text()),
+                              ca_sha=sha256_hex(host_ca_bundle()), build_args=args)
+
+
+def build_context(files: dict[str, bytes], trees: dict[str, Path], out: Path) -> None:
+    """Write a Docker build context tar: literal files plus host directories (repo exports)."""
+    with tarfile.open(out, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for arcname, directory in trees.items():
+            tar.add(directory, arcname=arcname)
+
+
+def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels: dict[str, str],
+                log_file: Path, log: Log = _noop, target: str | None = None) -> ImageRef:
+    """`docker build` through the SDK, the whole log to `log_file`, a failure's tail raised."""
+    client = docker_client(timeout=None)
+    started = time.monotonic()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    image_id = None
+    errors: list[str] = []
+    tail: list[str] = []
+    with open(context_tar, "rb") as context, open(log_file, "a", encoding="utf-8") as out:
+        try:
+            stream = client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True,
+                                      forcerm=True, buildargs=build_args, labels=labels,
+                                      decode=True, target=target, dockerfile="Dockerfile")
+            for event in stream:
+                if text := event.get("stream"):
+                    out.write(text)
+                    tail = (tail + text.splitlines())[-30:]
+                if "error" in event:
+                    errors.append(event["error"].strip())
+                    out.write(f"ERROR: {event['error']}\n")
+                if aux := event.get("aux"):
+                    image_id = aux.get("ID", image_id)
+        except docker.errors.APIError as exc:
+            errors.append(str(exc.explanation or exc))
+    if errors:
+        raise ImageBuildError(f"image build failed for {tag}: {errors[-1]} "
+                              f"(log: {log_file}; last lines: {' | '.join(tail[-3:])})")
+    ref = find_image(client, tag)
+    if ref is None:
+        raise ImageBuildError(f"build finished but {tag} is missing (log: {log_file})")
+    seconds = time.monotonic() - started
+    log(f"built {tag} in {seconds:.1f}s")
+    return ref.model_copy(update={"built": True, "seconds": seconds})
+
+
+# Folders Dockerfile.gpu copies from the context, always present (empty when unused) because
+# the classic builder cannot COPY conditionally: wheels (prebuilt vLLM wheels), deps
+# (pre-fetched FETCHCONTENT sources for offline native builds), agent (an agent bundle),
+# models (models isobench generated: the CPU track's workload, executor/parts/vllm/tiny_model.py).
+CONTEXT_INPUTS = ("wheels", "deps", "agent", "models")
+
+
+def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],
+                         base_tag: str, log_dir: Path, log: Log = _noop,
+                         client: docker.DockerClient | None = None,
+                         inputs: dict[str, Path] | None = None) -> ImageRef:
+    """Reuse the image for this recipe, or build it from `Dockerfile.gpu`.
+
+    `repo_tree(dest)` writes the leak-proof repository export into `dest`; it is only called
+    when a build is actually needed (exporting a large repository is not free). `inputs` maps
+    names in CONTEXT_INPUTS to host folders; their content must be pinned by the recipe's
+    build args (a digest), since the tag is computed before they are read.
+    """
+    client = client or docker_client()
+    if found := find_image(client, recipe.tag):
+        log(f"sandbox image {recipe.tag} present")
+        return found
+    unknown = set(inputs or {}) - set(CONTEXT_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown build inputs {sorted(unknown)}; expected {CONTEXT_INPUTS}")
+    with tempfile.TemporaryDirectory(prefix="isobench-ctx-") as tmp:
+        repo_dir = Path(tmp) / "repo"
+        repo_tree(repo_dir)
+        trees = {"repo": repo_dir}
+        for name in CONTEXT_INPUTS:
+            folder = (inputs or {}).get(name)
+            if folder is None:
+                folder = Path(tmp) / "empty" / name
+                folder.mkdir(parents=True)
+            trees[f"inputs/{name}"] = folder
+        context = Path(tmp) / "context.tar"
+        build_context({"Dockerfile": dockerfile_text().encode(), "ca.crt": host_ca_bundle()},
+                      trees, context)
+        labels = {LABEL_IMAGE: "sandbox", LABEL_RECIPE: recipe.content_hash()[:12],
+                  LABEL_CREATED: str(int(time.time())), "isobench.task": recipe.task,
+                  "isobench.sha": recipe.sha,
+                  "isobench.recipe_json": json.dumps(recipe.model_dump())}
+        log(f"building {recipe.tag} ...")
+        args = {"BASE_IMAGE": base_tag, **recipe.build_args}
+        return build_image(context, recipe.tag, args, labels,
+                           log_dir / f"build-{recipe.sha[:12]}.log", log)
+
+
+def export_image_path(tag: str, path: str, dest: Path,
+                      client: docker.DockerClient | None = None) -> None:
+    """Copy the directory `path` of image `tag` to the host directory `dest` (which must not
+    exist), atomically: a temp dir beside it, renamed when complete, so a reader sees the whole
+    tree or none of it, and two workers exporting at once both end with one complete copy.
+
+    Symlinks are kept as they are (a venv's bin/python points at the image's interpreter, which
+    is where the sandbox has it too); this is our own image, so the 'tar' filter is enough.
+    """
+    client = client or docker_client(timeout=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    container = client.containers.create(tag, command=["true"],
+                                         labels={LABEL_IMAGE: "export"})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        chunks, _ = container.get_archive(path.rstrip("/") + "/.")
+        with tempfile.TemporaryFile() as spool:  # bundles are hundreds of MB: not in memory
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                safe_extract(tar, tmp, mode="tar")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise  # not "someone else finished first"
+    finally:
+        container.remove(force=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_image_archive(path: Path, client: docker.DockerClient | None = None) -> list[str]:
+    """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
+    client = client or docker_client(timeout=None)
+    try:
+        with open(path, "rb") as archive:
+            images = client.images.load(archive)
+    except OSError as exc:
+        raise UserInputError(f"cannot read image archive {path}: {exc.strerror}") from exc
+    except docker.errors.APIError as exc:
+        raise UserInputError(f"{path} is not a loadable image archive: "
+                             f"{exc.explanation or exc}") from exc
+    return [tag for image in images for tag in image.tags]
+
+
+class ImageInfo(BaseModel):
+    """One of isobench's images (labelled `isobench.image`), as `images ls|prune` show it."""
+
+    id: str = Field(description="Image id.")
+    name: str = Field(description="Its tags, or the short id when untagged.")
+    kind: str = Field(description="The isobench.image label: base, sandbox, agent, ...")
+    created: float | None = Field(default=None, description="isobench.created (epoch s).")
+    size: int = Field(default=0, description="Bytes.")
+
+
+def isobench_images(client: docker.DockerClient | None = None) -> list[ImageInfo]:
+    """Every image with isobench's label on this engine (never any other image)."""
+    found = (client or docker_client()).images.list(filters={"label": LABEL_IMAGE})
+    return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
+                      kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
+                      created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
+                      else None, size=int(image.attrs.get("Size", 0))) for image in found]
+
+
+def remove_image(image_id: str, client: docker.DockerClient | None = None) -> str | None:
+    """Remove an image; None when done, else why the engine kept it (in use by a container)."""
+    try:
+        (client or docker_client()).images.remove(image_id, noprune=False)
+        return None
+    except docker.errors.APIError as exc:
+        return str(exc.explanation or exc)
+
+
+def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:
+    ref = find_image(client, tag)
+    if ref is None:
+        raise InfraError(f"image {tag} disappeared from the engine (pruned meanwhile?)")
+    return ref.id
+
+
+# --------------------------------------------------------------------------- content checks
+#
+# A tag says which inputs an image was built from; it cannot say that two builds of the same
+# inputs hold the same files (debootstrap on another day, a pip resolve, a clock). The
+# fingerprint is computed from inside the image, from what the benchmark actually runs on, so a
+# rebuilt image that drifted is named with the package or file that changed.
+
+FINGERPRINT_SCRIPT = r"""
+set -u
+echo '## dpkg'
+dpkg-query -W -f '${Package}=${Version}\n' 2>/dev/null | sort
+echo '## python'
+for py in /opt/venv/bin/python python3; do
+  if command -v "$py" >/dev/null 2>&1; then
+    "$py" -m pip freeze --all 2>/dev/null | grep -v '^#' | sed 's/ @ file:.*//' | sort; break
+  fi
+done
+echo '## repo'
+repo="${ISOBENCH_REPO:-/workspace/repo}"
+if [ -d "$repo/.git" ]; then
+  cd "$repo" && export GIT_INDEX_FILE=/tmp/.isobench_fingerprint_index \
+  && git add -A >/dev/null 2>&1 && git ls-files -s | awk '{print $2, $4}'
+fi
+echo '## files'
+for f in /opt/isobench/base.sha /etc/isobench/host-ca.crt /etc/os-release; do
+  [ -f "$f" ] && sha256sum "$f"
+done
+exit 0
+"""
+
+
+class ImageFingerprint(BaseModel):
+    """What an image holds, listed from inside it: a digest and the lists it was taken over."""
+
+    digest: str = Field(description="sha256 over every component below.")
+    components: dict[str, list[str]] = Field(
+        description="dpkg: package=version; python: pip freeze; repo: '<blob> <path>' of the "
+                    "working tree (build outputs excluded); files: '<sha256> <path>'.")
+
+
+def image_fingerprint(tag: str, client: docker.DockerClient | None = None) -> ImageFingerprint:
+    """List the image's packages and repository files from a throwaway container (no network,
+    nothing kept)."""
+    client = client or docker_client(timeout=None)
+    output = client.containers.run(tag, ["bash", "-c", FINGERPRINT_SCRIPT], network_mode="none",
+                                   remove=True, stdout=True, stderr=False,
+                                   labels={LABEL_IMAGE: "fingerprint"})
+    components: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("## "):
+            current = components.setdefault(line[3:].strip(), [])
+        elif current is not None and line.strip():
+            current.append(line.strip())
+    digest = sha256_hex(json.dumps(components, sort_keys=True))
+    return ImageFingerprint(digest=digest, components=components)
+
+
+def fingerprint_drift(recorded: ImageFingerprint, rebuilt: ImageFingerprint,
+                      limit: int = 8) -> list[str]:
+    """What differs, by component and entry: 'dpkg: libc6 2.41-6 -> 2.41-7', 'repo: changed
+    minivllm/block.py'. Empty when the digests agree."""
+    if recorded.digest == rebuilt.digest:
+        return []
+    drift = []
+    for name in sorted(set(recorded.components) | set(rebuilt.components)):
+        old = _keyed(name, recorded.components.get(name, []))
+        new = _keyed(name, rebuilt.components.get(name, []))
+        lines = []
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) == new.get(key):
+                continue
+            if key not in new:
+                lines.append(f"{name}: removed {key}")
+            elif key not in old:
+                lines.append(f"{name}: added {key}")
+            elif name == "repo":
+                lines.append(f"{name}: changed {key}")
+            else:
+                lines.append(f"{name}: {key} {old[key]} -> {new[key]}")
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"{name}: ... {len(lines) - limit} more"]
+        drift += lines
+    return drift
+
+
+def _keyed(component: str, entries: list[str]) -> dict[str, str]:
+    """Entries keyed by what they are about (package, path), valued by version or digest."""
+    out = {}
+    for entry in entries:
+        if component == "repo" or component == "files":
+            value, _, key = entry.partition(" ")
+        else:
+            key, _, value = entry.partition("==" if "==" in entry else "=")
+        out[key] = value
+    return out
+
+
+def image_labels(tag: str, client: docker.DockerClient | None = None) -> dict[str, str] | None:
+    """An image's labels (the sandbox recipe is one), or None when the engine lacks it."""
+    client = client or docker_client()
+    try:
+        return dict(client.images.get(tag).labels or {})
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def save_images(tags: list[str], dest: Path, client: docker.DockerClient | None = None) -> None:
+    """`docker save` several images into one archive (shared layers stored once), atomically."""
+    client = client or docker_client(timeout=None)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # docker-py's get_image takes one name; the engine's /images/get takes many, which is what
+    # lets sandbox images share their base layers in one archive.
+    response = client.api._get(client.api._url("/images/get"), params={"names": tags},
+                               stream=True)
+    client.api._raise_for_status(response)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def image_ids(tags: list[str], client: docker.DockerClient | None = None
+              ) -> dict[str, str | None]:
+    """tag -> image id on this engine (None where absent)."""
+    client = client or docker_client()
+    return {tag: (ref.id if (ref := find_image(client, tag)) else None) for tag in tags}
+
+
+def remove_images(tags: list[str], client: docker.DockerClient | None = None) -> list[str]:
+    """Remove these tags (the images of one run, never others); returns the ones removed."""
+    client = client or docker_client()
+    removed = []
+    for tag in tags:
+        try:
+            client.images.remove(tag, force=True)
+            removed.append(tag)
+        except docker.errors.ImageNotFound:
+            continue
+    return removed
+
+
+def engine_networks(client: docker.DockerClient | None = None) -> set[str]:
+    """Names of the networks this engine has (an engine started with --bridge none has no
+    'bridge')."""
+    client = client or docker_client()
+    return {network.name for network in client.networks.list()}
+
+
+def read_image_file(tag: str, path: str, client: docker.DockerClient | None = None) -> str:
+    """The text of one file inside image `tag` (no container is started; a stopped one is
+    created for the copy and removed)."""
+    client = client or docker_client(timeout=None)
+    container = client.containers.create(tag, command=["true"],
+                                         labels={LABEL_IMAGE: "export"})
+    try:
+        chunks, _ = container.get_archive(path)
+        with tempfile.TemporaryFile() as spool:
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                member = tar.next()
+                stream = tar.extractfile(member) if member is not None else None
+                if stream is None:
+                    raise ImageBuildError(f"{path} in {tag} is not a file")
+                return stream.read().decode("utf-8", "replace")
+    except docker.errors.NotFound as exc:
+        raise ImageBuildError(f"{tag} has no {path}") from exc
+    finally:
+        container.remove(force=True)
+
+
+class LayerSizes(BaseModel):
+    """How an image's bytes split between its base and the layers built on top of it."""
+
+    total_bytes: int = Field(description="Everything the image needs on disk.")
+    base_bytes: int = Field(description="The base image it was built FROM (shared).")
+    layers: list[tuple[str, int]] = Field(
+        default_factory=list, description="(instruction, bytes) of each layer above the base, "
+                                          "oldest first.")
+
+
+def layer_sizes(tag: str, base_tag: str, client: docker.DockerClient | None = None
+                ) -> LayerSizes:
+    """Sizes of `tag`'s layers above `base_tag` (`docker history`, empty layers left out)."""
+    client = client or docker_client()
+    image, base = client.images.get(tag), client.images.get(base_tag)
+    base_ids = {row["Id"] for row in base.history() if row["Id"] != "<missing>"}
+    above: list[tuple[str, int]] = []
+    for row in image.history():  # newest first
+        if row["Id"] in base_ids:
+            break
+        if row["Size"]:
+            above.append((row["CreatedBy"][-160:], int(row["Size"])))
+    return LayerSizes(total_bytes=int(image.attrs["Size"]), base_bytes=int(base.attrs["Size"]),
+                      layers=list(reversed(above)))

@@ -1,0 +1,568 @@
+"""One container, always removed: the only place (with build.py) that touches the Docker SDK.
+
+A `Sandbox` is a context manager over a fresh container whose main process is
+`sleep <budget>` under an init. That gives three guarantees:
+  * it expires by itself (and `auto_remove` deletes it) even if the controller is killed -9;
+  * `__exit__` removes it on every path, Ctrl-C included;
+  * labels name its run, item, phase and controller process, so `reap_orphans` can remove
+    the containers of a controller that died, and nothing else.
+
+Commands run through `exec`, wrapped in coreutils `timeout` (which signals the whole process
+group), with a controller-side watchdog as a second line for processes that ignore signals.
+Secrets travel only as exec-time environment and are redacted from everything captured.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import tarfile
+import threading
+import time
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Callable, Literal
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import DeviceRequest, Ulimit
+from pydantic import BaseModel, Field, field_validator
+
+from executor.engine.cgroup_cpu import cpu_usage_file, read_cpu_seconds
+from executor.core.determinism import DETERMINISM_ENV
+from executor.core.errors import DockerUnavailable, InfraError, classify_text, unclassified
+from executor.core.redact import LineRedactor, Redactor
+from executor.core.tarballs import safe_extract
+
+LABEL_MANAGED = "isobench.managed"
+LABEL_RUN = "isobench.run_id"
+LABEL_ITEM = "isobench.item"
+LABEL_PHASE = "isobench.phase"
+LABEL_HOST = "isobench.host"
+LABEL_PID = "isobench.controller_pid"
+LABEL_PID_START = "isobench.controller_start"
+LABEL_EXPIRES = "isobench.expires_at"
+
+CAPTURE_LIMIT = 2 * 1024 * 1024  # bytes of each stream kept in memory; files get everything
+WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
+
+
+# --------------------------------------------------------------------------- Docker client
+
+# What the engine's client raises when the engine or the connection to it fails. The pipeline
+# catches these names (and classifies the text as infra) instead of importing the SDK itself.
+ENGINE_ERRORS: tuple[type[Exception], ...] = (docker.errors.DockerException,
+                                              requests.exceptions.RequestException)
+
+
+_clients: dict[int | None, docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
+def docker_client(timeout: int | None = 300) -> docker.DockerClient:
+    """A client that has answered a ping, or a one-line DockerUnavailable saying what to do.
+
+    `timeout=None` is for long streams (builds, agent runs) that can be silent for many
+    minutes; docker-py's default of 60 s would cut them off. Clients are shared per process
+    (their connection pools are thread-safe); the pool is sized for many batch workers.
+    """
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        with _clients_lock:
+            client = _clients.get(timeout)
+            if client is None:
+                client = docker.from_env(timeout=timeout, max_pool_size=64)
+                client.ping()
+                _clients[timeout] = client
+        return client
+    except docker.errors.DockerException as exc:
+        reason = str(exc).split("(")[0].strip().rstrip(":") or type(exc).__name__
+        raise DockerUnavailable(
+            f"cannot reach the Docker engine at {host} ({reason}); start it with "
+            f"scripts/ensure-docker.sh (or `sudo systemctl start docker`), "
+            f"then check with `isobench doctor`") from exc
+
+
+def engine_facts(client: docker.DockerClient | None = None) -> dict[str, str]:
+    """The Docker engine's version, storage driver and kernel, as the engine reports them."""
+    client = client or docker_client()
+    version = client.version()
+    info = client.info()
+    return {"docker_version": str(version.get("Version", "")),
+            "docker_api": str(version.get("ApiVersion", "")),
+            "storage_driver": str(info.get("Driver", "")),
+            "engine_kernel": str(info.get("KernelVersion", ""))}
+
+
+# --------------------------------------------------------------------------- models
+
+
+class GpuRequest(BaseModel):
+    """Which GPUs a container gets: none, all, or explicit device ids."""
+
+    mode: Literal["none", "all", "ids"] = "none"
+    ids: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> "GpuRequest":
+        text = text.strip()
+        if text in ("", "none"):
+            return cls(mode="none")
+        if text == "all":
+            return cls(mode="all")
+        ids = [part.strip() for part in text.split(",") if part.strip()]
+        if not all(re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+", i) for i in ids):
+            raise ValueError(f"--gpus takes none, all, or ids like 0,1 (got {text!r})")
+        return cls(mode="ids", ids=ids)
+
+    def __str__(self) -> str:
+        return ",".join(self.ids) if self.mode == "ids" else self.mode
+
+
+class SandboxLimits(BaseModel):
+    """Resource limits for one container; None leaves Docker's default."""
+
+    cpus: float | None = Field(default=None, description="CPU quota, e.g. 2.0")
+    cpuset: str | None = Field(default=None, description="Pin to these host CPUs, e.g. '0-7'")
+    memory: str | None = Field(default=None, description="Memory limit, e.g. '16g'")
+    pids: int | None = Field(default=8192, description="Max processes (fork-bomb guard)")
+    shm_size: str | None = Field(default="2g", description="/dev/shm size when IPC is private")
+
+
+class Resources(BaseModel):
+    """What every container of a run may use: its GPUs and limits, held in this one model
+    (run-commit, bench and batches take them as the same flags)."""
+
+    gpus: GpuRequest = Field(default_factory=GpuRequest, json_schema_extra={"flag": "--gpus"},
+                             description="GPUs for the sandboxes: none, all, or ids like 0,1.")
+    cpus: float | None = Field(default=None, json_schema_extra={"flag": "--cpus"},
+                               description="CPU quota per container.")
+    cpuset: str | None = Field(default=None, json_schema_extra={"flag": "--cpuset"},
+                               description="Pin containers to host CPUs, e.g. 0-7.")
+    memory: str | None = Field(default=None, json_schema_extra={"flag": "--memory"},
+                               description="Memory limit per container, e.g. 32g.")
+    pids: int | None = Field(default=8192, json_schema_extra={"flag": "--pids"},
+                             description="Process limit per container.")
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_from_text(cls, value):
+        return GpuRequest.parse(value) if isinstance(value, str) else value
+
+    @property
+    def limits(self) -> SandboxLimits:
+        return SandboxLimits(cpus=self.cpus, cpuset=self.cpuset, memory=self.memory,
+                             pids=self.pids)
+
+
+class Mount(BaseModel):
+    host_path: str
+    container_path: str
+    read_only: bool = True
+
+
+class SandboxSpec(BaseModel):
+    """Everything needed to start one sandbox container."""
+
+    image: str
+    budget_s: int = Field(description="Lifetime; the container expires and removes itself after.")
+    run_id: str
+    item: str
+    phase: str
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    gpus: GpuRequest = Field(default_factory=GpuRequest)
+    network: str = Field(default="bridge", description="bridge | host | none")
+    env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment only.")
+    mounts: list[Mount] = Field(default_factory=list)
+    workdir: str | None = None
+
+
+class ExecResult(BaseModel):
+    """What one command did. Output is redacted and capped; files receive the whole stream."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def tail(self, lines: int = 20) -> str:
+        text = (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr)
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- controller identity
+
+
+def _process_start_ticks(pid: int) -> str:
+    """Kernel start time of a process: (pid, start) names a process even after pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def controller_labels() -> dict[str, str]:
+    pid = os.getpid()
+    return {LABEL_MANAGED: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid),
+            LABEL_PID_START: _process_start_ticks(pid)}
+
+
+def _controller_alive(labels: dict[str, str]) -> bool:
+    pid = labels.get(LABEL_PID, "")
+    if not pid.isdigit():
+        return False
+    return _process_start_ticks(int(pid)) == labels.get(LABEL_PID_START) != ""
+
+
+def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
+    """Remove this host's isobench containers whose controller process is gone.
+
+    Containers of live controllers, and of other hosts sharing the engine, are left alone.
+    Returns the names removed.
+    """
+    client = client or docker_client()
+    removed = []
+    host = socket.gethostname()
+    # ignore_removed: a container can expire (auto_remove) between the list and its inspect.
+    for container in client.containers.list(all=True, filters={"label": LABEL_MANAGED},
+                                            ignore_removed=True):
+        labels = container.labels or {}
+        if labels.get(LABEL_HOST) != host:
+            continue
+        expired = float(labels.get(LABEL_EXPIRES, "inf")) < time.time()
+        if expired or not _controller_alive(labels) or container.status in ("exited", "dead"):
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except docker.errors.NotFound:
+                pass  # it expired and removed itself meanwhile
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):
+                    raise
+    return removed
+
+
+def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
+    filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
+    return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
+
+
+# --------------------------------------------------------------------------- stopping an item
+
+# (run_id, item) pairs whose sandboxes this process must not start: a cancelled batch item.
+# Module state because the sandboxes of one item are opened in several places (agent, variant,
+# gate, trials) that know the run and item but not the batch.
+_stopped: set[tuple[str, str]] = set()
+_stopped_lock = threading.Lock()
+
+
+class SandboxStopped(InfraError):
+    """The item was stopped (its batch was cancelled): no sandbox of it may start."""
+
+
+def refuse_item_sandboxes(run_id: str, item: str) -> None:
+    """From now on `Sandbox.start` of this item raises SandboxStopped, until
+    `allow_item_sandboxes`. Call before `remove_item_sandboxes`: `start` checks again once its
+    container exists, so a container created meanwhile is listed there or removed by its
+    creator."""
+    with _stopped_lock:
+        _stopped.add((run_id, item))
+
+
+def remove_item_sandboxes(run_id: str, item: str,
+                          client: docker.DockerClient | None = None) -> list[str]:
+    """Remove this process's running sandboxes of one item: the commands running in them end,
+    so whoever waits on them returns. Returns the names removed."""
+    mine = {LABEL_RUN: run_id, LABEL_ITEM: item, LABEL_PID: str(os.getpid())}
+    removed = []
+    for container in list_managed(client or docker_client(), **mine):
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except docker.errors.NotFound:
+            pass  # its own `with Sandbox` removed it meanwhile
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+    return removed
+
+
+def allow_item_sandboxes(run_id: str, item: str) -> None:
+    with _stopped_lock:
+        _stopped.discard((run_id, item))
+
+
+def _item_stopped(spec: "SandboxSpec") -> bool:
+    with _stopped_lock:
+        return (spec.run_id, spec.item) in _stopped
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _container_name(spec: SandboxSpec) -> str:
+    raw = f"isobench-{spec.run_id}-{spec.item}-{spec.phase}-{uuid.uuid4().hex[:6]}"
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)[:200]
+
+
+def container_kwargs(spec: SandboxSpec, name: str) -> dict:
+    """docker-py `containers.run` arguments for a sandbox (pure: unit-testable without GPUs)."""
+    labels = {**controller_labels(), LABEL_RUN: spec.run_id, LABEL_ITEM: spec.item,
+              LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
+    kwargs: dict = dict(
+        image=spec.image, command=["sleep", str(spec.budget_s)], name=name, labels=labels,
+        detach=True, auto_remove=True, init=True,
+        environment={**DETERMINISM_ENV, **spec.env},
+        working_dir=spec.workdir, network_mode=spec.network, pids_limit=spec.limits.pids,
+        mem_limit=spec.limits.memory, cpuset_cpus=spec.limits.cpuset,
+        nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus else None,
+        volumes={m.host_path: {"bind": m.container_path, "mode": "ro" if m.read_only else "rw"}
+                 for m in spec.mounts})
+    if spec.gpus.mode == "none":
+        kwargs["shm_size"] = spec.limits.shm_size
+        return kwargs
+    request = (DeviceRequest(count=-1, capabilities=[["gpu"]]) if spec.gpus.mode == "all"
+               else DeviceRequest(device_ids=spec.gpus.ids, capabilities=[["gpu"]]))
+    # NCCL and PyTorch's dataloaders need more than Docker's 64 MB /dev/shm: share the host's
+    # IPC namespace, and lift memlock/stack limits as NGC containers expect.
+    kwargs.update(device_requests=[request], ipc_mode="host",
+                  ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
+                           Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
+    kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+                             **kwargs["environment"]}
+    return kwargs
+
+
+class Sandbox:
+    """A fresh container for one phase of one item. Use as a context manager."""
+
+    def __init__(self, spec: SandboxSpec, client: docker.DockerClient | None = None,
+                 redactor: Redactor | None = None):
+        self.spec = spec
+        self._client = client or docker_client()
+        self._stream_client = docker_client(timeout=None)
+        self._redactor = redactor or Redactor()
+        self.container = None
+        self.name = _container_name(spec)
+        self._cpu_file: Path | Literal[False] | None = None  # False: looked, none readable
+
+    # -- lifecycle
+
+    def __enter__(self) -> "Sandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.remove()
+
+    def start(self) -> None:
+        spec = self.spec
+        if _item_stopped(spec):
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
+        try:
+            self.container = self._client.containers.run(**container_kwargs(spec, self.name))
+        except docker.errors.ImageNotFound as exc:
+            raise InfraError(f"image {spec.image} is not on this engine; build it first") from exc
+        except docker.errors.APIError as exc:
+            sig = classify_text(str(exc), "docker") or unclassified(str(exc), "docker")
+            raise InfraError(f"could not start sandbox {self.name}: {exc.explanation or exc}",
+                             sig) from exc
+        if _item_stopped(spec):  # stopped while the container was being created
+            self.remove()
+            raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} removed")
+
+    def remove(self) -> None:
+        if self.container is None:
+            return
+        try:
+            self.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # expired on its own
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+        finally:
+            self.container = None
+
+    @property
+    def id(self) -> str:
+        assert self.container is not None, "sandbox not started"
+        return self.container.id
+
+    def oom_killed(self) -> bool:
+        try:
+            self.container.reload()
+            return bool(self.container.attrs["State"].get("OOMKilled"))
+        except docker.errors.NotFound:
+            return False
+
+    # -- commands
+
+    def exec(self, command: str, timeout_s: float, *, env: dict[str, str] | None = None,
+             secret_env: dict[str, str] | None = None, workdir: str | None = None,
+             user: str | None = None, stdout_file: Path | None = None,
+             stderr_file: Path | None = None,
+             on_output: Callable[[str, str], None] | None = None) -> ExecResult:
+        """Run a bash command; kill its process group after `timeout_s`.
+
+        `secret_env` is merged into the environment of this process only and its values are
+        redacted from the captured output, the files and `on_output`.
+        """
+        redactor = self._redactor.with_secrets((secret_env or {}).values())
+        full_env = {**(env or {}), **(secret_env or {})}
+        argv = ["timeout", "-k", "10", str(max(1, int(timeout_s))), "bash", "-c", command]
+        api = self._stream_client.api
+        started = time.monotonic()
+        exec_id = api.exec_create(self.id, argv, environment=full_env, workdir=workdir,
+                                  user=user or "")["Id"]
+        watchdog = threading.Timer(timeout_s + WATCHDOG_GRACE_S, self._watchdog_kill)
+        watchdog.daemon = True
+        watchdog.start()
+        streams = {"stdout": (LineRedactor(redactor), io.StringIO(), stdout_file),
+                   "stderr": (LineRedactor(redactor), io.StringIO(), stderr_file)}
+        handles = {name: (open(path, "a", encoding="utf-8") if path else None)
+                   for name, (_, _, path) in streams.items()}
+        try:
+            for out, err in api.exec_start(exec_id, stream=True, demux=True):
+                for name, chunk in (("stdout", out), ("stderr", err)):
+                    if chunk:
+                        self._emit(name, streams[name][0].feed(chunk.decode("utf-8", "replace")),
+                                   streams[name][1], handles[name], on_output)
+            for name, (line_redactor, buffer, _) in streams.items():
+                self._emit(name, line_redactor.flush(), buffer, handles[name], on_output)
+        finally:
+            watchdog.cancel()
+            for handle in handles.values():
+                if handle:
+                    handle.close()
+        exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        exit_code = -1 if exit_code is None else int(exit_code)
+        return ExecResult(exit_code=exit_code, stdout=streams["stdout"][1].getvalue(),
+                          stderr=streams["stderr"][1].getvalue(),
+                          duration_s=time.monotonic() - started,
+                          timed_out=exit_code in (124, 137) and
+                          time.monotonic() - started >= timeout_s)
+
+    @staticmethod
+    def _emit(name: str, text: str, buffer: io.StringIO, handle, on_output) -> None:
+        if not text:
+            return
+        if buffer.tell() < CAPTURE_LIMIT:
+            buffer.write(text[: CAPTURE_LIMIT - buffer.tell()])
+        if handle:
+            handle.write(text)
+            handle.flush()
+        if on_output:
+            on_output(name, text)
+
+    def _watchdog_kill(self) -> None:
+        # `timeout -k` failed to end the command (e.g. uninterruptible sleep): end the sandbox.
+        self.remove()
+
+    def check(self, command: str, timeout_s: float = 300, **kwargs) -> ExecResult:
+        """Run a command that must succeed; a failure is an InfraError with the output tail."""
+        result = self.exec(command, timeout_s, **kwargs)
+        if not result.ok:
+            tail = result.tail()
+            sig = classify_text(tail, "sandbox") or unclassified(tail.splitlines()[-1:][0]
+                                                                 if tail else "", "sandbox")
+            raise InfraError(f"`{command[:80]}` failed in {self.name} "
+                             f"(exit {result.exit_code}): {tail[-400:]}", sig)
+        return result
+
+    def commit(self, tag: str, labels: dict[str, str]) -> str:
+        """Snapshot this container as an image (the prepared agent variant); returns its id.
+
+        The image keeps the base image's command and gets `labels` instead of the sandbox's
+        run labels, so containers started from it are not mistaken for this one.
+        """
+        repository, _, version = tag.rpartition(":")
+        image = self.container.commit(repository=repository, tag=version,
+                                      conf={"Labels": labels, "Cmd": ["bash"]})
+        return image.id
+
+    def cpu_usage_s(self) -> float | None:
+        """CPU seconds the container's processes have used, from the container's cgroup, read
+        outside the container (nothing inside can change it); None when it cannot be read.
+
+        The cgroup's counter file is read directly where this host can see it (cgroup_cpu.py):
+        microseconds, against about half a second for the engine's stats API, which stays the
+        fallback (a remote engine)."""
+        if self._cpu_file is None:  # looked up once per container
+            self._cpu_file = self._find_cpu_file() or False
+        if self._cpu_file and (seconds := read_cpu_seconds(self._cpu_file)) is not None:
+            return seconds
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+            return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+        except (docker.errors.APIError, KeyError, TypeError, ValueError):
+            return None
+
+    def _find_cpu_file(self) -> Path | None:
+        try:
+            self.container.reload()  # `run` returns the attributes from before the start
+        except docker.errors.APIError:
+            return None
+        pid = (self.container.attrs.get("State") or {}).get("Pid") or 0
+        return cpu_usage_file(int(pid), must_contain=self.container.id) if pid else None
+
+    def changes(self) -> list[tuple[str, str]]:
+        """What changed in the container's filesystem against its image, as (kind, path) with
+        kind A(dded), C(hanged) or D(eleted): `docker diff`."""
+        kinds = {0: "C", 1: "A", 2: "D"}
+        return [(kinds.get(c.get("Kind"), "?"), c.get("Path", ""))
+                for c in (self.container.diff() or [])]
+
+    # -- files
+
+    def put_archive(self, directory: str, tar: bytes) -> None:
+        """Unpack a tar into a directory of the container."""
+        self.container.put_archive(directory, tar)
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        target = PurePosixPath(path)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(target.name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        self.check(f"mkdir -p '{target.parent}'", 30)
+        self.container.put_archive(str(target.parent), buffer.getvalue())
+
+    def get_file(self, path: str) -> bytes:
+        """Bytes of one file in the container; FileNotFoundError if it is not there."""
+        try:
+            chunks, _ = self.container.get_archive(path)
+        except docker.errors.NotFound as exc:
+            raise FileNotFoundError(path) from exc
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise FileNotFoundError(path)
+            return tar.extractfile(member).read()
+
+    def get_tree(self, path: str, host_dir: Path) -> None:
+        """Copy a directory out of the container (regular files and dirs only)."""
+        try:
+            chunks, _ = self.container.get_archive(path)
+        except docker.errors.NotFound as exc:
+            raise FileNotFoundError(path) from exc
+        host_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            safe = [m for m in tar.getmembers() if (m.isfile() or m.isdir())]
+            safe_extract(tar, host_dir, members=safe)
+
+
+def engine_gpu_runtime(client: docker.DockerClient | None = None) -> bool:
+    """Whether this engine can give containers GPUs (an `nvidia` runtime, default or named)."""
+    info = (client or docker_client(timeout=30)).info()
+    return "nvidia" in set((info.get("Runtimes") or {}).keys()) | {info.get("DefaultRuntime")}

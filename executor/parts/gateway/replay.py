@@ -1,0 +1,77 @@
+"""Replay: an attempt's recorded model responses served again, in order, with no upstream.
+
+A deterministic agent (the script agent, an LLM agent at temperature 0 with the same prompt)
+sends the same requests again; each must match the recorded one (path and body sha256) or the
+gateway answers a 400 `replay_mismatch`, so a diverging rerun fails loudly instead of being fed
+answers to questions it did not ask. Used by `isobench run-commit --gateway-replay RECORD` and by
+reruns (`replay_from(path)`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from executor.core.errors import UserInputError
+from executor.parts.gateway.record import CallRecord, read_calls
+
+
+class ReplayAnswer:
+    """What the gateway sends back for one replayed call."""
+
+    def __init__(self, status: int, content_type: str, body: bytes, call: CallRecord | None):
+        self.status, self.content_type, self.body, self.call = status, content_type, body, call
+
+
+class ReplaySource:
+    """The recorded calls of one attempt, served once each, in order."""
+
+    def __init__(self, calls: list[CallRecord], origin: str = ""):
+        self.calls = calls
+        self.origin = origin
+        self._next = 0
+        self._lock = threading.Lock()
+
+    @property
+    def served(self) -> int:
+        with self._lock:
+            return self._next
+
+    def answer(self, path: str, request_sha256: str) -> ReplayAnswer:
+        with self._lock:
+            if self._next >= len(self.calls):
+                return _error(f"replay: the record has no call left ({len(self.calls)} "
+                              "served)", "replay_exhausted")
+            call = self.calls[self._next]
+            if call.path != path or call.request_sha256 != request_sha256:
+                return _error(f"replay: call {self._next + 1} differs from the record "
+                              f"(recorded {call.path} {call.request_sha256[:12]}, got {path} "
+                              f"{request_sha256[:12]}); the agent did not repeat itself",
+                              "replay_mismatch")
+            self._next += 1
+        body = call.response_body
+        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        return ReplayAnswer(call.status, call.response_type, raw, call)
+
+
+def _error(message: str, code: str) -> ReplayAnswer:
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                      "code": code}}
+    return ReplayAnswer(400, "application/json", json.dumps(body).encode(), None)
+
+
+def replay_from(record_path: Path) -> ReplaySource:
+    """A replay source from an attempt's model_calls.jsonl; a one-line error when the record
+    is missing or was kept without bodies."""
+    path = Path(record_path)
+    if not path.is_file():
+        raise UserInputError(f"no model-call record at {path}")
+    try:
+        calls = read_calls(path)
+    except ValueError as exc:
+        raise UserInputError(f"{path} is not a model-call record: {exc}") from None
+    if any(call.response_body is None for call in calls):
+        raise UserInputError(f"{path} was recorded without bodies (--no-gateway-bodies); it "
+                             "cannot be replayed")
+    return ReplaySource(calls, origin=str(path))

@@ -1,0 +1,103 @@
+"""`isobench doctor`: is this host ready, and if not, what exactly to do about it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from executor import __version__
+from executor.engine.images import BaseImageRecipe, find_image
+from executor.core.errors import DockerUnavailable
+from executor.engine.sandbox import LABEL_MANAGED, docker_client
+
+GIB = 1024**3
+
+
+class Check(BaseModel):
+    name: str
+    level: Literal["ok", "warn", "fail"]
+    finding: str
+    action: str = ""
+
+
+def _free_gib(path: Path) -> float:
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free / GIB
+
+
+def host_gpus() -> list[str]:
+    """GPU names as the host driver reports them; empty without nvidia-smi or a GPU."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    proc = subprocess.run(["nvidia-smi", "--query-gpu=index,name,driver_version",
+                           "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()] \
+        if proc.returncode == 0 else []
+
+
+def run_checks(state_dir: Path) -> list[Check]:
+    checks = [Check(name="isobench", level="ok",
+                    finding=f"{__version__} on Python {sys.version.split()[0]}")]
+    try:
+        client = docker_client(timeout=30)
+    except DockerUnavailable as exc:
+        checks.append(Check(name="docker engine", level="fail", finding=str(exc).split(";")[0],
+                            action="scripts/ensure-docker.sh (as root, or it re-runs itself with sudo)"))
+        return checks
+    info = client.info()
+    checks.append(Check(name="docker engine", level="ok",
+                        finding=f"{info.get('ServerVersion')} ({info.get('Driver')}, "
+                                f"root {info.get('DockerRootDir')})"))
+
+    runtimes = set((info.get("Runtimes") or {}).keys())
+    gpus = host_gpus()
+    if gpus and "nvidia" in runtimes | {info.get("DefaultRuntime")}:
+        checks.append(Check(name="gpu runtime", level="ok",
+                            finding=f"{len(gpus)} GPU(s): {'; '.join(gpus)}; nvidia runtime"))
+    elif gpus:
+        checks.append(Check(name="gpu runtime", level="fail",
+                            finding=f"{len(gpus)} GPU(s) but Docker has no nvidia runtime",
+                            action="install nvidia-container-toolkit, then "
+                                   "`sudo nvidia-ctk runtime configure --runtime=docker && "
+                                   "sudo systemctl restart docker`"))
+    else:
+        checks.append(Check(name="gpu runtime", level="warn", finding="no GPU on this host",
+                            action="fine for the CPU demo; vLLM commits need a GPU host "
+                                   "(see docs/gpu-hosts.md)"))
+
+    docker_root = Path(info.get("DockerRootDir") or "/var/lib/docker")
+    for label, path, need in (("disk (docker root)", docker_root, 100),
+                              ("disk (state dir)", state_dir.resolve(), 5)):
+        free = _free_gib(path)
+        level = "ok" if free >= need else ("warn" if free >= need / 10 else "fail")
+        checks.append(Check(name=label, level=level, finding=f"{free:.0f} GiB free at {path}",
+                            action="" if level == "ok" else
+                            f"vLLM sandboxes take ~{need} GiB here; `isobench images prune` "
+                            f"frees isobench images"))
+
+    recipe = BaseImageRecipe()
+    if find_image(client, recipe.tag):
+        checks.append(Check(name="base image", level="ok", finding=f"{recipe.tag} present"))
+    else:
+        # no base image and no way to build one blocks the demo: a failure, not a warning
+        can_build = os.geteuid() == 0 and shutil.which("debootstrap")
+        checks.append(Check(name="base image", level="warn" if can_build else "fail",
+                            finding=f"{recipe.tag} not built yet" + (
+                                "" if can_build else ", and this host cannot build it"),
+                            action="built on first use; now: `isobench images base`" if can_build
+                            else "needs root and debootstrap (scripts/ensure-docker.sh installs it), "
+                                 "or pass a registry image with --base-image"))
+
+    leftovers = client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    checks.append(Check(name="containers", level="ok" if not leftovers else "warn",
+                        finding=f"{len(leftovers)} isobench container(s) on this engine",
+                        action="" if not leftovers else
+                        "those of dead controllers are removed by the next run"))
+    return checks

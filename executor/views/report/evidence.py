@@ -1,0 +1,95 @@
+"""Per-commit evidence read from disk: diffs (agent and human) and trajectories as steps.
+
+Each reader takes what exists and says plainly what does not: a report must never imply a
+diff or a trajectory that was not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from executor.views.report.model import Diff, Step
+
+DIFF_CHARS = 40_000
+OUTPUT_CHARS = 400
+ARGUMENT_CHARS = 240
+MAX_STEPS_SHOWN = 80
+GIT_TIMEOUT_S = 60
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more chars)"
+
+
+def read_diff(path: Path | None) -> Diff:
+    """A patch file as a Diff (absent, empty or clipped, said so)."""
+    if path is None or not path.is_file():
+        return Diff(note="no patch file")
+    data = path.read_bytes()
+    if not data.strip():
+        return Diff(text="", note="the patch is empty", sha256=hashlib.sha256(data).hexdigest())
+    text = data.decode("utf-8", "replace")
+    return Diff(text=clip(text, DIFF_CHARS), sha256=hashlib.sha256(data).hexdigest(),
+                note="clipped" if len(text) > DIFF_CHARS else "")
+
+
+def human_diff(repo: str | None, base: str, human: str) -> Diff:
+    """`git diff base human` when the repository is a local checkout holding both commits;
+    otherwise a note saying why there is none (a URL is not fetched: the report only reads)."""
+    if not (base and human):
+        return Diff(note="base or human commit unknown")
+    if not repo or not Path(repo).is_dir():
+        return Diff(note=f"the repository ({repo or 'unknown'}) is not a local checkout: "
+                         "human diff not computed")
+    try:
+        out = subprocess.run(["git", "-C", repo, "diff", base, human], capture_output=True,
+                             timeout=GIT_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Diff(note=f"git diff failed: {exc}")
+    if out.returncode != 0:
+        return Diff(note="git diff failed: " + out.stderr.decode(errors="replace").strip()[:200])
+    text = out.stdout.decode("utf-8", "replace")
+    return Diff(text=clip(text, DIFF_CHARS), sha256=hashlib.sha256(out.stdout).hexdigest(),
+                note="clipped" if len(text) > DIFF_CHARS else "")
+
+
+def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
+    """TRAE's trajectory (agent_steps, llm_interactions) as steps; a note when not readable."""
+    if path is None or not path.is_file():
+        return [], "this agent wrote no trajectory"
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return [], f"{path.name} is not readable JSON ({exc})"
+    if not isinstance(data, dict) or not isinstance(data.get("agent_steps"), list):
+        return [], f"{path.name} has no agent_steps (not a TRAE trajectory)"
+    interactions = data.get("llm_interactions") or []
+    steps = [_step(i, s, interactions) for i, s in enumerate(data["agent_steps"])
+             if isinstance(s, dict)]
+    note = f"{len(steps)} steps from {path}"
+    if len(steps) > MAX_STEPS_SHOWN:
+        steps = steps[:MAX_STEPS_SHOWN // 2] + steps[-MAX_STEPS_SHOWN // 2:]
+        note += f" (first and last {MAX_STEPS_SHOWN // 2} shown)"
+    return steps, note
+
+
+def _step(index: int, step: dict[str, Any], interactions: list) -> Step:
+    usage = ((step.get("llm_response") or {}).get("usage")
+             or ((interactions[index] if index < len(interactions) else {}) or {})
+             .get("response", {}).get("usage") or {})
+    calls = [f"{c.get('name')}({clip(_args(c.get('arguments')), ARGUMENT_CHARS)})"
+             for c in step.get("tool_calls") or [] if isinstance(c, dict)]
+    results = [str(r.get("result") or r.get("error") or "")
+               for r in step.get("tool_results") or [] if isinstance(r, dict)]
+    return Step(number=int(step.get("step_number") or index + 1), tool_calls=calls,
+                output=clip("\n".join(results), OUTPUT_CHARS),
+                error=clip(str(step["error"]), OUTPUT_CHARS) if step.get("error") else None,
+                input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"))
+
+
+def _args(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)
