@@ -3,6 +3,8 @@ tests/integration/test_reruns.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from executor.engine.images import (BaseImageRecipe, ImageFingerprint, ImageRef, base_identity,
@@ -153,3 +155,27 @@ def test_a_default_run_with_sequential_trials_can_be_rerun():
                            options=bench_record(default, Resources()))
     bench, _ = _bench_options(results, RerunOptions(state_dir="s", run_id="r"), {"bridge"})
     assert bench.max_trials == default.max_trials and bench.design() == default.design()
+
+
+def test_a_repo_bundle_made_and_cloned_with_relative_paths(tmp_path, monkeypatch):
+    """`isobench export state -o run.bundle` from the state's parent: git runs inside a
+    throwaway clone, where the relative path named nothing (a real git, a real repository)."""
+    import subprocess
+
+    from executor.runs.rerun.bundle import clone_bundle, git_bundle
+
+    repo = tmp_path / "repo"
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True,  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    repo.mkdir()
+    git("init", "-q")
+    (repo / "f.txt").write_text("one\n")
+    git("add", "f.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    sha = git("rev-parse", "HEAD")
+    monkeypatch.chdir(tmp_path)
+    git_bundle("repo", [sha], Path("run.bundle") / "repo" / "repo.bundle")
+    assert (tmp_path / "run.bundle" / "repo" / "repo.bundle").is_file()
+    cloned = clone_bundle(Path("run.bundle") / "repo" / "repo.bundle", tmp_path / "clone.git")
+    assert subprocess.run(["git", "-C", str(cloned), "cat-file", "-t", sha], check=True,
+                          capture_output=True, text=True).stdout.strip() == "commit"

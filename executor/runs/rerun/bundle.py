@@ -276,7 +276,9 @@ def seal(root: Path, index: BundleIndex) -> None:
 
 def git_bundle(repo: str, shas: list[str], dest: Path) -> None:
     """A git bundle holding these commits (and their history), made from a throwaway bare
-    clone so that the user's repository gains no refs."""
+    clone so that the user's repository gains no refs. Paths are made absolute first: git runs
+    in the clone, where a relative path (`export -o run.bundle`) names nothing."""
+    dest, repo = dest.absolute(), str(Path(repo).absolute()) if Path(repo).exists() else repo
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="isobench-export-repo-") as tmp:
         bare = Path(tmp) / "repo.git"
@@ -289,6 +291,7 @@ def git_bundle(repo: str, shas: list[str], dest: Path) -> None:
 
 def clone_bundle(repo_bundle: Path, dest: Path) -> Path:
     """The bundled commits as a bare repository a rerun can build from."""
+    repo_bundle = repo_bundle.absolute()  # the fetch runs inside `dest`
     _git(["clone", "--quiet", "--bare", str(repo_bundle), str(dest)])
     _git(["fetch", "--quiet", str(repo_bundle), "refs/isobench/*:refs/isobench/*"], cwd=dest)
     return dest
