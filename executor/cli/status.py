@@ -42,7 +42,7 @@ def status_command(state, state_dir, as_json, markdown, plan_file, remaining_pla
     from executor.core.errors import UserInputError
     from executor.core.journal import write_json_atomic
     from executor.views.status import build_report
-    from executor.views.status import remaining_plan as plan_of_remaining
+    from executor.views.status import remaining_plan_json
     from executor.views.status_view import render_markdown, render_terminal
     from executor.core.task import load_plan
 
@@ -60,9 +60,15 @@ def status_command(state, state_dir, as_json, markdown, plan_file, remaining_pla
             names = ", ".join(f"{r.task}/{r.agent}/{r.model}/{r.run_id}" for r in report.runs)
             raise UserInputError(f"--remaining-plan needs exactly one run; narrow with "
                                  f"--task/--agent/--model/--run-id (found: {names or 'none'})")
-        left = plan_of_remaining(report.runs[0])
+        run = report.runs[0]
+        left = remaining_plan_json(run)
         write_json_atomic(remaining_plan, left)
-        click.echo(f"{remaining_plan}: {len(left.items)} items left", err=True)
+        final = run.failed
+        click.echo(f"{remaining_plan}: {len(left['items'])} items left ({run.fixable} after a "
+                   f"fix; {final} failed for good, not in it)", err=True)
+        for entry in left["items"]:
+            if "fix" in entry:
+                click.echo(f"  {entry['item_id']} ({entry['left']}): {entry['fix']}", err=True)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     elif markdown:

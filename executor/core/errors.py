@@ -106,7 +106,9 @@ RULES: tuple[SignatureRule, ...] = (
           # AWS Bedrock credentials (ISO-Bench's Claude runs): an expired SSO session, a
           # profile that does not exist on the host.
           r"Error (when retrieving|loading) (SSO )?token|Token has expired and refresh failed|"
-          r"config profile \(.*\) could not be found|ExpiredTokenException",
+          r"config profile \(.*\) could not be found|ExpiredTokenException|"
+          # the openai client built with no key at all (TRAE at start-up)
+          r"api_key client option must be set",
           "The API key or cloud credentials are missing, wrong or expired; fix them, do not "
           "retry."),
     _rule("context_overflow", P,
@@ -139,6 +141,9 @@ RULES: tuple[SignatureRule, ...] = (
     _rule("container_oom", I,
           r"OOMKilled|Out of memory: Killed|\bexit(ed)? (code )?137\b",
           "The container was killed for memory; raise the memory limit or use a larger node."),
+    _rule("disk_full", I,
+          r"\bENOSPC\b|No space left on device",
+          "The host's disk filled up under the agent; free space, then rerun."),
     _rule("docker_unreachable", I,
           r"Cannot connect to the Docker daemon|Error while fetching server API version|"
           r"docker\.sock.*(No such file|Connection refused)",
@@ -177,6 +182,10 @@ LEAK_DETECTED = ("leak_detected", P, "The sandbox could reach commits beyond bas
 NO_TRAJECTORY = ("no_trajectory", I,
                  "No readable trajectory.json: nothing shows how the agent ended, so the run "
                  "cannot count as a success; rerun it.")
+AGENT_STARTUP_CRASH = ("agent_startup_crash", P,
+                       "The agent died before its first step (an import error, a bad config, a "
+                       "wrong command line): its install or configuration is broken, the same "
+                       "run fails the same way; fix what the evidence names, then rerun.")
 EMPTY_PATCH = ("empty_patch", P,
                "TRAE reported success but model_patch.diff is empty: nothing to measure.")
 IMAGE_BUILD_FAILED = ("image_build_failed", P,

@@ -26,6 +26,8 @@ from executor.core.journal import Attempt, Journal, RunStatus, Usage, utcnow
 from executor.views.legacy.commit_keys import Misfiled, group_by_commit, same_commit
 from executor.views.legacy.isobench_runs import SOURCE as ISO_SOURCE
 from executor.views.legacy.isobench_runs import is_isobench_journal, legacy_item
+from executor.views.fixes import user_fix
+from executor.views.legacy.journal_less import find_journal_less
 from executor.records.state import (JOURNAL_NAME, NOISE_FLOOR_NAME, PLAN_NAME, POLICY_NAME,
                             LockState, lock_state, read_json)
 from executor.core.task import Plan, PlanItem
@@ -47,6 +49,8 @@ class ItemStatus(BaseModel):
     holder: str | None = Field(default=None, description="host:pid holding the lock, if held.")
     patch_kept: bool = Field(default=False, description="Done by a run that died after its work "
                                                         "was in the patch (benchmarkable).")
+    fix: str | None = Field(default=None, description="Left after a failure the user can fix: "
+                                                      "what to do before the rerun.")
     plan_item: PlanItem = Field(description="The item as a plan entry (for remaining plans).")
 
 
@@ -91,6 +95,8 @@ class RunStatusReport(BaseModel):
     unknown: int = Field(default=0, description="Items whose agent left no readable ending "
                                                 "(ISO-Bench's trajectory-less agents).")
     patch_kept: int = Field(default=0, description="Succeeded items done by a kept patch.")
+    fixable: int = Field(default=0, description="Remaining items whose last failure the user "
+                                                "can fix (each with its fix).")
     remaining: int = Field(description="planned - succeeded - failed - unknown (running "
                                        "included).")
     attempts: int = Field(description="All attempts.")
@@ -111,6 +117,13 @@ class RunStatusReport(BaseModel):
     misfiled: list[str] = Field(default_factory=list,
                                 description="ISO-Bench directories named for another item than "
                                             "the commit their journal ran (counted by commit).")
+    journal_less: list[str] = Field(default_factory=list,
+                                    description="ISO-Bench directories with a trajectory and no "
+                                                "journal.json, each with its outcome (counted "
+                                                "as attempts).")
+    empty_dirs: list[str] = Field(default_factory=list,
+                                  description="ISO-Bench directories with neither journal nor "
+                                              "trajectory (nothing shows the agent ran).")
     noise_floor: RunNoiseFloor | None = Field(default=None, description="The run's A/A noise "
                                               "floor (noise_floor.json); None without one.")
 
@@ -149,6 +162,8 @@ class _Run(BaseModel):
     policy: RetryPolicy | None = None
     warnings: list[str] = Field(default_factory=list)
     misfiled: list[Misfiled] = Field(default_factory=list)
+    journal_less: list[Path] = Field(default_factory=list)
+    empty_dirs: list[Path] = Field(default_factory=list)
 
 
 def runs_dir(state: Path) -> tuple[Path, Path]:
@@ -170,9 +185,13 @@ def read_runs(state: Path, unreadable: list[str] | None = None,
     root, scope = runs_dir(state)
     runs: dict[tuple[str, Path], _Run] = {}
     legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
-    for journal_path in sorted(root.glob(f"{ITEM_DEPTH}/{JOURNAL_NAME}")):
-        item_dir = journal_path.parent
+    no_journal: list[Path] = []
+    for item_dir in sorted(root.glob(ITEM_DEPTH)):
         if not _within(item_dir, scope):
+            continue
+        journal_path = item_dir / JOURNAL_NAME
+        if not journal_path.exists():
+            no_journal.append(item_dir)
             continue
         data = read_json(journal_path)
         if is_isobench_journal(data):
@@ -190,10 +209,16 @@ def read_runs(state: Path, unreadable: list[str] | None = None,
         if _within(plan_path.parent, scope) or _within(scope, plan_path.parent):
             _our_run(runs, plan_path.parent, root)
     own_plan = _state_plan(root.parent)
+    journal_less = find_journal_less([d for d in no_journal if d.is_dir()], legacy)
+    for key, found in journal_less.items():
+        legacy[key] += found.with_trajectory
     for (model_dir, task), dirs in sorted(legacy.items()):
         _, agent, model = model_dir.relative_to(root).parts
         run = runs.setdefault((ISO_SOURCE, model_dir / task), _Run(
             source=ISO_SOURCE, path=model_dir, names=(task, agent, model, ISO_SOURCE)))
+        if (extra := journal_less.get((model_dir, task))) is not None:
+            run.journal_less += [d for d, _ in extra.with_trajectory]
+            run.empty_dirs += extra.empty
         naming = next((p for p in (plan, own_plan) if p is not None and p.task_id == task), None)
         groups = group_by_commit(dirs, naming)
         for item_id, found in sorted(groups.items.items()):
@@ -264,10 +289,12 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
                           sequence=[attempt_label(a) for a in journal.attempts],
                           reason=unknown.agent_outcome or "unknown", claimed=item.claimed,
                           plan_item=plan_item or _plan_item_from(journal))
+    fix = None
     if decision.kind == DecisionKind.SUCCESS:
         state = "succeeded"
     elif decision.final:
-        state = "failed"
+        fix = user_fix(journal.attempts[-1] if journal.attempts else None)
+        state = "remaining" if fix else "failed"
     elif decision.kind == DecisionKind.ABANDONED and item.lock and item.lock.held is not False:
         state = "running"
         who = item.lock.holder
@@ -277,9 +304,11 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
     reason = decision.reason
     if decision.kind == DecisionKind.ABANDONED and state == "remaining":
         reason += "; its controller is gone (resume closes it as interrupted)"
+    if fix:
+        reason += f"; left for a rerun {fix}"
     return ItemStatus(item_id=journal.item_id, state=state, attempts=len(journal.attempts),
                       sequence=[attempt_label(a) for a in journal.attempts], reason=reason,
-                      claimed=item.claimed, holder=holder,
+                      claimed=item.claimed, holder=holder, fix=fix,
                       plan_item=plan_item or _plan_item_from(journal))
 
 
@@ -332,6 +361,7 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         attempted=sum(1 for i in items if i.attempts), succeeded=count["succeeded"],
         failed=count["failed"], running=count["running"], unknown=count["unknown"],
         patch_kept=sum(1 for i in items if i.patch_kept),
+        fixable=sum(1 for i in items if i.fix),
         remaining=len(items) - count["succeeded"] - count["failed"] - count["unknown"],
         attempts=len(attempts), failed_attempts=len(failed),
         interrupted_attempts=sum(1 for a in attempts if a.status == RunStatus.INTERRUPTED),
@@ -346,8 +376,20 @@ def summarize_run(run: _Run, policy: RetryPolicy | None = None, plan: Plan | Non
         unpriced_attempts=sum(1 for a in attempts if a.usage and a.usage.cost_usd is None),
         durations=durations(attempts), items=items, warnings=run.warnings,
         misfiled=[m.describe() for m in run.misfiled],
+        journal_less=_journal_less(run), empty_dirs=[_short(d) for d in run.empty_dirs],
         noise_floor=read_run_noise_floor(run.path / NOISE_FLOOR_NAME)
         if run.source == OURS else None)
+
+
+def _short(item_dir: Path) -> str:
+    return f"{item_dir.parent.name}/{item_dir.name}"
+
+
+def _journal_less(run: _Run) -> list[str]:
+    """Each journal-less directory with the outcome its trajectory shows."""
+    wanted = set(run.journal_less)
+    return sorted(f"{_short(d)}: {attempt_label(a)}" for i in run.items
+                  for d, a in zip(i.dirs, i.journal.attempts) if d in wanted)
 
 
 def by_plan_item(items: list[_Item], plan: Plan) -> dict[str, _Item]:
@@ -462,7 +504,21 @@ def _task_of(run: _Run) -> str:
 
 def remaining_plan(report: RunStatusReport) -> Plan:
     """The items of one run that are not final, as a plan (ISO-Bench plan.json format); items
-    whose outcome is unknown are in it: nothing shows they were done."""
+    whose outcome is unknown are in it: nothing shows they were done; so are the failures the
+    user can fix (see remaining_plan_json for the fix of each)."""
     return Plan(repo=report.repo or report.task, task_id=report.task,
                 items=[i.plan_item for i in report.items
                        if i.state not in ("succeeded", "failed")])
+
+
+def remaining_plan_json(report: RunStatusReport) -> dict:
+    """remaining_plan with each item's fix (`fix`) and why it is left (`left`) beside it: a
+    plan reader ignores fields it does not know, so `isobench run` takes this file as is."""
+    plan = remaining_plan(report).model_dump(mode="json")
+    left = {i.item_id: i for i in report.items if i.state not in ("succeeded", "failed")}
+    for entry in plan["items"]:
+        item = left[entry["item_id"]]
+        entry["left"] = item.state if not item.fix else (item.sequence or ["failed"])[-1]
+        if item.fix:
+            entry["fix"] = item.fix
+    return plan

@@ -63,6 +63,12 @@ CASES = [
      "has been marked dead", "ray_worker_lost", I),
     ("Failed to initialize NVML: Unknown Error", "nvml_detached", I),
     ("container exited with code 137 (OOMKilled)", "container_oom", I),
+    # Claude Code's error result in ISO-Bench's state ("errors": [...]), and the plain OS text
+    ("ENOSPC: no space left on device, write", "disk_full", I),
+    ("OSError: [Errno 28] No space left on device", "disk_full", I),
+    # the openai client constructed with no key (a TRAE start-up crash in ISO-Bench's state)
+    ("openai.OpenAIError: The api_key client option must be set either by passing api_key to "
+     "the client or by setting the OPENAI_API_KEY environment variable", "auth", P),
     ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "
      "running?", "docker_unreachable", I),
     ("The command '/bin/sh -c pip install -e .' returned a non-zero code: 1",

@@ -29,7 +29,7 @@ def write_ours(tmp_path, holder_lock: ItemLock | None = None):
     scripts = {
         "demo-0000": ["success"],
         "demo-0001": ["rate_limit", "rate_limit", "success"],
-        "demo-0002": ["auth"],
+        "demo-0002": ["auth"],  # final for the policy, but the user can fix the key: left
         "demo-0003": ["rate_limit", "rate_limit", "rate_limit", "rate_limit"],  # exhausted
         "demo-0004": ["rate_limit", "running"],  # its controller died
         "demo-0005": ["running"],  # a live controller holds it
@@ -61,9 +61,9 @@ def test_our_layout_counts_every_state(tmp_path):
     (run,) = report.runs
     assert (run.source, run.task, run.run_id, run.repo) == ("isobench", "demo", "r1", "/srv/demo")
     assert (run.planned, run.attempted, run.succeeded, run.failed, run.running,
-            run.remaining) == (7, 6, 2, 2, 1, 3)
+            run.remaining, run.fixable) == (7, 6, 2, 1, 1, 4, 1)
     states = {i.item_id: i.state for i in run.items}
-    assert states == {"demo-0000": "succeeded", "demo-0001": "succeeded", "demo-0002": "failed",
+    assert states == {"demo-0000": "succeeded", "demo-0001": "succeeded", "demo-0002": "remaining",
                       "demo-0003": "failed", "demo-0004": "remaining", "demo-0005": "running",
                       "demo-0006": "remaining"}
     assert "controller is gone" in next(i for i in run.items if i.item_id == "demo-0004").reason
@@ -86,8 +86,11 @@ def test_our_layout_counts_every_state(tmp_path):
     assert run.durations.attempts == 10 and run.durations.max_s == 240.0
     assert run.durations.phases_s == {"agent": 60.0 * (1 + 1 + 2 + 3 + 1 + 1 + 2 + 3 + 4 + 1)}
 
+    assert next(i for i in run.items if i.item_id == "demo-0002").fix.startswith(
+        "after the key is fixed")
     left = remaining_plan(run)
-    assert [i.item_id for i in left.items] == ["demo-0004", "demo-0005", "demo-0006"]
+    assert [i.item_id for i in left.items] == ["demo-0002", "demo-0004", "demo-0005",
+                                               "demo-0006"]
     assert left.repo == "/srv/demo" and left.items[0].pre == ""
 
 
@@ -111,8 +114,13 @@ def test_status_cli_table_json_markdown_and_remaining_plan(tmp_path):
     out = tmp_path / "left.json"
     left = runner.invoke(cli, ["status", str(tmp_path / "state"), "--remaining-plan", str(out)])
     assert left.exit_code == 0, left.output
-    plan = Plan.model_validate_json(out.read_text())
-    assert [i.item_id for i in plan.items] == ["demo-0004", "demo-0005", "demo-0006"]
+    plan = Plan.model_validate_json(out.read_text())  # the fixes beside it do not hinder
+    assert [i.item_id for i in plan.items] == ["demo-0002", "demo-0004", "demo-0005",
+                                               "demo-0006"]
+    fixes = {i["item_id"]: i.get("fix") for i in json.loads(out.read_text())["items"]}
+    assert fixes["demo-0002"].startswith("after the key is fixed") and fixes["demo-0004"] is None
+    assert "demo-0002 (auth): after the key is fixed" in left.output
+    assert "1 failed for good, not in it" in left.output
 
     nothing = runner.invoke(cli, ["status", str(tmp_path / "state"), "--task", "other",
                                   "--remaining-plan", str(out)])
@@ -180,8 +188,16 @@ def test_isobench_layout_true_outcomes_from_trajectories(tmp_path):
     # ISO-Bench called five of these runs success; three of them were not.
     assert run.overturned == ["vllm_core-0000", "vllm_core-0004", "vllm_core-0005"]
     states = {i.item_id: i.state for i in run.items}
-    assert states["vllm_core-0000"] == "failed" and states["vllm_core-0002"] == "succeeded"
-    assert (run.succeeded, run.failed, run.remaining) == (2, 5, 0)
+    assert states["vllm_core-0002"] == "succeeded"
+    # What the user can fix is left, with the fix named; the agent's own outcomes are final.
+    fixes = {i.item_id: i.fix for i in run.items if i.state == "remaining"}
+    assert set(fixes) == {"vllm_core-0000", "vllm_core-0004", "vllm_core-0006"}
+    assert fixes["vllm_core-0000"].startswith("rerun without must-patch")
+    assert fixes["vllm_core-0004"].startswith("a retry of a truncated response")
+    assert fixes["vllm_core-0006"].startswith("after the key is fixed")
+    assert {i.item_id for i in run.items if i.state == "failed"} == {"vllm_core-0003",
+                                                                     "vllm_core-0005"}
+    assert (run.succeeded, run.failed, run.remaining, run.fixable) == (2, 2, 3, 3)
     must = next(s for s in run.signatures if s.name == "must_patch_tool_output_missing")
     assert must.error_class == ErrorClass.PERMANENT and "No tool output found" in must.example
     assert "Not a parallel-tool-call problem" in must.cause
@@ -209,12 +225,16 @@ def test_isobench_status_cli_shows_the_must_patch_signature(tmp_path):
     assert "ISO-Bench said success, the trajectory says otherwise: 3 item(s)" in result.output
     data = json.loads(CliRunner().invoke(cli, ["status", str(state), "--plan", str(plan),
                                               "--json"]).output)
-    assert data["runs"][0]["planned"] == 9 and data["runs"][0]["remaining"] == 2
+    assert data["runs"][0]["planned"] == 9 and data["runs"][0]["remaining"] == 5
     out = tmp_path / "left.json"
     CliRunner().invoke(cli, ["status", str(state), "--plan", str(plan),
                              "--remaining-plan", str(out)])
-    left = Plan.model_validate_json(out.read_text())
-    assert [i.item_id for i in left.items] == ["vllm_core-0007", "vllm_core-0008"]
+    left = json.loads(out.read_text())
+    assert [(i["item_id"], i["left"], i.get("fix", "")[:13]) for i in left["items"]] == [
+        ("vllm_core-0000", "must_patch_tool_output_missing", "rerun without"),
+        ("vllm_core-0004", "truncated_tool_json", "a retry of a "),
+        ("vllm_core-0006", "auth", "after the key"),
+        ("vllm_core-0007", "remaining", ""), ("vllm_core-0008", "remaining", "")]
 
 
 def test_status_of_a_path_below_runs_reads_only_that_part(tmp_path):

@@ -11,17 +11,23 @@ stdout is free text: no ending can be read from it, so the caller calls the atte
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.core.errors import ErrorSignature, classify_text
+from executor.core.errors import AGENT_STARTUP_CRASH, ErrorSignature, classify_text, signature
 from executor.core.journal import Usage
 
 STDOUT_GLOB = "*_stdout.txt"
 STDERR_GLOB = "*_stderr.txt"
 STDERR_TAIL_BYTES = 16 * 1024  # the fatal error is at the end; every line costs every rule
 TAIL_BYTES = 256 * 1024  # the result line is the last one; a long transcript precedes it
+# The line a dying process leaves last: Python's exception line ("ImportError: cannot import
+# name ...", "openai.OpenAIError: ..."), or a CLI's own "Error: ..." (click, Claude Code).
+CRASH_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)|Error)\b:? .+")
+TRACEBACK = "Traceback (most recent call last):"
+FRAME = re.compile(r'^\s*File ".+", line \d+')
 
 
 class AgentRecord(BaseModel):
@@ -67,6 +73,31 @@ def stderr_failure(item_dir: Path) -> ErrorSignature | None:
     return None
 
 
+def startup_crash(item_dir: Path) -> ErrorSignature | None:
+    """Why an agent died before its first step, from what it printed: a named failure (a
+    missing key is `auth`) anywhere in its logs' tails, else the last crash line of its stderr,
+    then of its stdout (TRAE's click prints "Error: Config file not found" on stdout), else the
+    deepest frame of a traceback cut short (ISO-Bench kept some stderr only in part). None
+    when the logs name nothing (then only the missing trajectory is known). Every
+    `*_stderr.txt`: ISO-Bench wrote TRAE's under `openhands_stderr.txt` too."""
+    logs = sorted(item_dir.glob(STDERR_GLOB)) + sorted(item_dir.glob(STDOUT_GLOB))
+    tails = {path: tail_lines(path, STDERR_TAIL_BYTES) for path in logs}
+    for path, lines in tails.items():
+        if (named := classify_text(lines, path.name)) is not None:
+            return named
+    for path, lines in tails.items():
+        crash = next((line.strip() for line in reversed(lines)
+                      if CRASH_LINE.match(line.strip())), None)
+        if crash:
+            return signature(AGENT_STARTUP_CRASH, crash, path.name)
+    for path, lines in tails.items():
+        if any(line.startswith(TRACEBACK) for line in lines):
+            frame = next((line.strip() for line in reversed(lines) if FRAME.match(line)), "")
+            return signature(AGENT_STARTUP_CRASH, f"a Python traceback, cut short at: {frame}",
+                             path.name)
+    return None
+
+
 def _result_object(path: Path) -> dict | None:
     lines = tail_lines(path)
     for line in reversed(lines):
@@ -87,9 +118,13 @@ def _record(data: dict, source: str) -> AgentRecord:
     count = lambda key: int(usage.get(key) or 0)  # noqa: E731 - absent counts are zero
     cost = data.get("total_cost_usd")
     turns = data.get("num_turns")
+    # An error result names its cause in `errors` ("ENOSPC: no space left on device"), its
+    # `result` and `subtype` ("error_during_execution") only say that it failed.
+    errors = [str(e) for e in data.get("errors") or [] if e] if isinstance(
+        data.get("errors"), list) else []
     return AgentRecord(
         finished=not data.get("is_error") and data.get("subtype") == "success",
-        result=str(data.get("result") or data.get("subtype") or ""),
+        result="; ".join(errors) or str(data.get("result") or data.get("subtype") or ""),
         usage=Usage(input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
                     cached_input_tokens=count("cache_read_input_tokens"),
                     cache_creation_input_tokens=count("cache_creation_input_tokens"),

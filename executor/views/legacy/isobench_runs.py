@@ -18,20 +18,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import pydantic_core
 from pydantic import BaseModel, Field
 
 from executor.parts.agents.base import AgentEnding
-from executor.parts.agents.trae_trajectory import TraeOutcome, json_object, read_trajectory
-from executor.core.errors import (EMPTY_PATCH, MUST_PATCH_NO_TOOL_OUTPUT, NO_TRAJECTORY, ErrorSignature,
-                             classify_text, signature, unclassified)
+from executor.parts.agents.trae_trajectory import TraeOutcome, read_trajectory
+from executor.core.errors import (AGENT_STARTUP_CRASH, EMPTY_PATCH, MUST_PATCH_NO_TOOL_OUTPUT, NO_TRAJECTORY,
+                                  ErrorClass, ErrorSignature, classify_text, signature,
+                                  unclassified)
 from executor.core.journal import Attempt, Journal, PhaseTiming, RunStatus
-from executor.views.legacy.agent_records import AgentRecord, read_agent_record, stderr_failure
+from executor.views.legacy.agent_records import (AgentRecord, read_agent_record, startup_crash,
+                                                 stderr_failure)
+from executor.views.legacy.journal_less import NO_JOURNAL
 from executor.core.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.records.state import PATCH_NAME, TRAJECTORY_NAME
 
 SOURCE = "iso-bench"
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 TRAJECTORY_AGENTS = ("trae",)  # the agents whose missing trajectory is itself evidence
+# The keys ISO-Bench wrote an agent's exit code and time under: its own name, except that the
+# codex runs wrote `codex_cli` (and TRAE's key is sometimes present, null, in others').
+AGENT_KEYS = ("trae", "codex_cli", "claude_code", "openhands", "codex")
+STARTUP_S = 120  # a run without a trajectory that lasted longer did more than start up
+EXITED_EMPTY = ("empty_patch", ErrorClass.PERMANENT,
+                "The agent exited 0 and left an empty model_patch.diff: it ended without a "
+                "change, nothing to measure.")
 
 def is_isobench_journal(data: object) -> bool:
     """ISO-Bench's journal has a top-level status and no attempts list."""
@@ -67,13 +78,28 @@ def load_outcome(path: Path) -> TraeOutcome | None:
 
 
 def _trajectory(path: Path) -> tuple[TraeOutcome | None, str | None]:
+    """(outcome, None), (None, why it is unreadable), or (None, None) when there is none.
+    pydantic's Rust parser: ISO-Bench's 823 trajectories are 284 MB of JSON, and parsing them
+    is most of what `status` does (json.loads takes about 2.5 times as long)."""
     try:
-        data = json_object(path.read_bytes())
+        raw = path.read_bytes()
     except OSError:
         return None, None
-    if isinstance(data, str):
-        return None, data
+    try:
+        data = pydantic_core.from_json(raw)
+    except ValueError as exc:
+        return None, f"trajectory is not valid JSON: {exc}"
+    if not isinstance(data, dict):
+        return None, "trajectory is not a JSON object"
     return read_trajectory(data), None
+
+
+def agent_block(journal: dict, agent: str) -> dict:
+    """The journal's block of the agent's exit code and time ({} when it has none)."""
+    for key in (agent, *AGENT_KEYS):
+        if isinstance(block := journal.get(key), dict):
+            return block
+    return {}
 
 
 def _journal_error(journal: dict) -> tuple[RunStatus, ErrorSignature]:
@@ -85,12 +111,20 @@ def has_patch(patch: str | None) -> bool:
     return bool(patch and patch.strip())
 
 
-def true_outcome(journal: dict, trajectory: TraeOutcome | None,
-                 patch: str | None) -> tuple[RunStatus, ErrorSignature | None]:
-    """How the run really ended, from evidence: trajectory first, then the harness's error."""
+def true_outcome(journal: dict, trajectory: TraeOutcome | None, patch: str | None,
+                 crash: Callable[[], ErrorSignature | None] | None = None
+                 ) -> tuple[RunStatus, ErrorSignature | None]:
+    """How the run really ended, from evidence: trajectory first, then the harness's error,
+    then what the agent printed (`crash`, given when the run can have died at start-up: no
+    trajectory was written and it ran no longer than a start-up)."""
     if trajectory is None:
         if journal.get("error"):
-            return _journal_error(journal)
+            status, sig = _journal_error(journal)
+            if sig.name == "unclassified" and crash is not None:  # it never took a step
+                sig = signature(AGENT_STARTUP_CRASH, sig.evidence, sig.source)
+            return status, sig
+        if crash is not None and (printed := crash()) is not None:
+            return RunStatus.AGENT_ERROR, printed
         return RunStatus.AGENT_ERROR, signature(NO_TRAJECTORY, "trajectory.json missing or "
                                                 "unreadable", "trajectory")
     if trajectory.ending == AgentEnding.FINISHED:
@@ -122,12 +156,15 @@ def kept_patch_outcome(status: RunStatus, sig: ErrorSignature | None,
 
 def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str | None,
                            agent: str,
-                           failure: Callable[[], ErrorSignature | None] = lambda: None
+                           failure: Callable[[], ErrorSignature | None] = lambda: None,
+                           crash: Callable[[], ErrorSignature | None] = lambda: None
                            ) -> tuple[RunStatus, ErrorSignature | None, str]:
     """Agents without a trajectory: their own result line, else the harness's error, else a
     named failure on their stderr (`failure`, read only when needed: logs are large) when
-    they left no patch, else the patch; with
-    none of those the outcome is unknown (not a failure: nothing says it failed)."""
+    they left no patch, else the patch. Without a patch: an exit code other than 0 with the
+    process's last error line (`crash`: Claude Code's "Error: Input must be provided") is a
+    start-up crash; exit 0 with an empty patch file ended without a change. With none of
+    those the outcome is unknown (not a failure: nothing says it failed)."""
     if record is not None:
         if record.finished:
             if has_patch(patch):
@@ -142,11 +179,20 @@ def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str
         return status, sig, "the harness recorded an error"
     if not has_patch(patch) and (printed := failure()) is not None:
         return RunStatus.AGENT_ERROR, printed, f"{agent} printed an error on stderr"
-    block = journal.get(agent) or {}
-    exit_note = f"exit {block.get('returncode')}" if isinstance(block, dict) else "no exit code"
+    block = agent_block(journal, agent)
+    code = block.get("returncode")
+    exit_note = f"exit {code}" if code is not None else "no exit code"
     if has_patch(patch):
         return (RunStatus.SUCCESS, None,
                 f"finished, patch kept ({agent} writes no trajectory; {exit_note})")
+    if code not in (0, None) and (died := crash()) is not None:
+        return RunStatus.AGENT_ERROR, died, f"{agent} crashed at start-up ({exit_note})"
+    if code == 0 and patch is not None:
+        took = block.get("duration_s")
+        after = f" after {took:.0f} s" if isinstance(took, (int, float)) else ""
+        return (RunStatus.NO_PATCH, signature(EXITED_EMPTY, f"{agent} exited 0{after}; "
+                                              "model_patch.diff is empty", "patch"),
+                f"{agent} exited 0 without a change")
     return RunStatus.UNKNOWN, None, (f"unknown: {agent} writes no trajectory and left no patch "
                                      f"({exit_note})")
 
@@ -163,14 +209,26 @@ def _evidence(item_dir: Path) -> _Evidence:
 def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae",
                  model: str = "", prices: PriceTable = DEFAULT_PRICES) -> Attempt:
     """One ISO-Bench item directory as one finished attempt."""
+    return _read(item_dir, journal, number, agent, model, prices)[0]
+
+
+def _read(item_dir: Path, journal: dict, number: int, agent: str, model: str,
+          prices: PriceTable) -> tuple[Attempt, str | None]:
+    """The attempt and, when its trajectory exists but cannot be read, why (read once)."""
     found = _evidence(item_dir)
     trajectory, patch = found.trajectory, found.patch
     outcome = f"iso-bench status: {journal.get('status')}"
+    if journal.get(NO_JOURNAL):
+        outcome = "no journal.json: read from trajectory.json and prompt.json"
+    took = agent_block(journal, agent).get("duration_s")
+    crash = lambda: startup_crash(item_dir)  # noqa: E731 - read only when needed
     if trajectory is None and found.trajectory_problem is None and agent not in TRAJECTORY_AGENTS:
         status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent,
-                                                      lambda: stderr_failure(item_dir))
+                                                      lambda: stderr_failure(item_dir), crash)
     else:
-        status, sig = true_outcome(journal, trajectory, patch)
+        at_startup = found.trajectory_problem is None and not (
+            isinstance(took, (int, float)) and took > STARTUP_S)
+        status, sig = true_outcome(journal, trajectory, patch, crash if at_startup else None)
         kept = kept_patch_outcome(status, sig, patch)
         if kept:
             status, sig, outcome = RunStatus.SUCCESS, None, kept
@@ -181,8 +239,8 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
              or datetime.fromtimestamp(item_dir.stat().st_mtime))
     started = _when(trajectory.start_time if trajectory else None) or known
     finished = _when(trajectory.end_time if trajectory else None) or written or started
-    block = journal.get("trae") or journal.get(agent) or {}
-    duration = (block.get("duration_s") if isinstance(block, dict) else None) or (
+    block = agent_block(journal, agent)
+    duration = block.get("duration_s") or (
         trajectory.execution_time_s if trajectory else
         found.record.duration_s if found.record else None)
     phases = ([PhaseTiming(name="agent", started_at=started, duration_s=float(duration))]
@@ -192,7 +250,7 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
         usage = with_cost(usage, model, prices)
     return Attempt(attempt=number, status=status, signature=sig, started_at=started,
                    finished_at=finished, phases=phases, usage=usage, agent_outcome=outcome,
-                   host=SOURCE, controller_pid=0)
+                   host=SOURCE, controller_pid=0), found.trajectory_problem
 
 
 def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]],
@@ -202,9 +260,9 @@ def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]]
     they really ran: ISO-Bench ran overlapping invocations, so a directory's name (when the
     invocation began) does not say when this item ran in it. `item_id` and `commit` are the
     ones commit_keys.py resolved (a directory's name can be another item's id)."""
-    read = [(d, j, read_attempt(d, j, 1, agent, model, prices)) for d, j in dirs]
+    read = [(d, j, *_read(d, j, 1, agent, model, prices)) for d, j in dirs]
     read.sort(key=lambda r: (_aware(r[2].started_at), r[0].parent.name))
-    for n, (_, _, attempt) in enumerate(read, 1):
+    for n, (_, _, attempt, _) in enumerate(read, 1):
         attempt.attempt = n
     first = read[0][1]
     commits = first.get("commits") or {}
@@ -212,12 +270,11 @@ def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]]
                       item_id=item_id or read[0][0].name, run_id=SOURCE, agent=agent,
                       model=model, commits={"base": str(commits.get("pre") or ""),
                                             "human": commit or str(commits.get("human") or "")},
-                      attempts=[a for _, _, a in read])
-    warnings = [f"{d / 'trajectory.json'}: {problem}" for d, _, _ in read
-                if (problem := _trajectory(d / "trajectory.json")[1])]
-    return LegacyItem(journal=journal, claimed=[j.get("status") for _, j, _ in read],
-                      runs=[d.parent.name for d, _, _ in read],
-                      item_dirs=[d for d, _, _ in read], warnings=warnings)
+                      attempts=[a for _, _, a, _ in read])
+    warnings = [f"{d / TRAJECTORY_NAME}: {problem}" for d, _, _, problem in read if problem]
+    return LegacyItem(journal=journal, claimed=[j.get("status") for _, j, _, _ in read],
+                      runs=[d.parent.name for d, _, _, _ in read],
+                      item_dirs=[d for d, _, _, _ in read], warnings=warnings)
 
 
 def journal_time(journal: dict) -> datetime | None:
