@@ -71,6 +71,19 @@ def misfiled_line(r: RunStatusReport) -> str:
             "(counted by the commit)")
 
 
+def journal_less_line(r: RunStatusReport) -> str:
+    """ISO-Bench directories without journal.json: counted, and said so."""
+    parts = []
+    if r.journal_less:
+        steps = sum(1 for d in r.journal_less if d.endswith(": max_steps"))
+        parts.append(f"{len(r.journal_less)} trajectory(ies) without journal.json ({steps} hit "
+                     "the step limit), counted as attempts")
+    if r.empty_dirs:
+        parts.append(f"{len(r.empty_dirs)} directory(ies) with neither journal nor trajectory "
+                     "(nothing shows the agent ran), not counted")
+    return "; ".join(parts)
+
+
 def _facts(r: RunStatusReport) -> list[str]:
     d = r.durations
     lines = [f"path: {r.path}"]
@@ -92,6 +105,14 @@ def _facts(r: RunStatusReport) -> list[str]:
     if r.misfiled:
         lines.append(misfiled_line(r) + ":")
         lines += [f"  {m}" for m in r.misfiled]
+    if r.journal_less or r.empty_dirs:
+        lines.append(journal_less_line(r) + ":")
+        lines += [f"  {d}" for d in r.journal_less + r.empty_dirs]
+    fixable = [i for i in r.items if i.fix]
+    if fixable:
+        lines.append(f"left for a rerun after a fix: {len(fixable)} item(s) "
+                     "(--remaining-plan writes them with their fixes):")
+        lines += [f"  {i.item_id} ({i.sequence[-1]}): {i.fix}" for i in fixable]
     if r.overturned:
         lines.append(f"ISO-Bench said success, the trajectory says otherwise: "
                      f"{len(r.overturned)} item(s): {', '.join(r.overturned)}")
@@ -177,6 +198,11 @@ def render_terminal(report: StatusReport, console: Console, details: bool = Fals
     if misfiled and not (details or len(report.runs) == 1):
         console.print("; ".join(f"{_short_title(r)}: {misfiled_line(r)}" for r in misfiled)
                       + " (--details names them)", style="yellow", highlight=False)
+    journal_less = [r for r in report.runs if r.journal_less or r.empty_dirs]
+    if journal_less and not (details or len(report.runs) == 1):
+        for r in journal_less:
+            console.print(f"{_short_title(r)}: {journal_less_line(r)} (--details names them)",
+                          style="yellow", highlight=False)
     if details or len(report.runs) == 1:
         _render_details(report, console)
     else:

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.core.errors import AGENT_STARTUP_CRASH, ErrorSignature, classify_text, signature
+from executor.core.errors import (
+    AGENT_STARTUP_CRASH,
+    ErrorSignature,
+    classify_text,
+    signature,
+)
 from executor.core.journal import Usage
 
 STDOUT_GLOB = "*_stdout.txt"
