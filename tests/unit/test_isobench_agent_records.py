@@ -90,7 +90,13 @@ def test_trae_start_up_crashes_are_named_from_what_it_printed(tmp_path):
         5, "error", error="[Errno 2] No such file or directory: '/opt/trae/.venv/bin/python'",
         error_type="FileNotFoundError", trae=None), patch=None)
 
+    # an hour without a trajectory did more than start up: its missing trajectory is all
+    slow = {"trae": {"cli": "python", "returncode": 1, "duration_s": 3600.0}}
+    _item(runs, "trae", "gpt-5", "2025-11-07_10-00-00", 3, _journal(3, "error", **slow),
+          patch="", stdout=CONFIG_MISSING)
+
     items = {i.item_id: i for i in _run(state, "trae").items}
+    assert items["vllm_core-0003"].sequence == ["no_trajectory", "success"]
     crashes = {k: i for k, i in items.items() if "agent_startup_crash" in i.sequence}
     assert set(crashes) == {"vllm_core-0001", "vllm_core-0004", "vllm_core-0005"}
     run = _run(state, "trae")
@@ -108,15 +114,6 @@ def test_trae_start_up_crashes_are_named_from_what_it_printed(tmp_path):
     # Left for a rerun once the install is fixed, not failed for good.
     assert items["vllm_core-0004"].state == "remaining"
     assert items["vllm_core-0004"].fix.startswith("after the agent's install or config is fixed")
-
-
-def test_a_long_run_without_a_trajectory_is_not_a_start_up_crash(tmp_path):
-    state = write_isobench_state(tmp_path)
-    slow = {"trae": {"cli": "python", "returncode": 1, "duration_s": 3600.0}}
-    _item(_runs(state), "trae", "gpt-5", STAMP, 5, _journal(5, "error", **slow), patch="",
-          stdout=CONFIG_MISSING)
-    items = {i.item_id: i for i in _run(state, "trae").items}
-    assert items["vllm_core-0005"].sequence == ["no_trajectory"]
 
 
 def test_claude_code_error_result_and_cli_refusal(tmp_path):
