@@ -116,7 +116,7 @@ def commit_report(run: _Run, status: ItemStatus, item: _Item | None,
         if journal else None
     commit = CommitReport(
         item_id=status.item_id, state=status.state, sequence=status.sequence,
-        reason=status.reason,
+        reason=status.reason, fix=status.fix,
         human=(journal.commits.get("human") if journal else "") or status.plan_item.human,
         base=(journal.commits.get("base") if journal else "") or status.plan_item.pre,
         usage=sum_usage(journal.attempts) if journal else None)
@@ -187,6 +187,7 @@ def run_report(run: _Run, plan: Plan | None, human_diffs: bool) -> RunReport:
         model=status.model, run_id=status.run_id, path=str(status.path),
         planned=status.planned, done=status.succeeded, patch_kept=status.patch_kept,
         failed=status.failed, unknown=status.unknown, remaining=status.remaining,
+        fixable=status.fixable,
         failed_by_cause=dict(sorted(causes.items(), key=lambda kv: -kv[1])),
         usage=status.usage, agent_hours=round(agent_s / HOUR, 3),
         bench_hours=round(bench_s / HOUR, 4), aggregate=aggregate(commits),
