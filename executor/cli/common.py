@@ -20,7 +20,7 @@ from executor.parts.gateway.options import GatewayFlags
 from executor.runs.pipeline import AgentLimits, ImageInputs, RunOptions
 from executor.core.policy import RetryPolicy
 from executor.runs.resolve import JobSource
-from executor.engine.sandbox import Resources
+from executor.core.resources import Resources
 from executor.parts.vllm.jobs import VllmBuildOptions
 
 console = Console(stderr=True, highlight=False)
@@ -117,9 +117,10 @@ batch_retry_options = grouped("Batch", model_options(
 
 
 def reap_dead_controllers() -> None:
-    from executor.engine.sandbox import docker_client, reap_orphans
+    from executor.engine.sandbox import reap_orphans
+    from executor.engine.chosen import engine_client
 
-    removed = reap_orphans(docker_client())
+    removed = reap_orphans(engine_client())
     if removed:
         log_line(f"removed {len(removed)} container(s) left by dead controllers")
 

@@ -8,7 +8,7 @@ same inputs finds the tag and builds nothing, and a changed input can never reus
   sandbox  `Dockerfile.gpu` on top of the base: toolchain -> repo at one commit, installed ->
            the controller's private copy of the base tree (for harness_patch)
 
-This module and sandbox.py are the only ones that touch the Docker SDK.
+Images live on whichever engine the run uses (engine/base.py); both speak the same image API.
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-import docker
-import docker.errors
 from pydantic import BaseModel, Field
 
 from executor.core.errors import ImageBuildError, InfraError, UserInputError
-from executor.engine.sandbox import docker_client
+from executor.engine.chosen import engine_client
+from executor.engine.docker import APIError, ImageNotFound, NotFound
 from executor.core.tarballs import safe_extract
 
 RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
@@ -94,10 +93,10 @@ def base_identity(ref: ImageRef) -> str:
     return ref.recipe or ref.id
 
 
-def find_image(client: docker.DockerClient, tag: str) -> ImageRef | None:
+def find_image(client, tag: str) -> ImageRef | None:
     try:
         image = client.images.get(tag)
-    except docker.errors.ImageNotFound:
+    except ImageNotFound:
         return None
     return ImageRef(tag=tag, id=image.id, built=False)
 
@@ -126,10 +125,10 @@ class BaseImageRecipe(BaseModel):
         return f"isobench/base:{self.suite}-{self.content_hash()[:12]}"
 
 
-def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | None = None,
+def ensure_base_image(recipe: BaseImageRecipe, client=None,
                       log: Log = _noop) -> ImageRef:
     """The offline Debian base, built once per recipe and reused after."""
-    client = client or docker_client()
+    client = client or engine_client()
     identity = {"recipe": f"base-recipe:{recipe.content_hash()}"}
     if found := find_image(client, recipe.tag):
         log(f"base image {recipe.tag} present")
@@ -171,16 +170,16 @@ def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | Non
                                   **identity})
 
 
-def resolve_named_base(name: str, client: docker.DockerClient | None = None,
+def resolve_named_base(name: str, client=None,
                        log: Log = _noop) -> ImageRef:
     """A user-named base image: use the local copy, else try one pull, else say what to do."""
-    client = client or docker_client()
+    client = client or engine_client()
     if found := find_image(client, name):
         return found
     log(f"pulling {name} ...")
     try:
         client.images.pull(name)
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         raise UserInputError(
             f"base image {name} is not on this engine and could not be pulled "
             f"({exc.explanation or exc}); `docker load -i IMAGE.tar` it first") from exc
@@ -274,7 +273,7 @@ def build_context(files: dict[str, bytes], trees: dict[str, Path], out: Path) ->
 def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels: dict[str, str],
                 log_file: Path, log: Log = _noop, target: str | None = None) -> ImageRef:
     """`docker build` through the SDK, the whole log to `log_file`, a failure's tail raised."""
-    client = docker_client(timeout=None)
+    client = engine_client(timeout=None)
     started = time.monotonic()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     image_id = None
@@ -294,7 +293,7 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
                     out.write(f"ERROR: {event['error']}\n")
                 if aux := event.get("aux"):
                     image_id = aux.get("ID", image_id)
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             errors.append(str(exc.explanation or exc))
     if errors:
         raise ImageBuildError(f"image build failed for {tag}: {errors[-1]} "
@@ -316,7 +315,7 @@ CONTEXT_INPUTS = ("wheels", "deps", "agent", "models")
 
 def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],
                          base_tag: str, log_dir: Path, log: Log = _noop,
-                         client: docker.DockerClient | None = None,
+                         client=None,
                          inputs: dict[str, Path] | None = None) -> ImageRef:
     """Reuse the image for this recipe, or build it from `Dockerfile.gpu`.
 
@@ -325,7 +324,7 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
     names in CONTEXT_INPUTS to host folders; their content must be pinned by the recipe's
     build args (a digest), since the tag is computed before they are read.
     """
-    client = client or docker_client()
+    client = client or engine_client()
     if found := find_image(client, recipe.tag):
         log(f"sandbox image {recipe.tag} present")
         return found
@@ -356,7 +355,7 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
 
 
 def export_image_path(tag: str, path: str, dest: Path,
-                      client: docker.DockerClient | None = None) -> None:
+                      client=None) -> None:
     """Copy the directory `path` of image `tag` to the host directory `dest` (which must not
     exist), atomically: a temp dir beside it, renamed when complete, so a reader sees the whole
     tree or none of it, and two workers exporting at once both end with one complete copy.
@@ -364,7 +363,7 @@ def export_image_path(tag: str, path: str, dest: Path,
     Symlinks are kept as they are (a venv's bin/python points at the image's interpreter, which
     is where the sandbox has it too); this is our own image, so the 'tar' filter is enough.
     """
-    client = client or docker_client(timeout=None)
+    client = client or engine_client(timeout=None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     container = client.containers.create(tag, command=["true"],
                                          labels={LABEL_IMAGE: "export"})
@@ -387,15 +386,15 @@ def export_image_path(tag: str, path: str, dest: Path,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_image_archive(path: Path, client: docker.DockerClient | None = None) -> list[str]:
+def load_image_archive(path: Path, client=None) -> list[str]:
     """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
-    client = client or docker_client(timeout=None)
+    client = client or engine_client(timeout=None)
     try:
         with open(path, "rb") as archive:
             images = client.images.load(archive)
     except OSError as exc:
         raise UserInputError(f"cannot read image archive {path}: {exc.strerror}") from exc
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         raise UserInputError(f"{path} is not a loadable image archive: "
                              f"{exc.explanation or exc}") from exc
     return [tag for image in images for tag in image.tags]
@@ -411,25 +410,25 @@ class ImageInfo(BaseModel):
     size: int = Field(default=0, description="Bytes.")
 
 
-def isobench_images(client: docker.DockerClient | None = None) -> list[ImageInfo]:
+def isobench_images(client=None) -> list[ImageInfo]:
     """Every image with isobench's label on this engine (never any other image)."""
-    found = (client or docker_client()).images.list(filters={"label": LABEL_IMAGE})
+    found = (client or engine_client()).images.list(filters={"label": LABEL_IMAGE})
     return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
                       kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
                       created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
                       else None, size=int(image.attrs.get("Size", 0))) for image in found]
 
 
-def remove_image(image_id: str, client: docker.DockerClient | None = None) -> str | None:
+def remove_image(image_id: str, client=None) -> str | None:
     """Remove an image; None when done, else why the engine kept it (in use by a container)."""
     try:
-        (client or docker_client()).images.remove(image_id, noprune=False)
+        (client or engine_client()).images.remove(image_id, noprune=False)
         return None
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         return str(exc.explanation or exc)
 
 
-def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:
+def image_exists_or_fail(client, tag: str) -> str:
     ref = find_image(client, tag)
     if ref is None:
         raise InfraError(f"image {tag} disappeared from the engine (pruned meanwhile?)")
@@ -476,10 +475,10 @@ class ImageFingerprint(BaseModel):
                     "working tree (build outputs excluded); files: '<sha256> <path>'.")
 
 
-def image_fingerprint(tag: str, client: docker.DockerClient | None = None) -> ImageFingerprint:
+def image_fingerprint(tag: str, client=None) -> ImageFingerprint:
     """List the image's packages and repository files from a throwaway container (no network,
     nothing kept)."""
-    client = client or docker_client(timeout=None)
+    client = client or engine_client(timeout=None)
     output = client.containers.run(tag, ["bash", "-c", FINGERPRINT_SCRIPT], network_mode="none",
                                    remove=True, stdout=True, stderr=False,
                                    labels={LABEL_IMAGE: "fingerprint"})
@@ -534,18 +533,18 @@ def _keyed(component: str, entries: list[str]) -> dict[str, str]:
     return out
 
 
-def image_labels(tag: str, client: docker.DockerClient | None = None) -> dict[str, str] | None:
+def image_labels(tag: str, client=None) -> dict[str, str] | None:
     """An image's labels (the sandbox recipe is one), or None when the engine lacks it."""
-    client = client or docker_client()
+    client = client or engine_client()
     try:
         return dict(client.images.get(tag).labels or {})
-    except docker.errors.ImageNotFound:
+    except ImageNotFound:
         return None
 
 
-def save_images(tags: list[str], dest: Path, client: docker.DockerClient | None = None) -> None:
+def save_images(tags: list[str], dest: Path, client=None) -> None:
     """`docker save` several images into one archive (shared layers stored once), atomically."""
-    client = client or docker_client(timeout=None)
+    client = client or engine_client(timeout=None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # docker-py's get_image takes one name; the engine's /images/get takes many, which is what
     # lets sandbox images share their base layers in one archive.
@@ -563,37 +562,37 @@ def save_images(tags: list[str], dest: Path, client: docker.DockerClient | None 
         raise
 
 
-def image_ids(tags: list[str], client: docker.DockerClient | None = None
+def image_ids(tags: list[str], client=None
               ) -> dict[str, str | None]:
     """tag -> image id on this engine (None where absent)."""
-    client = client or docker_client()
+    client = client or engine_client()
     return {tag: (ref.id if (ref := find_image(client, tag)) else None) for tag in tags}
 
 
-def remove_images(tags: list[str], client: docker.DockerClient | None = None) -> list[str]:
+def remove_images(tags: list[str], client=None) -> list[str]:
     """Remove these tags (the images of one run, never others); returns the ones removed."""
-    client = client or docker_client()
+    client = client or engine_client()
     removed = []
     for tag in tags:
         try:
             client.images.remove(tag, force=True)
             removed.append(tag)
-        except docker.errors.ImageNotFound:
+        except ImageNotFound:
             continue
     return removed
 
 
-def engine_networks(client: docker.DockerClient | None = None) -> set[str]:
+def engine_networks(client=None) -> set[str]:
     """Names of the networks this engine has (an engine started with --bridge none has no
     'bridge')."""
-    client = client or docker_client()
+    client = client or engine_client()
     return {network.name for network in client.networks.list()}
 
 
-def read_image_file(tag: str, path: str, client: docker.DockerClient | None = None) -> str:
+def read_image_file(tag: str, path: str, client=None) -> str:
     """The text of one file inside image `tag` (no container is started; a stopped one is
     created for the copy and removed)."""
-    client = client or docker_client(timeout=None)
+    client = client or engine_client(timeout=None)
     container = client.containers.create(tag, command=["true"],
                                          labels={LABEL_IMAGE: "export"})
     try:
@@ -608,7 +607,7 @@ def read_image_file(tag: str, path: str, client: docker.DockerClient | None = No
                 if stream is None:
                     raise ImageBuildError(f"{path} in {tag} is not a file")
                 return stream.read().decode("utf-8", "replace")
-    except docker.errors.NotFound as exc:
+    except NotFound as exc:
         raise ImageBuildError(f"{tag} has no {path}") from exc
     finally:
         container.remove(force=True)
@@ -624,10 +623,10 @@ class LayerSizes(BaseModel):
                                           "oldest first.")
 
 
-def layer_sizes(tag: str, base_tag: str, client: docker.DockerClient | None = None
+def layer_sizes(tag: str, base_tag: str, client=None
                 ) -> LayerSizes:
     """Sizes of `tag`'s layers above `base_tag` (`docker history`, empty layers left out)."""
-    client = client or docker_client()
+    client = client or engine_client()
     image, base = client.images.get(tag), client.images.get(base_tag)
     base_ids = {row["Id"] for row in base.history() if row["Id"] != "<missing>"}
     above: list[tuple[str, int]] = []

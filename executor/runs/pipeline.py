@@ -53,9 +53,9 @@ from executor.core.redact import Redactor
 from executor.parts.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
                            patch_stats, verify_no_leak)
 from executor.runs.cancel import CancelToken
-from executor.engine.sandbox import (ENGINE_ERRORS, Resources, Sandbox, SandboxSpec,
-                              allow_item_sandboxes, refuse_item_sandboxes,
-                              remove_item_sandboxes)
+from executor.engine.sandbox import (ENGINE_ERRORS, Sandbox, allow_item_sandboxes,
+                                     refuse_item_sandboxes, remove_item_sandboxes)
+from executor.core.resources import Resources, SandboxSpec
 from executor.records.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
                             TRACEBACK_NAME, JournalConflict, RunKey, StateLayout,
                             attempt_dir_name)

@@ -36,7 +36,8 @@ from executor.runs.pipeline import RunOptions, ensure_images
 from executor.runs.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, ITEMS_DIR, BundleIndex,
                                    BundleItem, Log, clone_bundle, index_digest, item_manifest,
                                    item_results, item_task, open_bundle, verify_bundle)
-from executor.engine.sandbox import ENGINE_ERRORS, GpuRequest, Resources
+from executor.engine.sandbox import ENGINE_ERRORS
+from executor.core.resources import GpuRequest, Resources
 from executor.records.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PLAN_NAME, RERUN_NAME,
                             RESULTS_NAME, RunKey, StateLayout, attempt_dir_name)
 from executor.core.task import CommitJob, Plan, PlanItem
