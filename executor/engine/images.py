@@ -428,13 +428,6 @@ def remove_image(image_id: str, client=None) -> str | None:
         return str(exc.explanation or exc)
 
 
-def image_exists_or_fail(client, tag: str) -> str:
-    ref = find_image(client, tag)
-    if ref is None:
-        raise InfraError(f"image {tag} disappeared from the engine (pruned meanwhile?)")
-    return ref.id
-
-
 # --------------------------------------------------------------------------- content checks
 #
 # A tag says which inputs an image was built from; it cannot say that two builds of the same
