@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 
 from executor.parts.bench.results import BenchResults
 from executor.parts.bench.run import BenchOptions, bench_record, benchmark
-from executor.engine.images import (BaseImageRecipe, ImageRef, RecordedInputs,
-                            engine_networks, fingerprint_drift, image_fingerprint, image_ids,
-                            load_image_archive, recorded_inputs)
+from executor.engine.images import BaseImageRecipe, ImageRef, RecordedInputs, recorded_inputs
+from executor.engine.fingerprint import fingerprint_drift, image_fingerprint
+from executor.engine.image_store import engine_networks, image_ids, load_image_archive
 from executor.core.errors import UserInputError
 from executor.parts.repo import patch_stats
 from executor.core.errors import IsobenchError, classify_text, unclassified
