@@ -264,8 +264,8 @@ class EnvironmentNotReady(UserInputError):
     found before any attempt: exit 2 with the one thing to do, and no run record left behind."""
 
 
-class DockerUnavailable(UserInputError):
-    """No Docker engine answers. Exit 2 with instructions: nothing was started."""
+class EngineUnavailable(UserInputError):
+    """No container engine answers. Exit 2 with instructions: nothing was started."""
 
 
 class InfraError(IsobenchError):
