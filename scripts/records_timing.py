@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="Another checkout to compare with.")
     parser.add_argument("--against-python", help="Its interpreter (default: its .venv, else "
                                                  "this one).")
+    parser.add_argument("--only", choices=("status", "report"), help="Time one command only.")
     args = parser.parse_args()
     state = args.state.resolve()
     sides = {"this": (REPO, sys.executable)}
@@ -100,19 +101,23 @@ def main() -> None:
     results: dict[tuple[str, str], list[Sample]] = {}
     for _ in range(args.runs):  # alternate the sides: both see the same load
         for side, (checkout, python) in sides.items():
-            results.setdefault((side, "status"), []).append(
-                status_sample(checkout, python, state))
-            results.setdefault((side, "report"), []).append(
-                report_sample(checkout, python, state))
+            for command, sample in (("status", status_sample), ("report", report_sample)):
+                if args.only in (None, command):
+                    results.setdefault((side, command), []).append(
+                        sample(checkout, python, state))
     for (side, command), samples in results.items():
         print(describe(f"{side} ({sides[side][0]}) isobench {command}", samples))
     if args.against:
         for command in ("status", "report"):
+            if (("this", command)) not in results:
+                continue
             this, other = results[("this", command)], results[("other", command)]
             for field in ("seconds", "peak_rss_mb", "html_mb"):
                 a, b = median(this, field), median(other, field)
                 if a is not None and b:
-                    print(f"{command} {field}: this/other = {a / b:.3f}")
+                    print(f"{command} {field} (medians): this/other = {a / b:.3f}")
+            fastest = min(s.seconds for s in this) / min(s.seconds for s in other)
+            print(f"{command} seconds (fastest runs): this/other = {fastest:.3f}")
 
 
 if __name__ == "__main__":

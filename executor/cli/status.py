@@ -63,9 +63,9 @@ def status_command(state, state_dir, as_json, markdown, plan_file, remaining_pla
         run = report.runs[0]
         left = remaining_plan_json(run)
         write_json_atomic(remaining_plan, left)
-        final = run.failed
-        click.echo(f"{remaining_plan}: {len(left['items'])} items left ({run.fixable} after a "
-                   f"fix; {final} failed for good, not in it)", err=True)
+        click.echo(f"{remaining_plan}: {len(left['items'])} items left ({run.fixable} failed, "
+                   f"to rerun after a fix; {run.failed - run.fixable} failed for good, not in "
+                   "it)", err=True)
         for entry in left["items"]:
             if "fix" in entry:
                 click.echo(f"  {entry['item_id']} ({entry['left']}): {entry['fix']}", err=True)

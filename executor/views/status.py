@@ -49,8 +49,8 @@ class ItemStatus(BaseModel):
     holder: str | None = Field(default=None, description="host:pid holding the lock, if held.")
     patch_kept: bool = Field(default=False, description="Done by a run that died after its work "
                                                         "was in the patch (benchmarkable).")
-    fix: str | None = Field(default=None, description="Left after a failure the user can fix: "
-                                                      "what to do before the rerun.")
+    fix: str | None = Field(default=None, description="A failure the user can fix: what to do "
+                                                      "before rerunning it (remaining plan).")
     plan_item: PlanItem = Field(description="The item as a plan entry (for remaining plans).")
 
 
@@ -95,8 +95,8 @@ class RunStatusReport(BaseModel):
     unknown: int = Field(default=0, description="Items whose agent left no readable ending "
                                                 "(ISO-Bench's trajectory-less agents).")
     patch_kept: int = Field(default=0, description="Succeeded items done by a kept patch.")
-    fixable: int = Field(default=0, description="Remaining items whose last failure the user "
-                                                "can fix (each with its fix).")
+    fixable: int = Field(default=0, description="Failed items the user can fix and rerun "
+                                                "(each with its fix; in the remaining plan).")
     remaining: int = Field(description="planned - succeeded - failed - unknown (running "
                                        "included).")
     attempts: int = Field(description="All attempts.")
@@ -293,8 +293,10 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
     if decision.kind == DecisionKind.SUCCESS:
         state = "succeeded"
     elif decision.final:
+        # Final for the policy (a retry would send the same inputs), yet the user can change
+        # the inputs: named, and in the remaining plan, while `run` and `status` agree it failed.
         fix = user_fix(journal.attempts[-1] if journal.attempts else None)
-        state = "remaining" if fix else "failed"
+        state = "failed"
     elif decision.kind == DecisionKind.ABANDONED and item.lock and item.lock.held is not False:
         state = "running"
         who = item.lock.holder
@@ -305,7 +307,7 @@ def judge_item(item: _Item, policy: RetryPolicy, plan_item: PlanItem | None,
     if decision.kind == DecisionKind.ABANDONED and state == "remaining":
         reason += "; its controller is gone (resume closes it as interrupted)"
     if fix:
-        reason += f"; left for a rerun {fix}"
+        reason += f"; can be rerun {fix}"
     return ItemStatus(item_id=journal.item_id, state=state, attempts=len(journal.attempts),
                       sequence=[attempt_label(a) for a in journal.attempts], reason=reason,
                       claimed=item.claimed, holder=holder, fix=fix,
@@ -502,20 +504,25 @@ def _task_of(run: _Run) -> str:
     return run.items[0].journal.task_id if run.items else run.names[0]
 
 
+def is_left(item: ItemStatus) -> bool:
+    """Worth running again: not final, or failed in a way the user can fix first."""
+    return item.state not in ("succeeded", "failed") or item.fix is not None
+
+
 def remaining_plan(report: RunStatusReport) -> Plan:
-    """The items of one run that are not final, as a plan (ISO-Bench plan.json format); items
-    whose outcome is unknown are in it: nothing shows they were done; so are the failures the
-    user can fix (see remaining_plan_json for the fix of each)."""
+    """The items of one run worth running again, as a plan (ISO-Bench plan.json format): those
+    not final (unknown included: nothing shows they were done) and the failures the user can
+    fix (remaining_plan_json names each fix); the agent's own final outcomes are not in it."""
     return Plan(repo=report.repo or report.task, task_id=report.task,
-                items=[i.plan_item for i in report.items
-                       if i.state not in ("succeeded", "failed")])
+                items=[i.plan_item for i in report.items if is_left(i)])
 
 
 def remaining_plan_json(report: RunStatusReport) -> dict:
-    """remaining_plan with each item's fix (`fix`) and why it is left (`left`) beside it: a
-    plan reader ignores fields it does not know, so `isobench run` takes this file as is."""
+    """remaining_plan with why each item is left (`left`: its state, or the failure to fix)
+    and the fix (`fix`) beside it: a plan reader ignores fields it does not know, so
+    `isobench run` takes this file as is."""
     plan = remaining_plan(report).model_dump(mode="json")
-    left = {i.item_id: i for i in report.items if i.state not in ("succeeded", "failed")}
+    left = {i.item_id: i for i in report.items if is_left(i)}
     for entry in plan["items"]:
         item = left[entry["item_id"]]
         entry["left"] = item.state if not item.fix else (item.sequence or ["failed"])[-1]

@@ -110,7 +110,7 @@ def _facts(r: RunStatusReport) -> list[str]:
         lines += [f"  {d}" for d in r.journal_less + r.empty_dirs]
     fixable = [i for i in r.items if i.fix]
     if fixable:
-        lines.append(f"left for a rerun after a fix: {len(fixable)} item(s) "
+        lines.append(f"failed, to rerun after a fix: {len(fixable)} item(s) "
                      "(--remaining-plan writes them with their fixes):")
         lines += [f"  {i.item_id} ({i.sequence[-1]}): {i.fix}" for i in fixable]
     if r.overturned:
@@ -126,7 +126,7 @@ COUNT_COLUMNS = ("planned", "attempted", "succeeded", "failed", "running", "rema
                  "attempts", "error %")
 
 
-TOTAL_COLUMNS = ("planned", "done", "kept", "failed", "unknown", "left", "cost")
+TOTAL_COLUMNS = ("planned", "done", "kept", "failed", "to fix", "unknown", "left", "cost")
 TOP_CAUSES = 5
 LISTED_WARNINGS = 3
 
@@ -137,7 +137,8 @@ def _short_title(r: RunStatusReport) -> str:
 
 def _total_row(r: RunStatusReport) -> list[str]:
     return [_short_title(r), str(r.planned), str(r.succeeded), str(r.patch_kept or "-"),
-            str(r.failed), str(r.unknown or "-"), str(r.remaining), _cost(r)]
+            str(r.failed), str(r.fixable or "-"), str(r.unknown or "-"), str(r.remaining),
+            _cost(r)]
 
 
 def top_causes(report: StatusReport, n: int = TOP_CAUSES) -> list[tuple[str, int, int, int]]:
@@ -184,6 +185,7 @@ def render_terminal(report: StatusReport, console: Console, details: bool = Fals
         totals.add_row(*_total_row(r))
     console.print(totals)
     console.print("done: an attempt truly finished (kept: its patch outlived the agent); "
+                  "to fix: failed, the user can fix the cause and rerun (--remaining-plan); "
                   "left: not final", style="dim", highlight=False)
     causes = top_causes(report)
     if causes:

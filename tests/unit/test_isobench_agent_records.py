@@ -110,8 +110,8 @@ def test_trae_start_up_crashes_are_named_from_what_it_printed(tmp_path):
                                           '"/opt/trae-agent/trae_agent/utils/config.py", line '
                                           "229, in create")
     assert evidence["vllm_core-0005"].startswith("FileNotFoundError: [Errno 2] No such file")
-    # Left for a rerun once the install is fixed, not failed for good.
-    assert items["vllm_core-0004"].state == "remaining"
+    # Failed, to rerun once the install is fixed.
+    assert items["vllm_core-0004"].state == "failed"
     assert items["vllm_core-0004"].fix.startswith("after the agent's install or config is fixed")
 
 

@@ -29,7 +29,7 @@ def test_codex_cli_usage_limit_is_read_from_stderr(tmp_path):
     (item_dir / "openhands_stderr.txt").write_text(USAGE_LIMIT)
     run = next(r for r in build_report(state).runs if r.agent == "codex_cli")
     (item,) = run.items
-    assert item.sequence == ["quota_exhausted"] and item.state == "remaining"
+    assert item.sequence == ["quota_exhausted"] and item.state == "failed"
     assert item.fix.startswith("after the key's quota is topped up")
     assert run.error_rate == 1.0 and run.unknown == 0
     assert run.durations.phases_s == {"agent": 0.8}  # from the `codex_cli` block

@@ -29,7 +29,7 @@ def write_ours(tmp_path, holder_lock: ItemLock | None = None):
     scripts = {
         "demo-0000": ["success"],
         "demo-0001": ["rate_limit", "rate_limit", "success"],
-        "demo-0002": ["auth"],  # final for the policy, but the user can fix the key: left
+        "demo-0002": ["auth"],  # final for the policy, but the user can fix the key
         "demo-0003": ["rate_limit", "rate_limit", "rate_limit", "rate_limit"],  # exhausted
         "demo-0004": ["rate_limit", "running"],  # its controller died
         "demo-0005": ["running"],  # a live controller holds it
@@ -61,9 +61,9 @@ def test_our_layout_counts_every_state(tmp_path):
     (run,) = report.runs
     assert (run.source, run.task, run.run_id, run.repo) == ("isobench", "demo", "r1", "/srv/demo")
     assert (run.planned, run.attempted, run.succeeded, run.failed, run.running,
-            run.remaining, run.fixable) == (7, 6, 2, 1, 1, 4, 1)
+            run.remaining, run.fixable) == (7, 6, 2, 2, 1, 3, 1)
     states = {i.item_id: i.state for i in run.items}
-    assert states == {"demo-0000": "succeeded", "demo-0001": "succeeded", "demo-0002": "remaining",
+    assert states == {"demo-0000": "succeeded", "demo-0001": "succeeded", "demo-0002": "failed",
                       "demo-0003": "failed", "demo-0004": "remaining", "demo-0005": "running",
                       "demo-0006": "remaining"}
     assert "controller is gone" in next(i for i in run.items if i.item_id == "demo-0004").reason
@@ -88,6 +88,7 @@ def test_our_layout_counts_every_state(tmp_path):
 
     assert next(i for i in run.items if i.item_id == "demo-0002").fix.startswith(
         "after the key is fixed")
+    assert next(i for i in run.items if i.item_id == "demo-0003").fix is None  # retries used
     left = remaining_plan(run)
     assert [i.item_id for i in left.items] == ["demo-0002", "demo-0004", "demo-0005",
                                                "demo-0006"]
@@ -120,7 +121,7 @@ def test_status_cli_table_json_markdown_and_remaining_plan(tmp_path):
     fixes = {i["item_id"]: i.get("fix") for i in json.loads(out.read_text())["items"]}
     assert fixes["demo-0002"].startswith("after the key is fixed") and fixes["demo-0004"] is None
     assert "demo-0002 (auth): after the key is fixed" in left.output
-    assert "1 failed for good, not in it" in left.output
+    assert "1 failed, to rerun after a fix; 1 failed for good, not in it" in left.output
 
     nothing = runner.invoke(cli, ["status", str(tmp_path / "state"), "--task", "other",
                                   "--remaining-plan", str(out)])
@@ -189,15 +190,16 @@ def test_isobench_layout_true_outcomes_from_trajectories(tmp_path):
     assert run.overturned == ["vllm_core-0000", "vllm_core-0004", "vllm_core-0005"]
     states = {i.item_id: i.state for i in run.items}
     assert states["vllm_core-0002"] == "succeeded"
-    # What the user can fix is left, with the fix named; the agent's own outcomes are final.
-    fixes = {i.item_id: i.fix for i in run.items if i.state == "remaining"}
+    # What the user can fix is named (and in the remaining plan); the agent's own outcomes are
+    # final. Both failed: the policy would send the same inputs again.
+    fixes = {i.item_id: i.fix for i in run.items if i.fix}
     assert set(fixes) == {"vllm_core-0000", "vllm_core-0004", "vllm_core-0006"}
     assert fixes["vllm_core-0000"].startswith("rerun without must-patch")
     assert fixes["vllm_core-0004"].startswith("a retry of a truncated response")
     assert fixes["vllm_core-0006"].startswith("after the key is fixed")
-    assert {i.item_id for i in run.items if i.state == "failed"} == {"vllm_core-0003",
-                                                                     "vllm_core-0005"}
-    assert (run.succeeded, run.failed, run.remaining, run.fixable) == (2, 2, 3, 3)
+    assert {i.item_id for i in run.items if i.state == "failed" and not i.fix} == {
+        "vllm_core-0003", "vllm_core-0005"}
+    assert (run.succeeded, run.failed, run.remaining, run.fixable) == (2, 5, 0, 3)
     must = next(s for s in run.signatures if s.name == "must_patch_tool_output_missing")
     assert must.error_class == ErrorClass.PERMANENT and "No tool output found" in must.example
     assert "Not a parallel-tool-call problem" in must.cause
@@ -225,7 +227,7 @@ def test_isobench_status_cli_shows_the_must_patch_signature(tmp_path):
     assert "ISO-Bench said success, the trajectory says otherwise: 3 item(s)" in result.output
     data = json.loads(CliRunner().invoke(cli, ["status", str(state), "--plan", str(plan),
                                               "--json"]).output)
-    assert data["runs"][0]["planned"] == 9 and data["runs"][0]["remaining"] == 5
+    assert data["runs"][0]["planned"] == 9 and data["runs"][0]["remaining"] == 2
     out = tmp_path / "left.json"
     CliRunner().invoke(cli, ["status", str(state), "--plan", str(plan),
                              "--remaining-plan", str(out)])

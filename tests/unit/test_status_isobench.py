@@ -48,7 +48,7 @@ def test_terminal_view_totals_first_and_task_filter(tmp_path):
     lines = out.output.splitlines()
     assert len(lines) < 40
     trae_row = next(line for line in lines if "vllm_core · trae · gpt-5" in line)
-    assert trae_row.split()[-7:] == ["6", "3", "1", "0", "-", "3", "$0.03"]
+    assert trae_row.split()[-8:] == ["6", "3", "1", "0", "-", "-", "3", "$0.03"]
     assert "1 file(s) exist but could not be read" in out.output
     assert "vllm_core-0002" not in out.output  # item details only under --details
     detailed = CliRunner().invoke(cli, ["status", str(state), "--plan", plan, "--details"],

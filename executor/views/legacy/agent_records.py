@@ -26,12 +26,14 @@ from executor.core.journal import Usage
 
 STDOUT_GLOB = "*_stdout.txt"
 STDERR_GLOB = "*_stderr.txt"
-STDERR_TAIL_BYTES = 16 * 1024  # the fatal error is at the end; every line costs every rule
+STDERR_TAIL_BYTES = 4 * 1024  # the fatal error is at the end (codex: its last 177 bytes); each
+# line costs every rule, and 16 KiB of 735 logs took 8 s on a busy 2-core host
 TAIL_BYTES = 256 * 1024  # the result line is the last one; a long transcript precedes it
 # The line a dying process leaves last: Python's exception line ("ImportError: cannot import
 # name ...", "openai.OpenAIError: ..."), or a CLI's own "Error: ..." (click, Claude Code).
 CRASH_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)|Error)\b:? .+")
 TRACEBACK = "Traceback (most recent call last):"
+LAST_LINES = 20  # where a log without a crash line says why it stopped
 FRAME = re.compile(r'^\s*File ".+", line \d+')
 
 
@@ -79,27 +81,32 @@ def stderr_failure(item_dir: Path) -> ErrorSignature | None:
 
 
 def startup_crash(item_dir: Path) -> ErrorSignature | None:
-    """Why an agent died before its first step, from what it printed: a named failure (a
-    missing key is `auth`) anywhere in its logs' tails, else the last crash line of its stderr,
-    then of its stdout (TRAE's click prints "Error: Config file not found" on stdout), else the
-    deepest frame of a traceback cut short (ISO-Bench kept some stderr only in part). None
-    when the logs name nothing (then only the missing trajectory is known). Every
-    `*_stderr.txt`: ISO-Bench wrote TRAE's under `openhands_stderr.txt` too."""
-    logs = sorted(item_dir.glob(STDERR_GLOB)) + sorted(item_dir.glob(STDOUT_GLOB))
-    tails = {path: tail_lines(path, STDERR_TAIL_BYTES) for path in logs}
-    for path, lines in tails.items():
-        if (named := classify_text(lines, path.name)) is not None:
-            return named
-    for path, lines in tails.items():
+    """Why an agent died before its first step, from what it printed last: its stderr's (then
+    its stdout's: TRAE's click prints "Error: Config file not found" there) last crash line,
+    named when a rule knows it (a missing key is `auth`), else a start-up crash; else the
+    deepest frame of a traceback cut short (ISO-Bench kept some stderr only in part); else a
+    failure a rule names in the last lines. None when the logs name nothing (then only the
+    missing trajectory is known). Every `*_stderr.txt`: ISO-Bench wrote TRAE's under
+    `openhands_stderr.txt` too (often a copy: read once)."""
+    seen: list[list[str]] = []
+    for path in sorted(item_dir.glob(STDERR_GLOB)) + sorted(item_dir.glob(STDOUT_GLOB)):
+        lines = tail_lines(path, STDERR_TAIL_BYTES)
+        if not lines or lines in seen:
+            continue
+        seen.append(lines)
+        # Only the line that ended the process is classified: every rule on every line of
+        # every log was most of `status`'s time.
         crash = next((line.strip() for line in reversed(lines)
                       if CRASH_LINE.match(line.strip())), None)
         if crash:
-            return signature(AGENT_STARTUP_CRASH, crash, path.name)
-    for path, lines in tails.items():
+            return classify_text([crash], path.name) or signature(AGENT_STARTUP_CRASH, crash,
+                                                                  path.name)
         if any(line.startswith(TRACEBACK) for line in lines):
             frame = next((line.strip() for line in reversed(lines) if FRAME.match(line)), "")
             return signature(AGENT_STARTUP_CRASH, f"a Python traceback, cut short at: {frame}",
                              path.name)
+        if (named := classify_text(lines[-LAST_LINES:], path.name)) is not None:
+            return named
     return None
 
 

@@ -105,7 +105,7 @@ class CommitReport(BaseModel):
     sequence: list[str] = Field(default_factory=list, description="Outcome per attempt.")
     reason: str = Field(default="", description="Why the item is in that state.")
     signature: str | None = Field(default=None, description="Last failure's signature name.")
-    fix: str | None = Field(default=None, description="Left for a rerun after this fix.")
+    fix: str | None = Field(default=None, description="Failed, to rerun after this fix.")
     evidence: str | None = Field(default=None, description="Its evidence line.")
     cause: str | None = Field(default=None, description="What the signature means.")
     verdict: str | None = Field(default=None, description="Benchmark verdict, if measured.")
@@ -140,8 +140,8 @@ class RunReport(BaseModel):
     failed: int = Field(default=0, description="Items finally failed.")
     unknown: int = Field(default=0, description="Items with no readable ending.")
     remaining: int = Field(default=0, description="Items not final.")
-    fixable: int = Field(default=0, description="Of those, left after a failure the user can "
-                                                "fix (each commit names its fix).")
+    fixable: int = Field(default=0, description="Failed items the user can fix and rerun "
+                                                "(each commit names its fix).")
     failed_by_cause: dict[str, int] = Field(default_factory=dict,
                                             description="Failed items by last signature.")
     usage: Usage = Field(default_factory=Usage, description="Tokens and cost.")
