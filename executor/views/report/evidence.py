@@ -70,20 +70,19 @@ def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
     if not isinstance(data, dict) or not isinstance(data.get("agent_steps"), list):
         return [], f"{path.name} has no agent_steps (not a TRAE trajectory)"
     interactions = data.get("llm_interactions") or []
-    steps = [_step(i, s, interactions) for i, s in enumerate(data["agent_steps"])
-             if isinstance(s, dict)]
-    note = f"{len(steps)} steps from {path}"
-    if len(steps) > MAX_STEPS_SHOWN:
-        steps = steps[:MAX_STEPS_SHOWN // 2] + steps[-MAX_STEPS_SHOWN // 2:]
+    found = [(i, s) for i, s in enumerate(data["agent_steps"]) if isinstance(s, dict)]
+    note = f"{len(found)} steps from {path}"
+    if len(found) > MAX_STEPS_SHOWN:  # only the steps shown are read into Steps
+        found = found[:MAX_STEPS_SHOWN // 2] + found[-MAX_STEPS_SHOWN // 2:]
         note += f" (first and last {MAX_STEPS_SHOWN // 2} shown)"
-    return steps, note
+    return [_step(i, s, interactions) for i, s in found], note
 
 
 def _step(index: int, step: dict[str, Any], interactions: list) -> Step:
     usage = ((step.get("llm_response") or {}).get("usage")
              or ((interactions[index] if index < len(interactions) else {}) or {})
              .get("response", {}).get("usage") or {})
-    calls = [f"{c.get('name')}({clip(_args(c.get('arguments')), ARGUMENT_CHARS)})"
+    calls = [f"{c.get('name')}({_cut(_args(c.get('arguments')))})"
              for c in step.get("tool_calls") or [] if isinstance(c, dict)]
     results = [str(r.get("result") or r.get("error") or "")
                for r in step.get("tool_results") or [] if isinstance(r, dict)]
@@ -93,5 +92,17 @@ def _step(index: int, step: dict[str, Any], interactions: list) -> Step:
                 input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"))
 
 
+def _cut(text: str) -> str:
+    """Arguments are cut before serialising (_args): how much more there was is not known."""
+    return text if len(text) <= ARGUMENT_CHARS else text[:ARGUMENT_CHARS] + "…"
+
+
 def _args(arguments: Any) -> str:
-    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)
+    """Arguments as text for a cell that shows ARGUMENT_CHARS of them: long values (a whole
+    file an edit writes) are cut before they are serialised, not after."""
+    if isinstance(arguments, str):
+        return arguments[:ARGUMENT_CHARS + 1]
+    if isinstance(arguments, dict):
+        arguments = {k: v[:ARGUMENT_CHARS + 1] if isinstance(v, str) else v
+                     for k, v in arguments.items()}
+    return json.dumps(arguments, sort_keys=True)
