@@ -8,7 +8,8 @@ they peak at, and how large the report they write is: before/after numbers to pa
 Each run is a fresh process of this checkout (`python -m executor.cli`, from its root), output
 discarded; its peak RSS is the kernel's (wait4's ru_maxrss). With `--against`, the other
 checkout runs the same commands alternately with this one (same machine, same load, same page
-cache) and the ratios this/other are printed: on a shared machine only the ratio is steady.
+cache) and the ratios this/other are printed: on a shared machine only the ratio is steady,
+and CPU seconds (user + system) are steadier than wall seconds.
 The report is written under a temporary directory; report.html's size and the size of every
 file written beside it are printed. STATE is only read.
 """
@@ -32,14 +33,15 @@ MB = 1024 * 1024
 
 class Sample(BaseModel):
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     html_mb: float | None = None
     files_mb: float | None = None
     files: int | None = None
 
 
-def run_once(checkout: Path, python: str, args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one `isobench ARGS` from `checkout`."""
+def run_once(checkout: Path, python: str, args: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one `isobench ARGS` from `checkout`."""
     started = time.perf_counter()
     proc = subprocess.Popen([python, "-m", "executor.cli", *args], cwd=checkout,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -48,21 +50,22 @@ def run_once(checkout: Path, python: str, args: list[str]) -> tuple[float, float
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"isobench {' '.join(args)} failed in {checkout}: {stderr.strip()[-400:]}")
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux; CPU time (user + system) is what a busy host disturbs least
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def status_sample(checkout: Path, python: str, state: Path) -> Sample:
-    seconds, rss = run_once(checkout, python, ["status", str(state)])
-    return Sample(seconds=seconds, peak_rss_mb=rss)
+    seconds, cpu, rss = run_once(checkout, python, ["status", str(state)])
+    return Sample(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=rss)
 
 
 def report_sample(checkout: Path, python: str, state: Path) -> Sample:
     with tempfile.TemporaryDirectory(prefix="isobench-report-timing-") as tmp:
         out = Path(tmp) / "report"
-        seconds, rss = run_once(checkout, python, ["report", str(state), "-o", str(out)])
+        seconds, cpu, rss = run_once(checkout, python, ["report", str(state), "-o", str(out)])
         written = [p for p in out.rglob("*") if p.is_file()]
         html = out / "report.html"
-        return Sample(seconds=seconds, peak_rss_mb=rss,
+        return Sample(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=rss,
                       html_mb=html.stat().st_size / MB if html.is_file() else None,
                       files_mb=sum(p.stat().st_size for p in written) / MB, files=len(written))
 
@@ -75,7 +78,9 @@ def median(samples: list[Sample], field: str) -> float | None:
 def describe(name: str, samples: list[Sample]) -> str:
     times = [s.seconds for s in samples]
     line = (f"{name}: median {statistics.median(times):.2f} s (min {min(times):.2f}, max "
-            f"{max(times):.2f}, {len(times)} runs), peak RSS {median(samples, 'peak_rss_mb'):.0f} MB")
+            f"{max(times):.2f}, {len(times)} runs), CPU {median(samples, 'cpu_seconds'):.2f} s "
+            f"(min {min(s.cpu_seconds for s in samples):.2f}), peak RSS "
+            f"{median(samples, 'peak_rss_mb'):.0f} MB")
     if samples[0].html_mb is not None:
         line += (f", report.html {median(samples, 'html_mb'):.2f} MB "
                  f"({samples[0].files} files, {median(samples, 'files_mb'):.1f} MB in all)")
@@ -112,7 +117,7 @@ def main() -> None:
             if (("this", command)) not in results:
                 continue
             this, other = results[("this", command)], results[("other", command)]
-            for field in ("seconds", "peak_rss_mb", "html_mb"):
+            for field in ("seconds", "cpu_seconds", "peak_rss_mb", "html_mb"):
                 a, b = median(this, field), median(other, field)
                 if a is not None and b:
                     print(f"{command} {field} (medians): this/other = {a / b:.3f}")

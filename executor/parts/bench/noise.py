@@ -21,7 +21,6 @@ import random
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from scipy import stats
 
 from executor.core.journal import utcnow
 
@@ -60,6 +59,8 @@ def minimum_detectable_effect(ci_low: float | None, ci_high: float | None, alpha
     """See the module doc; a fraction (0.05 = 5%)."""
     if ci_low is None or ci_high is None or ci_low <= 0:
         return None
+    from scipy import stats  # here, not at the top: `status` reads noise floors, and
+    # importing scipy.stats took longer than reading ISO-Bench's whole state
     half_width = (math.log(ci_high) - math.log(ci_low)) / 2
     z_alpha = float(stats.norm.ppf(1 - alpha / 2))
     z_power = float(stats.norm.ppf(power))
@@ -126,6 +127,7 @@ def run_noise_floor(item_results: dict[str, dict], sampled: list[str] | None = N
     summary = RunNoiseFloor(aa_items=len(floors), false_changes=false, items=floors,
                             sampled=list(sampled or []))
     if floors:
+        from scipy import stats  # see minimum_detectable_effect
         summary.false_change_rate = false / len(floors)
         summary.rate_ci_high = float(stats.binomtest(false, len(floors)).proportion_ci(
             0.95, method="exact").high)
