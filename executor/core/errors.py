@@ -183,9 +183,9 @@ NO_TRAJECTORY = ("no_trajectory", I,
                  "No readable trajectory.json: nothing shows how the agent ended, so the run "
                  "cannot count as a success; rerun it.")
 AGENT_STARTUP_CRASH = ("agent_startup_crash", P,
-                       "The agent died before its first step (an import error, a bad config, a "
-                       "wrong command line): its install or configuration is broken, the same "
-                       "run fails the same way; fix what the evidence names, then rerun.")
+                       ("The agent died before its first step (an import error, a bad config, "
+                        "a wrong command line): its install or configuration is broken, the "
+                        "same run fails the same way; fix what the evidence names, then rerun."))
 EMPTY_PATCH = ("empty_patch", P,
                "TRAE reported success but model_patch.diff is empty: nothing to measure.")
 IMAGE_BUILD_FAILED = ("image_build_failed", P,

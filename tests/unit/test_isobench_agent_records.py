@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from executor.cli import cli
 from executor.core.errors import ErrorClass
 from executor.core.task import load_plan
+from executor.parts.agents.trae_trajectory import MAX_STEPS_RESULT
 from executor.views.status import build_report, read_runs
 from tests.unit.isobench_state import PLAN, _item, _journal, write_isobench_state
-from executor.parts.agents.trae_trajectory import MAX_STEPS_RESULT
 from tests.unit.trae_fixtures import step, trajectory
 
 STAMP = "2025-11-07_09-00-00"

@@ -41,8 +41,9 @@ TRAJECTORY_AGENTS = ("trae",)  # the agents whose missing trajectory is itself e
 AGENT_KEYS = ("trae", "codex_cli", "claude_code", "openhands", "codex")
 STARTUP_S = 120  # a run without a trajectory that lasted longer did more than start up
 EXITED_EMPTY = ("empty_patch", ErrorClass.PERMANENT,
-                "The agent exited 0 and left an empty model_patch.diff: it ended without a "
-                "change, nothing to measure.")
+                ("The agent exited 0 and left an empty model_patch.diff: it ended without a "
+                 "change, nothing to measure."))
+
 
 def is_isobench_journal(data: object) -> bool:
     """ISO-Bench's journal has a top-level status and no attempts list."""
