@@ -10,18 +10,27 @@ headers (429 with retry-after, 529 overloaded_error, ...). Every answer carries 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from executor.testing import anthropic_rules as rules
 from executor.testing.anthropic_bodies import (count_tokens_body, message_body, message_stream,
                                                models_body)
-from executor.testing.llm_script import ScriptedError
+from executor.testing.llm_script import LlmScript, Reply, ScriptedError
+from executor.testing.openai_bodies import IdMint
 from executor.testing.openai_rules import ApiError
 
-if TYPE_CHECKING:
-    from executor.testing.scripted_llm import ScriptedLLM
+
+class ScriptedLLM(Protocol):
+    """What this module uses of the server (scripted_llm.ScriptedLLM), which imports it."""
+
+    script: LlmScript
+    _ids: IdMint
+
+    def _take_turn(self) -> tuple[int, Reply | ScriptedError]: ...
+
+    def _check_rate(self, model: str) -> None: ...
 
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -41,7 +50,7 @@ class AnthropicAnswer(BaseModel):
     turn: int | None = None
 
 
-def answer(llm: "ScriptedLLM", method: str, route: str, headers: dict[str, str],
+def answer(llm: ScriptedLLM, method: str, route: str, headers: dict[str, str],
            raw: bytes) -> AnthropicAnswer:
     """Answer one Anthropic request (headers lower-cased)."""
     request_id = llm._ids.new("req_scripted")
@@ -76,7 +85,7 @@ def answer(llm: "ScriptedLLM", method: str, route: str, headers: dict[str, str],
                                request=body, turn=turn_no)
 
 
-def _check_key(llm: "ScriptedLLM", headers: dict[str, str]) -> None:
+def _check_key(llm: ScriptedLLM, headers: dict[str, str]) -> None:
     if llm.script.api_key is None:
         return
     sent = headers.get("x-api-key") or \
@@ -91,7 +100,7 @@ def _check_count(body: dict[str, Any], headers: dict[str, str]) -> None:
     rules.check_request(body, headers, max_tokens=False)
 
 
-def _check_rate(llm: "ScriptedLLM", model: str) -> None:
+def _check_rate(llm: ScriptedLLM, model: str) -> None:
     """The script's request window, answered the Anthropic way."""
     try:
         llm._check_rate(model)
