@@ -141,10 +141,9 @@ def test_budget_refusal_is_anthropic_shaped_and_replay_serves_the_record(tmp_pat
     traffic, _ = summarise(read_calls(tmp_path / "calls.jsonl"), "calls.jsonl")
     assert traffic.budget_exhausted
     replay = GatewayOptions(replay=tmp_path / "calls.jsonl")
-    with Gateway(replay) as gw:
-        with gw.leased(tmp_path / "again.jsonl",
-                       replay=replay_from(tmp_path / "calls.jsonl")) as lease:
-            again = post(gw.base_url + "/messages", message(stream=True), lease.token)
+    with Gateway(replay) as gw, gw.leased(tmp_path / "again.jsonl",
+                   replay=replay_from(tmp_path / "calls.jsonl")) as lease:
+        again = post(gw.base_url + "/messages", message(stream=True), lease.token)
     assert again[0] == 200 and again[2] == first[2]
     [replayed] = read_calls(tmp_path / "again.jsonl")
     assert replayed.tokens.input_tokens == 900 and replayed.tokens.output_tokens == 200

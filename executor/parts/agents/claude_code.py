@@ -220,9 +220,8 @@ class ClaudeCodeAgent(RoutedModel):
         usage = costed(outcome.usage, settings.endpoint.model, self.prices)
         common = dict(usage=usage, exit_code=result.exit_code, duration_s=result.duration_s,
                       steps=outcome.turns, artifacts=[AGENT_STDOUT_NAME, AGENT_STDERR_NAME])
-        ended = process_ending(result, task, outcome.has_result, "claude-code", **common)
-        if ended is not None and result.timed_out:
-            return ended
+        if result.timed_out:  # killed at the budget, whatever its record says so far
+            return process_ending(result, task, outcome.has_result, "claude-code", **common)
         detail = (f"claude-code: {outcome.subtype or 'no result'}"
                   f"{' / ' + outcome.terminal_reason if outcome.terminal_reason else ''}")
         if not outcome.has_result:

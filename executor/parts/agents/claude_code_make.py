@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from executor.core.errors import UserInputError
 from executor.parts.agents.claude_code import (CLAUDE_CODE_NATIVE, CLAUDE_CODE_PACKAGE,
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from executor.parts.agents import LlmAgentOptions
 
 
-def make_claude_code(llm: "LlmAgentOptions", placeholder: Callable) -> ClaudeCodeAgent:
+def make_claude_code(llm: LlmAgentOptions, placeholder: Callable) -> ClaudeCodeAgent:
     """The Anthropic key is read from $ANTHROPIC_API_KEY unless --api-key-env names another
     variable (the flag's default names OpenAI's)."""
     if not llm.model:

@@ -103,7 +103,7 @@ def read_claude_result(stdout: str, stderr: str = "") -> ClaudeCodeOutcome:
 
 def _usage(data: dict[str, Any]) -> Usage:
     raw = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    count = lambda key: int(raw.get(key) or 0)  # noqa: E731 - absent counts are zero
+    count = lambda key: int(raw.get(key) or 0)
     turns = data.get("num_turns")
     return Usage(input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
                  cached_input_tokens=count("cache_read_input_tokens"),

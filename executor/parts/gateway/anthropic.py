@@ -106,7 +106,7 @@ def normalise_usage(raw: dict[str, Any], model: str | None,
     """Anthropic usage as the journal's Usage (input excludes the cache, as the provider
     counts it), priced: 1-hour cache writes at their own price, or no cost when the table has
     none for them."""
-    count = lambda key: int(raw.get(key) or 0)  # noqa: E731 - absent counts are zero
+    count = lambda key: int(raw.get(key) or 0)
     usage = Usage(input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
                   cached_input_tokens=count("cache_read_input_tokens"),
                   cache_creation_input_tokens=count("cache_creation_input_tokens"),
