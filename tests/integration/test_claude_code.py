@@ -161,6 +161,19 @@ def test_budget_exhausted_keeps_the_patch(docker_engine, base_image, tmp_path):
     assert [r.status for r in requests] == [200, 200]
 
 
+def test_max_turns_is_its_own_ending_and_keeps_the_patch(docker_engine, base_image, tmp_path):
+    """--max-steps 1 is Claude Code's --max-turns 1: it edits, then stops with
+    error_max_turns before it can say it is done."""
+    out, item, _ = run_claude(tmp_path, [bash(EDIT, "Editing."), DONE], "cc-turns",
+                              "--max-steps", "1")
+    table_row("max turns (--max-steps 1)", out, item)
+    [only] = attempts(item)
+    assert only["agent_outcome"] == "max_steps", out.stderr[-3000:]
+    assert only["signature"]["name"] == "max_steps"
+    assert "Reached maximum number of turns (1)" in only["signature"]["evidence"]
+    assert "+# claude code was here" in (item / "model_patch.diff").read_text()
+
+
 def test_the_key_is_nowhere(docker_engine, base_image, tmp_path):
     """The sandbox dumps every process environment and every file it wrote to the model.
     The key's text, base64 and hex forms must be in none of: that traffic, the state dir, the
