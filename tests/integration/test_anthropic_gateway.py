@@ -124,6 +124,21 @@ def test_provider_errors_keep_their_anthropic_shape(tmp_path):
     assert llm.turns_served == 3  # rejected requests consume no turn
 
 
+def test_cache_reads_count_against_the_token_budget(tmp_path):
+    """Claude Code's prompts are mostly cache reads, which Anthropic counts apart from
+    input_tokens: a budget that ignored them would barely move."""
+    turns = [reply("cached", usage=TurnUsage(input_tokens=900, cached_tokens=800,
+                                             output_tokens=10)), reply("never")]
+    options = GatewayOptions(budgets=Budgets(attempt=Budget(tokens=500)))
+    with ScriptedLLM(LlmScript(turns=turns, api_key=SecretStr(KEY))) as llm, \
+            Gateway(options) as gw, \
+            gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
+        statuses = [post(gw.base_url + "/messages", message(), lease.token)[0]
+                    for _ in range(2)]
+    # 100 uncached + 800 read + 10 out = 910 >= 500, though input_tokens alone is 100.
+    assert statuses == [200, 400] and llm.turns_served == 1
+
+
 def test_budget_refusal_is_anthropic_shaped_and_replay_serves_the_record(tmp_path):
     turns = [reply("spent", usage=TurnUsage(input_tokens=900, output_tokens=200))]
     options = GatewayOptions(budgets=Budgets(attempt=Budget(tokens=1000)))

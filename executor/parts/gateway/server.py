@@ -379,8 +379,9 @@ class Gateway:
         call.tokens = normalise_usage(call.usage, model, prices)
         if call.tokens is None:
             return
-        lease.spend.add(call.tokens)
-        self.run_spend.add(call.tokens)
+        beside = anthropic.is_anthropic_usage(call.usage)  # cache reads not in input_tokens
+        lease.spend.add(call.tokens, beside)
+        self.run_spend.add(call.tokens, beside)
         if slot is not None:
             slot.settle(call.tokens.input_tokens + call.tokens.output_tokens)
 
