@@ -25,7 +25,8 @@ from executor.core.errors import ErrorClass, UserInputError
 from executor.core.journal import Attempt, Journal, RunStatus, Usage, utcnow
 from executor.views.legacy.commit_keys import Misfiled, group_by_commit, same_commit
 from executor.views.legacy.isobench_runs import SOURCE as ISO_SOURCE
-from executor.views.legacy.isobench_runs import is_isobench_journal, legacy_item
+from executor.views.legacy.isobench_runs import (TrajectorySeen, is_isobench_journal,
+                                                 legacy_item)
 from executor.views.fixes import user_fix
 from executor.views.legacy.journal_less import find_journal_less
 from executor.records.state import (JOURNAL_NAME, NOISE_FLOOR_NAME, PLAN_NAME, POLICY_NAME,
@@ -178,10 +179,11 @@ def runs_dir(state: Path) -> tuple[Path, Path]:
 
 
 def read_runs(state: Path, unreadable: list[str] | None = None,
-              plan: Plan | None = None) -> list[_Run]:
+              plan: Plan | None = None, seen: TrajectorySeen | None = None) -> list[_Run]:
     """Every run under STATE; journals that exist but cannot be read go to `unreadable`.
     ISO-Bench attempts are grouped by the commit their journal ran, named by `plan` (else the
-    state's own plan.json) where it holds that commit."""
+    state's own plan.json) where it holds that commit. `seen` is told each ISO-Bench trajectory
+    parsed (the report takes its steps from there)."""
     root, scope = runs_dir(state)
     runs: dict[tuple[str, Path], _Run] = {}
     legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
@@ -223,7 +225,7 @@ def read_runs(state: Path, unreadable: list[str] | None = None,
         groups = group_by_commit(dirs, naming)
         for item_id, found in sorted(groups.items.items()):
             item = legacy_item(task, agent, model, found, item_id=item_id,
-                               commit=groups.commits.get(item_id))
+                               commit=groups.commits.get(item_id), seen=seen)
             run.items.append(_Item(journal=item.journal, claimed=item.claimed, runs=item.runs,
                                    dirs=item.item_dirs))
             run.warnings += item.warnings

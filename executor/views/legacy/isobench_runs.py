@@ -71,7 +71,13 @@ class _Evidence(BaseModel):
     patch: str | None = None
 
 
-def _trajectory(path: Path) -> tuple[TraeOutcome | None, str | None]:
+# Told each trajectory parsed (its path and JSON), so a caller that wants more of it than the
+# outcome (the report's steps) does not parse it a second time.
+TrajectorySeen = Callable[[Path, dict], None]
+
+
+def _trajectory(path: Path, seen: TrajectorySeen | None = None
+                ) -> tuple[TraeOutcome | None, str | None]:
     """(outcome, None), (None, why it is unreadable), or (None, None) when there is none.
     pydantic's Rust parser: ISO-Bench's 823 trajectories are 284 MB of JSON, and parsing them
     is most of what `status` does (json.loads takes about 2.5 times as long)."""
@@ -85,6 +91,8 @@ def _trajectory(path: Path) -> tuple[TraeOutcome | None, str | None]:
         return None, f"trajectory is not valid JSON: {exc}"
     if not isinstance(data, dict):
         return None, "trajectory is not a JSON object"
+    if seen is not None:
+        seen(path, data)
     return read_trajectory(data), None
 
 
@@ -191,8 +199,8 @@ def trajectoryless_outcome(journal: dict, record: AgentRecord | None, patch: str
                                      f"({exit_note})")
 
 
-def _evidence(item_dir: Path) -> _Evidence:
-    trajectory, problem = _trajectory(item_dir / TRAJECTORY_NAME)
+def _evidence(item_dir: Path, seen: TrajectorySeen | None = None) -> _Evidence:
+    trajectory, problem = _trajectory(item_dir / TRAJECTORY_NAME, seen)
     patch_path = item_dir / PATCH_NAME
     patch = patch_path.read_text(errors="replace") if patch_path.is_file() else None
     record = read_agent_record(item_dir) if trajectory is None else None
@@ -207,9 +215,9 @@ def read_attempt(item_dir: Path, journal: dict, number: int, agent: str = "trae"
 
 
 def _read(item_dir: Path, journal: dict, number: int, agent: str, model: str,
-          prices: PriceTable) -> tuple[Attempt, str | None]:
+          prices: PriceTable, seen: TrajectorySeen | None = None) -> tuple[Attempt, str | None]:
     """The attempt and, when its trajectory exists but cannot be read, why (read once)."""
-    found = _evidence(item_dir)
+    found = _evidence(item_dir, seen)
     trajectory, patch = found.trajectory, found.patch
     outcome = f"iso-bench status: {journal.get('status')}"
     if journal.get(NO_JOURNAL):
@@ -249,12 +257,12 @@ def _read(item_dir: Path, journal: dict, number: int, agent: str, model: str,
 
 def legacy_item(task: str, agent: str, model: str, dirs: list[tuple[Path, dict]],
                 prices: PriceTable = DEFAULT_PRICES, item_id: str | None = None,
-                commit: str | None = None) -> LegacyItem:
+                commit: str | None = None, seen: TrajectorySeen | None = None) -> LegacyItem:
     """Fold one item's run directories (any order) into one journal, attempts in the order
     they really ran: ISO-Bench ran overlapping invocations, so a directory's name (when the
     invocation began) does not say when this item ran in it. `item_id` and `commit` are the
     ones commit_keys.py resolved (a directory's name can be another item's id)."""
-    read = [(d, j, *_read(d, j, 1, agent, model, prices)) for d, j in dirs]
+    read = [(d, j, *_read(d, j, 1, agent, model, prices, seen)) for d, j in dirs]
     read.sort(key=lambda r: (_aware(r[2].started_at), r[0].parent.name))
     for n, (_, _, attempt, _) in enumerate(read, 1):
         attempt.attempt = n

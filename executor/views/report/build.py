@@ -15,9 +15,9 @@ from typing import Any
 
 from executor.core.journal import Usage
 from executor.views.report.aggregate import aggregate, noise_floor
-from executor.views.report.evidence import human_diff, read_diff, trajectory_steps
+from executor.views.report.evidence import human_diff, read_diff, steps_from, trajectory_steps
 from executor.views.report.model import (CommitReport, Comparison, CompareRow, Report, RunReport,
-                                   Speedup, Trial)
+                                   Speedup, Step, Trial)
 from executor.core.errors import UserInputError
 from executor.records.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, MANIFEST_NAME, PATCH_NAME,
                             RESULTS_NAME, TRAJECTORY_NAME, read_json)
@@ -107,9 +107,11 @@ def latest_file(item_dir: Path, name: str) -> Path | None:
     return attempts[-1] if attempts else None
 
 
-def commit_report(run: _Run, status: ItemStatus, item: _Item | None,
-                  human_diffs: bool) -> tuple[CommitReport, float, float]:
-    """One item's report, its agent seconds and benchmark seconds."""
+def commit_report(run: _Run, status: ItemStatus, item: _Item | None, human_diffs: bool,
+                  steps: dict[Path, tuple[list[Step], str]] | None = None
+                  ) -> tuple[CommitReport, float, float]:
+    """One item's report, its agent seconds and benchmark seconds (`steps`: trajectories
+    already read, by path)."""
     journal = item.journal if item else None
     failed = next((a for a in reversed(journal.attempts) if a.signature), None) \
         if journal else None
@@ -132,8 +134,9 @@ def commit_report(run: _Run, status: ItemStatus, item: _Item | None,
             commit_from_results(commit, data, results)
             bench_s = bench_seconds(commit, data)
         commit.agent_diff = read_diff(latest_file(item_dir, PATCH_NAME))
-        commit.steps, commit.trajectory_note = trajectory_steps(
-            latest_file(item_dir, TRAJECTORY_NAME))
+        trajectory = latest_file(item_dir, TRAJECTORY_NAME)
+        known = (steps or {}).get(trajectory) if trajectory else None
+        commit.steps, commit.trajectory_note = known or trajectory_steps(trajectory)
     else:
         commit.trajectory_note = "not attempted"
     if human_diffs:
@@ -163,7 +166,8 @@ def evidence_dir(item: _Item | None, status: ItemStatus) -> Path | None:
     return item.dirs[min(wanted, len(item.dirs) - 1)]
 
 
-def run_report(run: _Run, plan: Plan | None, human_diffs: bool) -> RunReport:
+def run_report(run: _Run, plan: Plan | None, human_diffs: bool,
+               steps: dict[Path, tuple[list[Step], str]] | None = None) -> RunReport:
     status: RunStatusReport = summarize_run(run, plan=plan)
     plan_used = plan or run.plan
     items = (by_plan_item(run.items, plan_used) if plan_used
@@ -171,7 +175,7 @@ def run_report(run: _Run, plan: Plan | None, human_diffs: bool) -> RunReport:
     commits, agent_s, bench_s = [], 0.0, 0.0
     for item_status in status.items:
         commit, a, b = commit_report(run, item_status, items.get(item_status.item_id),
-                                     human_diffs)
+                                     human_diffs, steps)
         commits.append(commit)
         agent_s += a
         bench_s += b
@@ -250,10 +254,14 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     or by title substring); `compare_ids` puts two of them side by side."""
     unreadable: list[str] = []
     runs = []
-    for run in read_runs(state, unreadable, plan):
+    # Steps of each ISO-Bench trajectory as the reading parses it: a second parse of 284 MB
+    # was a third of `report`. Only what a page shows is kept (80 steps, clipped).
+    steps: dict[Path, tuple[list[Step], str]] = {}
+    seen = lambda path, data: steps.__setitem__(path, steps_from(path, data))  # noqa: E731
+    for run in read_runs(state, unreadable, plan, seen):
         tasks = (run.names[0], run.items[0].journal.task_id if run.items else "")
         applies = plan is not None and plan.task_id in tasks
-        runs.append(run_report(run, plan if applies else None, human_diffs))
+        runs.append(run_report(run, plan if applies else None, human_diffs, steps))
     root = runs_dir(state)[0].parent
     runs += bench_runs(root, human_diffs)
     wanted = set(run_ids) | set(compare_ids or ())

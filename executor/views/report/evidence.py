@@ -67,6 +67,11 @@ def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
         data = pydantic_core.from_json(path.read_bytes())  # 2.5x json.loads on 284 MB of them
     except (OSError, ValueError) as exc:
         return [], f"{path.name} is not readable JSON ({exc})"
+    return steps_from(path, data)
+
+
+def steps_from(path: Path, data: Any) -> tuple[list[Step], str]:
+    """trajectory_steps of a trajectory already parsed."""
     if not isinstance(data, dict) or not isinstance(data.get("agent_steps"), list):
         return [], f"{path.name} has no agent_steps (not a TRAE trajectory)"
     interactions = data.get("llm_interactions") or []
