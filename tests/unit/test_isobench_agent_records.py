@@ -118,7 +118,7 @@ def test_trae_start_up_crashes_are_named_from_what_it_printed(tmp_path):
 def test_claude_code_error_result_and_cli_refusal(tmp_path):
     state = write_isobench_state(tmp_path)
     runs = _runs(state)
-    claude = lambda n, code, took: {**_journal(n, "error"), "trae": None,  # noqa: E731
+    claude = lambda n, code, took: {**_journal(n, "error"), "trae": None,
                                     "claude_code": {"cli": "claude", "returncode": code,
                                                     "duration_s": took}}
     full_disk = {"type": "result", "subtype": "error_during_execution", "is_error": True,

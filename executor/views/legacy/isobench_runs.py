@@ -223,7 +223,7 @@ def _read(item_dir: Path, journal: dict, number: int, agent: str, model: str,
     if journal.get(NO_JOURNAL):
         outcome = "no journal.json: read from trajectory.json and prompt.json"
     took = agent_block(journal, agent).get("duration_s")
-    crash = lambda: startup_crash(item_dir)  # noqa: E731 - read only when needed
+    crash = lambda: startup_crash(item_dir)  # read only when needed
     if trajectory is None and found.trajectory_problem is None and agent not in TRAJECTORY_AGENTS:
         status, sig, outcome = trajectoryless_outcome(journal, found.record, patch, agent,
                                                       lambda: stderr_failure(item_dir), crash)

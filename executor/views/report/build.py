@@ -257,7 +257,7 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     # Steps of each ISO-Bench trajectory as the reading parses it: a second parse of 284 MB
     # was a third of `report`. Only what a page shows is kept (80 steps, clipped).
     steps: dict[Path, tuple[list[Step], str]] = {}
-    seen = lambda path, data: steps.__setitem__(path, steps_from(path, data))  # noqa: E731
+    seen = lambda path, data: steps.__setitem__(path, steps_from(path, data))
     for run in read_runs(state, unreadable, plan, seen):
         tasks = (run.names[0], run.items[0].journal.task_id if run.items else "")
         applies = plan is not None and plan.task_id in tasks

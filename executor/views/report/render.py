@@ -108,7 +108,7 @@ def uses_pages(report: Report) -> bool:
 
 def page_path(report: Report, r: int, c: int) -> str:
     """A commit's page, relative to report.html: commits/<nn>-<run>/<item>.html."""
-    safe = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")  # noqa: E731
+    safe = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
     run = report.runs[r]
     return f"{PAGES_DIR}/{r:02d}-{safe(run.title)}/{safe(run.commits[c].item_id)}.html"
 
