@@ -43,7 +43,7 @@ from executor.engine.images import (BaseImageRecipe, ImageRef, base_identity, en
 from executor.core.determinism import DETERMINISM_ENV
 from executor.core.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
-                             classify_text, unclassified)
+                             classify_engine, classify_text, unclassified)
 from executor.core.errors import signature as error_signature
 from executor.core.journal import (Attempt, Journal, Manifest, PhaseTiming, RunStatus, exit_code_for,
                               load_journal, utcnow, write_bytes_atomic, write_json_atomic)
@@ -298,6 +298,8 @@ def _infra_signature(exc: BaseException, source: str) -> ErrorSignature:
     if isinstance(exc, IsobenchError) and exc.signature:
         return exc.signature
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ENGINE_ERRORS):  # the engine's client failed: never the provider's fault
+        return classify_engine(text, source) or unclassified(text, source)
     return classify_text(text, source) or unclassified(text, source)
 
 
