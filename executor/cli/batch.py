@@ -346,7 +346,9 @@ def job_factory(batch: BatchFlags, factory) -> JobFactory:
         return JobFactory(run_item=batch.run_item)
     spec: CommitItemSpec = factory.args[0]
     gateway = spec.gateway
-    return JobFactory(commit=spec.model_dump(mode="json", exclude={"gateway"}),
+    # exclude_unset: validators that read which fields were given (--trials vs --max-trials)
+    # see the same on the node.
+    return JobFactory(commit=spec.model_dump(mode="json", exclude={"gateway"}, exclude_unset=True),
                       gateway_url=gateway.url if gateway else None,
                       gateway_secret=gateway.admin_secret if gateway else None)
 
