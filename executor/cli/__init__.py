@@ -60,6 +60,11 @@ class IsobenchGroup(LazyGroup):
             # imported here: executor.core.errors needs pydantic, which --help does not
             from executor.core.errors import IsobenchError
 
+            if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                where = f" ({exc.filename})" if exc.filename else ""
+                click.echo(f"isobench: error: no space left on device{where}: free space "
+                           f"there, then run again (the same --run-id, or --resume)", err=True)
+                ctx.exit(20)  # infrastructure
             if not isinstance(exc, IsobenchError):
                 raise
             click.echo(f"isobench: error: {exc}", err=True)

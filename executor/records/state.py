@@ -43,7 +43,7 @@ from pydantic import BaseModel, Field
 
 from executor.core.errors import CONTROLLER_LOST, signature
 from executor.core.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
-                              write_json_atomic)
+                              write_journal_file, write_json_atomic)
 from executor.core.task import Plan, PlanItem
 
 JOURNAL_NAME = "journal.json"
@@ -323,7 +323,7 @@ class ItemJournal:
 
     def save(self, journal: Journal) -> None:
         journal.written_at = utcnow()
-        write_json_atomic(self.path, journal)
+        write_journal_file(self.path, journal)
 
     def close_abandoned(self, journal: Journal, taken_by: LockHolder) -> list[Attempt]:
         """Mark attempts left `running` by a dead controller as interrupted, and save.
