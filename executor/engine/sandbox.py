@@ -50,6 +50,11 @@ CAPTURE_LIMIT = 2 * 1024 * 1024  # bytes of each stream kept in memory; files ge
 WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
 
 
+# The cgroup's OOM-kill counter, seen from inside the container (cgroup v2, then v1).
+OOM_COUNT_COMMAND = ("cat /sys/fs/cgroup/memory.events 2>/dev/null || "
+                     "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || true")
+
+
 # --------------------------------------------------------------------------- Docker client
 
 # What the engine's client raises when the engine or the connection to it fails. The pipeline
@@ -399,9 +404,18 @@ class Sandbox:
         return self.container.id
 
     def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of this sandbox for its memory limit. The
+        engine's OOMKilled flag covers only the main process; an exec'd one (the agent, a
+        trial) killed by the cgroup's OOM killer shows only in the cgroup's oom_kill count."""
         try:
             self.container.reload()
-            return bool(self.container.attrs["State"].get("OOMKilled"))
+            if self.container.attrs["State"].get("OOMKilled"):
+                return True
+            if self.container.status != "running":
+                return False
+            out = self.container.exec_run(["sh", "-c", OOM_COUNT_COMMAND], user="root")
+            return any(line.split()[:1] == ["oom_kill"] and line.split()[1:2] != ["0"]
+                       for line in out.output.decode(errors="replace").splitlines())
         except docker.errors.NotFound:
             return False
 
