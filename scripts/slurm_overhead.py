@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.slurm_cluster import slurm_cluster  # noqa: E402
+from tests.integration.slurm_cluster import slurm_cluster
 
 
 def isobench(*args: str, env: dict[str, str]) -> float:

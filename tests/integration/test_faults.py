@@ -20,9 +20,21 @@ import pytest
 
 from executor.core.journal import RunStatus, load_journal
 from tests.conftest import rid, run_cli
-from tests.integration.scripted_agent import APPLY, BLOCK, agent_runs, agent_script, model_servers
+from tests.integration.scripted_agent import (
+    APPLY,
+    BLOCK,
+    agent_runs,
+    agent_script,
+    model_servers,
+)
 from tests.integration.separate_engine import separate_engine, shared_isobench_images
-from tests.integration.test_batches import controller, ended, journals, outcomes, run_args
+from tests.integration.test_batches import (
+    controller,
+    ended,
+    journals,
+    outcomes,
+    run_args,
+)
 
 pytestmark = [pytest.mark.docker]
 

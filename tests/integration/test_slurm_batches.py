@@ -20,10 +20,24 @@ from executor.core.journal import RunStatus
 from executor.engine.sandbox import LABEL_ITEM, LABEL_PID
 from executor.records.state import MODEL_CALLS_NAME
 from tests.conftest import rid, run_cli
-from tests.integration.scripted_agent import APPLY, BLOCK, agent_runs, agent_script, model_servers
+from tests.integration.scripted_agent import (
+    APPLY,
+    BLOCK,
+    agent_runs,
+    agent_script,
+    model_servers,
+)
 from tests.integration.slurm_cluster import slurm_cluster
-from tests.integration.test_batches import (controller, ended, journals, labelled, outcomes,
-                                            run_args, script_args, status_of)
+from tests.integration.test_batches import (
+    controller,
+    ended,
+    journals,
+    labelled,
+    outcomes,
+    run_args,
+    script_args,
+    status_of,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slurm]
 
@@ -74,7 +88,8 @@ def test_slurm_batch_runs_the_plan_on_gres_gpus_and_nodes_never_hold_the_key(
 
     from executor.testing.llm_script import LlmScript
     from executor.testing.scripted_llm import ScriptedLLM
-    from tests.integration.gateway_agent import APPLY as APPLY_ONCE, gateway_agent_script
+    from tests.integration.gateway_agent import APPLY as APPLY_ONCE
+    from tests.integration.gateway_agent import gateway_agent_script
 
     state, key = tmp_path / "state", "sk-isobench-slurm-gateway-7c41d09e2f6a"
     script = LlmScript(turns=[APPLY_ONCE] * len(ITEMS), api_key=SecretStr(key))

@@ -12,11 +12,23 @@ import pytest
 from pydantic import SecretStr
 
 from executor.core.errors import ErrorClass, classify_engine, classify_text
-from executor.core.journal import Attempt, Journal, RunStatus, load_journal, write_journal_file
+from executor.core.journal import (
+    Attempt,
+    Journal,
+    RunStatus,
+    load_journal,
+    write_journal_file,
+)
 from executor.runs.batch import slurm_job
 from executor.runs.batch.slurm_backend import SlurmOptions, job_environment, sbatch_args
-from executor.runs.batch.slurm_cli import (JobState, base_state, job_signature, parse_sacct,
-                                           parse_scontrol, parse_squeue)
+from executor.runs.batch.slurm_cli import (
+    JobState,
+    base_state,
+    job_signature,
+    parse_sacct,
+    parse_scontrol,
+    parse_squeue,
+)
 from executor.runs.batch.slurm_job import AttemptSpec, JobFactory
 
 
@@ -75,9 +87,9 @@ def test_the_gateway_secret_is_only_in_the_spec_files_bytes(tmp_path):
     factory = JobFactory(run_item="m:f", gateway_url="http://h:1",
                          gateway_secret=SecretStr("lease-secret"))
     assert "lease-secret" not in factory.model_dump_json()
+    from executor.core.task import PlanItem
     from executor.records.state import RunKey, StateLayout
     from executor.runs.batch.base import BatchContext
-    from executor.core.task import PlanItem
 
     spec = AttemptSpec(factory=factory, ctx=BatchContext(
         state=StateLayout(root=tmp_path), run=RunKey(task="t", agent="a", model="m",
