@@ -27,7 +27,8 @@ from executor.parts.patching import apply_patch
 from executor.runs.pipeline import RunOptions, ensure_images
 from executor.parts.repo import REPO_DIR, harness_patch, verify_no_leak
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import Sandbox, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import SandboxSpec
 
 
 def main() -> None:

@@ -1,11 +1,21 @@
 #!/usr/bin/env python3
-"""The import graph of executor/: package-level cycles, and which modules import the Docker SDK.
+"""The import graph of executor/, held to the layer rules of docs/architecture.md.
+
+executor/ is a stack of layer packages; a module may import its own layer and the layers below
+it, never one above:
+
+    core < records < engine < parts < runs < views < cli        (testing: beside, on core)
+
+Rules checked (each violation is printed with the importing module and the imported one):
+  layers     no import of a higher layer (nor of `testing` outside cli and testing)
+  loose      executor/ holds only layer packages (and __init__.py): no loose modules
+  cycles     no cycle between the units of one layer (a module, or a subpackage such as
+             parts.bench) - e.g. parts.catalog uses parts.vllm, never the reverse
+  engines    the container engine's SDK (docker) is imported by executor.engine.docker only;
+             every other module reaches an engine through executor.engine.base
 
 Every `import`/`from ... import` counts, those inside functions too (a deferred import is still
-a dependency). Nodes are executor's subpackages (executor.parts.vllm, executor.parts.catalog, ...) and its
-top-level modules (executor.runs.pipeline, ...), each its own node. Prints the edges between
-subpackages, any cycle, and the Docker importers; exits 1 when the design is broken (a cycle,
-or the Docker SDK imported outside sandbox.py and build.py).
+a dependency). Exits 1 on any violation.
 
     python scripts/import_graph.py [CHECKOUT]     # default: the checkout holding this script
 """
@@ -18,7 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "executor"
-DOCKER_MODULES = {"executor.engine.sandbox", "executor.engine.images"}  # the design's two
+LAYERS = ("core", "records", "engine", "parts", "runs", "views", "cli")
+SIDE = {"testing": "core"}  # side package -> the highest layer it may import
+ENGINE_SDKS = {"docker"}
+ENGINE_MODULES = {"executor.engine.docker"}
 
 
 def module_name(path: Path) -> str:
@@ -44,31 +57,69 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
-def node_of(module: str) -> str | None:
-    """The graph node a module belongs to: its subpackage, or itself at the top level."""
+def modules() -> dict[str, set[str]]:
+    """Every module of executor/ -> the modules it imports."""
+    return {module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def layer_of(module: str) -> str | None:
     parts = module.split(".")
-    if parts[0] != "executor" or len(parts) < 2:
-        return None
-    candidate = PACKAGE / parts[1]
-    if candidate.is_dir():
-        return f"executor.{parts[1]}"
-    return f"executor.{parts[1]}" if (PACKAGE / f"{parts[1]}.py").is_file() else None
+    return parts[1] if parts[0] == "executor" and len(parts) > 1 else None
 
 
-def graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(node -> nodes it imports, module -> third-party roots it imports)."""
+def rank(layer: str) -> int:
+    return LAYERS.index(SIDE.get(layer, layer)) if SIDE.get(layer, layer) in LAYERS else -1
+
+
+def unit_of(module: str) -> str | None:
+    """The cycle-check unit: executor.<layer>.<module or subpackage>."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if parts[0] == "executor" and len(parts) >= 3 else None
+
+
+def is_module(name: str) -> bool:
+    rel = Path(*name.split("."))
+    return (ROOT / rel).with_suffix(".py").is_file() or (ROOT / rel / "__init__.py").is_file()
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for source, targets in graph.items():
+        src = layer_of(source)
+        if src is None or source == "executor":
+            continue
+        for target in sorted(targets):
+            dst = layer_of(target)
+            if dst is None or dst == src or not is_module(target):
+                continue
+            if any(other.startswith(target + ".") and is_module(other) for other in targets):
+                continue  # `from executor.x import y`: named once, by its deepest module
+            if dst in SIDE and src not in SIDE and src != "cli":
+                found.append(f"{source} imports {target}: `{dst}` is for tests and the cli")
+            elif dst not in SIDE and rank(dst) > rank(src):
+                found.append(f"{source} ({src}) imports {target} ({dst}): a higher layer")
+    return found
+
+
+def loose_modules() -> list[str]:
+    allowed = set(LAYERS) | set(SIDE)
+    found = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    found += [p.name + "/" for p in PACKAGE.iterdir()
+              if p.is_dir() and p.name not in allowed and not p.name.startswith("__")]
+    return sorted(found)
+
+
+def unit_edges(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """unit -> units of the same layer it imports."""
     edges: dict[str, set[str]] = {}
-    external: dict[str, set[str]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        src = node_of(module_name(path)) or "executor"
-        for target in imports_of(path):
-            if target.startswith("executor"):
-                dst = node_of(target)
-                if dst and dst != src:
-                    edges.setdefault(src, set()).add(dst)
-            else:
-                external.setdefault(module_name(path), set()).add(target.split(".")[0])
-    return edges, external
+    for source, targets in graph.items():
+        src = unit_of(source)
+        for target in targets:
+            dst = unit_of(target)
+            if (src and dst and dst != src and layer_of(src) == layer_of(dst)
+                    and is_module(dst)):
+                edges.setdefault(src, set()).add(dst)
+    return edges
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -107,34 +158,41 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def subpackage_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Cycles between subpackages: A imports B (directly) and B imports A, for directories."""
-    packages = {n for n in edges if (PACKAGE / n.split(".")[1]).is_dir()}
-    only = {n: {m for m in targets if m in packages} for n, targets in edges.items()
-            if n in packages}
-    return cycles(only)
+def engine_sdk_importers(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(m for m, targets in graph.items()
+                  if any(t.split(".")[0] in ENGINE_SDKS for t in targets))
 
 
-def docker_importers(external: dict[str, set[str]]) -> list[str]:
-    return sorted(m for m, roots in external.items() if "docker" in roots)
+def check(root: Path | None = None) -> dict[str, list]:
+    """Every rule's violations (empty lists when the design holds)."""
+    global ROOT, PACKAGE
+    if root is not None:
+        ROOT, PACKAGE = root.resolve(), root.resolve() / "executor"
+    graph = modules()
+    return {"layers": layer_violations(graph), "loose": loose_modules(),
+            "cycles": cycles(unit_edges(graph)),
+            "engines": [m for m in engine_sdk_importers(graph) if m not in ENGINE_MODULES]}
 
 
-def main() -> int:
-    edges, external = graph()
-    packages = sorted(n for n in edges if (PACKAGE / n.split(".")[1]).is_dir())
-    print("subpackage -> subpackages it imports:")
-    for node in packages:
-        targets = sorted(t for t in edges[node] if t in packages)
-        print(f"  {node}: {', '.join(targets) or '-'}")
-    found = subpackage_cycles(edges)
-    print(f"cycles between subpackages: {found or 'none'}")
-    docker = docker_importers(external)
-    print(f"modules importing the Docker SDK ({len(docker)}): {', '.join(docker)}")
-    return 0 if not found and set(docker) == DOCKER_MODULES else 1
+def main(argv: list[str]) -> int:
+    found = check(Path(argv[0]) if argv else None)
+    graph = modules()
+    layers: dict[str, set[str]] = {}
+    for source, targets in graph.items():
+        for target in targets:
+            src, dst = layer_of(source), layer_of(target)
+            if src and dst and src != dst and is_module(target):
+                layers.setdefault(src, set()).add(dst)
+    print("layer -> layers it imports:")
+    for layer in (*LAYERS, *SIDE):
+        print(f"  {layer}: {', '.join(sorted(layers.get(layer, ()), key=rank)) or '-'}")
+    print(f"engine SDK importers: {', '.join(engine_sdk_importers(graph)) or '-'}")
+    for rule, violations in found.items():
+        print(f"{rule}: {'ok' if not violations else f'{len(violations)} violation(s)'}")
+        for violation in violations:
+            print(f"  {violation}")
+    return 1 if any(found.values()) else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:  # another checkout, e.g. to see what a branch fixed
-        ROOT = Path(sys.argv[1]).resolve()
-        PACKAGE = ROOT / "executor"
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

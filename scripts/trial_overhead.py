@@ -37,7 +37,8 @@ from executor.parts.bench.sequential import SequentialDesign
 from executor.parts.bench.variants import judged_image_variant
 from executor.runs.pipeline import RunOptions, ensure_images
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import GpuRequest, SandboxLimits, docker_client
+from executor.engine.chosen import engine_client
+from executor.core.resources import GpuRequest, SandboxLimits
 
 RUN_ID = "trial-overhead"
 
@@ -63,7 +64,7 @@ class TimedRunner:
 
 def bare_lifecycle_s(image: str) -> float:
     """One `docker run --rm IMAGE true`, as docker-py calls: create, start, wait, remove."""
-    client = docker_client()
+    client = engine_client()
     started = time.monotonic()
     container = client.containers.create(image, ["true"])
     container.start()

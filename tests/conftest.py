@@ -25,12 +25,12 @@ def isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    from executor.core.errors import DockerUnavailable
-    from executor.engine.sandbox import docker_client
+    from executor.core.errors import EngineUnavailable
+    from executor.engine.chosen import engine_client
 
     try:
-        return docker_client()
-    except DockerUnavailable as exc:
+        return engine_client()
+    except EngineUnavailable as exc:
         if os.environ.get("ISOBENCH_SKIP_DOCKER") == "1":
             pytest.skip(f"no Docker engine and ISOBENCH_SKIP_DOCKER=1: {exc}")
         pytest.fail(f"integration tests need a Docker engine: {exc}")

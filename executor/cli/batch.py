@@ -40,7 +40,9 @@ from executor.runs.preflight import PreflightNeeds, needs_for, preflight
 from executor.parts.gateway.options import GatewayFlags, controller_gateway, probe_agent
 from executor.core.journal import write_json_atomic
 from executor.parts.bench.run import BenchOptions
-from executor.engine.sandbox import GpuRequest, Resources, docker_client, reap_orphans
+from executor.engine.sandbox import reap_orphans
+from executor.engine.chosen import engine_client
+from executor.core.resources import GpuRequest, Resources
 from executor.runs.resolve import JobSource
 from executor.records.state import OPTIONS_NAME, RunKey, StateLayout
 from executor.parts.vllm.jobs import VllmBuildOptions
@@ -229,7 +231,7 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
         factory = functools.partial(commit_run_item, plan_aa_controls(
             spec, layout, key, plan, aa_sample, seed))
         if batch.backend == "local":  # Ray tasks reap on their own nodes
-            removed = reap_orphans(docker_client())
+            removed = reap_orphans(engine_client())
             if removed:
                 click.echo(f"removed {len(removed)} container(s) left by dead controllers",
                            err=True)

@@ -25,7 +25,7 @@ from executor.core.journal import write_bytes_atomic, write_json_atomic
 from executor.runs.pipeline import ImageInputs, RunOptions, ensure_images
 from executor.runs.preflight import needs_for, preflight
 from executor.runs.resolve import JobSource, on_target_device, resolve_source
-from executor.engine.sandbox import Resources
+from executor.core.resources import Resources
 from executor.records.state import (BENCH_DIR_NAME, BENCH_PATCH_NAME, LOGS_DIR_NAME, MANIFEST_NAME,
                             PATCH_NAME, RESULTS_NAME, new_run_id)
 from executor.core.task import CommitJob

@@ -24,7 +24,7 @@ from executor.runs.pipeline import CommitOutcome
 from executor.core.policy import RetryPolicy
 from executor.runs.preflight import needs_for, preflight
 from executor.runs.resolve import JobSource, on_target_device, reference_patch, resolve_source
-from executor.engine.sandbox import Resources
+from executor.core.resources import Resources
 from executor.records.state import new_run_id
 from executor.parts.vllm.jobs import VllmBuildOptions
 

@@ -145,6 +145,7 @@ RULES: tuple[SignatureRule, ...] = (
           "The container was killed for memory; raise the memory limit or use a larger node."),
     _rule("docker_unreachable", I,
           r"Cannot connect to the Docker daemon|Error while fetching server API version|"
+          r"cannot reach the container engine|"
           r"docker\.sock.*(No such file|Connection refused)",
           "The Docker engine does not answer; start it (scripts/ensure-docker.sh)."),
     _rule("image_build_failed", P,
@@ -318,8 +319,8 @@ class EnvironmentNotReady(UserInputError):
     found before any attempt: exit 2 with the one thing to do, and no run record left behind."""
 
 
-class DockerUnavailable(UserInputError):
-    """No Docker engine answers. Exit 2 with instructions: nothing was started."""
+class EngineUnavailable(UserInputError):
+    """No container engine answers. Exit 2 with instructions: nothing was started."""
 
 
 class InfraError(IsobenchError):

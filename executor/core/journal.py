@@ -229,25 +229,6 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def write_journal_file(path: Path, journal: BaseModel) -> None:
-    """A journal write that still lands on a full disk: atomically when there is room;
-    otherwise rewritten in place, which needs only the few bytes the journal grew by (on most
-    filesystems, none: it stays in its last block). Without this, a full disk would leave the
-    attempt `running` for ever, the one record that says what happened. In place is not
-    atomic; it is used only when the atomic write could not be."""
-    payload = journal.model_dump_json(indent=2).encode() + b"\n"
-    try:
-        write_bytes_atomic(path, payload)
-    except OSError as exc:
-        if not is_disk_full(exc) or not path.is_file():
-            raise
-        with open(path, "r+b") as fh:
-            fh.write(payload)
-            fh.truncate()
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
 def current_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it
     os.umask(mask)

@@ -8,7 +8,7 @@ same inputs finds the tag and builds nothing, and a changed input can never reus
   sandbox  `Dockerfile.gpu` on top of the base: toolchain -> repo at one commit, installed ->
            the controller's private copy of the base tree (for harness_patch)
 
-This module and sandbox.py are the only ones that touch the Docker SDK.
+Images live on whichever engine the run uses (engine/base.py); both speak the same image API.
 """
 
 from __future__ import annotations
@@ -27,13 +27,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-import docker
-import docker.errors
 from pydantic import BaseModel, Field
 
 from executor.core.errors import ImageBuildError, InfraError, UserInputError
-from executor.engine.sandbox import docker_client
-from executor.core.tarballs import safe_extract
+from executor.engine.chosen import engine_client
+from executor.engine.docker import APIError, ImageNotFound
 
 RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
 LABEL_IMAGE = "isobench.image"
@@ -94,10 +92,10 @@ def base_identity(ref: ImageRef) -> str:
     return ref.recipe or ref.id
 
 
-def find_image(client: docker.DockerClient, tag: str) -> ImageRef | None:
+def find_image(client, tag: str) -> ImageRef | None:
     try:
         image = client.images.get(tag)
-    except docker.errors.ImageNotFound:
+    except ImageNotFound:
         return None
     return ImageRef(tag=tag, id=image.id, built=False)
 
@@ -126,10 +124,10 @@ class BaseImageRecipe(BaseModel):
         return f"isobench/base:{self.suite}-{self.content_hash()[:12]}"
 
 
-def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | None = None,
+def ensure_base_image(recipe: BaseImageRecipe, client=None,
                       log: Log = _noop) -> ImageRef:
     """The offline Debian base, built once per recipe and reused after."""
-    client = client or docker_client()
+    client = client or engine_client()
     identity = {"recipe": f"base-recipe:{recipe.content_hash()}"}
     if found := find_image(client, recipe.tag):
         log(f"base image {recipe.tag} present")
@@ -171,16 +169,16 @@ def ensure_base_image(recipe: BaseImageRecipe, client: docker.DockerClient | Non
                                   **identity})
 
 
-def resolve_named_base(name: str, client: docker.DockerClient | None = None,
+def resolve_named_base(name: str, client=None,
                        log: Log = _noop) -> ImageRef:
     """A user-named base image: use the local copy, else try one pull, else say what to do."""
-    client = client or docker_client()
+    client = client or engine_client()
     if found := find_image(client, name):
         return found
     log(f"pulling {name} ...")
     try:
         client.images.pull(name)
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         raise UserInputError(
             f"base image {name} is not on this engine and could not be pulled "
             f"({exc.explanation or exc}); `docker load -i IMAGE.tar` it first") from exc
@@ -274,7 +272,7 @@ def build_context(files: dict[str, bytes], trees: dict[str, Path], out: Path) ->
 def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels: dict[str, str],
                 log_file: Path, log: Log = _noop, target: str | None = None) -> ImageRef:
     """`docker build` through the SDK, the whole log to `log_file`, a failure's tail raised."""
-    client = docker_client(timeout=None)
+    client = engine_client(timeout=None)
     started = time.monotonic()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     image_id = None
@@ -294,7 +292,7 @@ def build_image(context_tar: Path, tag: str, build_args: dict[str, str], labels:
                     out.write(f"ERROR: {event['error']}\n")
                 if aux := event.get("aux"):
                     image_id = aux.get("ID", image_id)
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             errors.append(str(exc.explanation or exc))
     if errors:
         raise ImageBuildError(f"image build failed for {tag}: {errors[-1]} "
@@ -316,7 +314,7 @@ CONTEXT_INPUTS = ("wheels", "deps", "agent", "models")
 
 def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path], None],
                          base_tag: str, log_dir: Path, log: Log = _noop,
-                         client: docker.DockerClient | None = None,
+                         client=None,
                          inputs: dict[str, Path] | None = None) -> ImageRef:
     """Reuse the image for this recipe, or build it from `Dockerfile.gpu`.
 
@@ -325,7 +323,7 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
     names in CONTEXT_INPUTS to host folders; their content must be pinned by the recipe's
     build args (a digest), since the tag is computed before they are read.
     """
-    client = client or docker_client()
+    client = client or engine_client()
     if found := find_image(client, recipe.tag):
         log(f"sandbox image {recipe.tag} present")
         return found
@@ -353,288 +351,3 @@ def ensure_sandbox_image(recipe: SandboxImageRecipe, repo_tree: Callable[[Path],
         args = {"BASE_IMAGE": base_tag, **recipe.build_args}
         return build_image(context, recipe.tag, args, labels,
                            log_dir / f"build-{recipe.sha[:12]}.log", log)
-
-
-def export_image_path(tag: str, path: str, dest: Path,
-                      client: docker.DockerClient | None = None) -> None:
-    """Copy the directory `path` of image `tag` to the host directory `dest` (which must not
-    exist), atomically: a temp dir beside it, renamed when complete, so a reader sees the whole
-    tree or none of it, and two workers exporting at once both end with one complete copy.
-
-    Symlinks are kept as they are (a venv's bin/python points at the image's interpreter, which
-    is where the sandbox has it too); this is our own image, so the 'tar' filter is enough.
-    """
-    client = client or docker_client(timeout=None)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    container = client.containers.create(tag, command=["true"],
-                                         labels={LABEL_IMAGE: "export"})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        chunks, _ = container.get_archive(path.rstrip("/") + "/.")
-        with tempfile.TemporaryFile() as spool:  # bundles are hundreds of MB: not in memory
-            for chunk in chunks:
-                spool.write(chunk)
-            spool.seek(0)
-            with tarfile.open(fileobj=spool) as tar:
-                safe_extract(tar, tmp, mode="tar")
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not dest.is_dir():
-                raise  # not "someone else finished first"
-    finally:
-        container.remove(force=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_image_archive(path: Path, client: docker.DockerClient | None = None) -> list[str]:
-    """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
-    client = client or docker_client(timeout=None)
-    try:
-        with open(path, "rb") as archive:
-            images = client.images.load(archive)
-    except OSError as exc:
-        raise UserInputError(f"cannot read image archive {path}: {exc.strerror}") from exc
-    except docker.errors.APIError as exc:
-        raise UserInputError(f"{path} is not a loadable image archive: "
-                             f"{exc.explanation or exc}") from exc
-    return [tag for image in images for tag in image.tags]
-
-
-class ImageInfo(BaseModel):
-    """One of isobench's images (labelled `isobench.image`), as `images ls|prune` show it."""
-
-    id: str = Field(description="Image id.")
-    name: str = Field(description="Its tags, or the short id when untagged.")
-    kind: str = Field(description="The isobench.image label: base, sandbox, agent, ...")
-    created: float | None = Field(default=None, description="isobench.created (epoch s).")
-    size: int = Field(default=0, description="Bytes.")
-
-
-def isobench_images(client: docker.DockerClient | None = None) -> list[ImageInfo]:
-    """Every image with isobench's label on this engine (never any other image)."""
-    found = (client or docker_client()).images.list(filters={"label": LABEL_IMAGE})
-    return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
-                      kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
-                      created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
-                      else None, size=int(image.attrs.get("Size", 0))) for image in found]
-
-
-def remove_image(image_id: str, client: docker.DockerClient | None = None) -> str | None:
-    """Remove an image; None when done, else why the engine kept it (in use by a container)."""
-    try:
-        (client or docker_client()).images.remove(image_id, noprune=False)
-        return None
-    except docker.errors.APIError as exc:
-        return str(exc.explanation or exc)
-
-
-def image_exists_or_fail(client: docker.DockerClient, tag: str) -> str:
-    ref = find_image(client, tag)
-    if ref is None:
-        raise InfraError(f"image {tag} disappeared from the engine (pruned meanwhile?)")
-    return ref.id
-
-
-# --------------------------------------------------------------------------- content checks
-#
-# A tag says which inputs an image was built from; it cannot say that two builds of the same
-# inputs hold the same files (debootstrap on another day, a pip resolve, a clock). The
-# fingerprint is computed from inside the image, from what the benchmark actually runs on, so a
-# rebuilt image that drifted is named with the package or file that changed.
-
-FINGERPRINT_SCRIPT = r"""
-set -u
-echo '## dpkg'
-dpkg-query -W -f '${Package}=${Version}\n' 2>/dev/null | sort
-echo '## python'
-for py in /opt/venv/bin/python python3; do
-  if command -v "$py" >/dev/null 2>&1; then
-    "$py" -m pip freeze --all 2>/dev/null | grep -v '^#' | sed 's/ @ file:.*//' | sort; break
-  fi
-done
-echo '## repo'
-repo="${ISOBENCH_REPO:-/workspace/repo}"
-if [ -d "$repo/.git" ]; then
-  cd "$repo" && export GIT_INDEX_FILE=/tmp/.isobench_fingerprint_index \
-  && git add -A >/dev/null 2>&1 && git ls-files -s | awk '{print $2, $4}'
-fi
-echo '## files'
-for f in /opt/isobench/base.sha /etc/isobench/host-ca.crt /etc/os-release; do
-  [ -f "$f" ] && sha256sum "$f"
-done
-exit 0
-"""
-
-
-class ImageFingerprint(BaseModel):
-    """What an image holds, listed from inside it: a digest and the lists it was taken over."""
-
-    digest: str = Field(description="sha256 over every component below.")
-    components: dict[str, list[str]] = Field(
-        description="dpkg: package=version; python: pip freeze; repo: '<blob> <path>' of the "
-                    "working tree (build outputs excluded); files: '<sha256> <path>'.")
-
-
-def image_fingerprint(tag: str, client: docker.DockerClient | None = None) -> ImageFingerprint:
-    """List the image's packages and repository files from a throwaway container (no network,
-    nothing kept)."""
-    client = client or docker_client(timeout=None)
-    output = client.containers.run(tag, ["bash", "-c", FINGERPRINT_SCRIPT], network_mode="none",
-                                   remove=True, stdout=True, stderr=False,
-                                   labels={LABEL_IMAGE: "fingerprint"})
-    components: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in output.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("## "):
-            current = components.setdefault(line[3:].strip(), [])
-        elif current is not None and line.strip():
-            current.append(line.strip())
-    digest = sha256_hex(json.dumps(components, sort_keys=True))
-    return ImageFingerprint(digest=digest, components=components)
-
-
-def fingerprint_drift(recorded: ImageFingerprint, rebuilt: ImageFingerprint,
-                      limit: int = 8) -> list[str]:
-    """What differs, by component and entry: 'dpkg: libc6 2.41-6 -> 2.41-7', 'repo: changed
-    minivllm/block.py'. Empty when the digests agree."""
-    if recorded.digest == rebuilt.digest:
-        return []
-    drift = []
-    for name in sorted(set(recorded.components) | set(rebuilt.components)):
-        old = _keyed(name, recorded.components.get(name, []))
-        new = _keyed(name, rebuilt.components.get(name, []))
-        lines = []
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) == new.get(key):
-                continue
-            if key not in new:
-                lines.append(f"{name}: removed {key}")
-            elif key not in old:
-                lines.append(f"{name}: added {key}")
-            elif name == "repo":
-                lines.append(f"{name}: changed {key}")
-            else:
-                lines.append(f"{name}: {key} {old[key]} -> {new[key]}")
-        if len(lines) > limit:
-            lines = lines[:limit] + [f"{name}: ... {len(lines) - limit} more"]
-        drift += lines
-    return drift
-
-
-def _keyed(component: str, entries: list[str]) -> dict[str, str]:
-    """Entries keyed by what they are about (package, path), valued by version or digest."""
-    out = {}
-    for entry in entries:
-        if component == "repo" or component == "files":
-            value, _, key = entry.partition(" ")
-        else:
-            key, _, value = entry.partition("==" if "==" in entry else "=")
-        out[key] = value
-    return out
-
-
-def image_labels(tag: str, client: docker.DockerClient | None = None) -> dict[str, str] | None:
-    """An image's labels (the sandbox recipe is one), or None when the engine lacks it."""
-    client = client or docker_client()
-    try:
-        return dict(client.images.get(tag).labels or {})
-    except docker.errors.ImageNotFound:
-        return None
-
-
-def save_images(tags: list[str], dest: Path, client: docker.DockerClient | None = None) -> None:
-    """`docker save` several images into one archive (shared layers stored once), atomically."""
-    client = client or docker_client(timeout=None)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # docker-py's get_image takes one name; the engine's /images/get takes many, which is what
-    # lets sandbox images share their base layers in one archive.
-    response = client.api._get(client.api._url("/images/get"), params={"names": tags},
-                               stream=True)
-    client.api._raise_for_status(response)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def image_ids(tags: list[str], client: docker.DockerClient | None = None
-              ) -> dict[str, str | None]:
-    """tag -> image id on this engine (None where absent)."""
-    client = client or docker_client()
-    return {tag: (ref.id if (ref := find_image(client, tag)) else None) for tag in tags}
-
-
-def remove_images(tags: list[str], client: docker.DockerClient | None = None) -> list[str]:
-    """Remove these tags (the images of one run, never others); returns the ones removed."""
-    client = client or docker_client()
-    removed = []
-    for tag in tags:
-        try:
-            client.images.remove(tag, force=True)
-            removed.append(tag)
-        except docker.errors.ImageNotFound:
-            continue
-    return removed
-
-
-def engine_networks(client: docker.DockerClient | None = None) -> set[str]:
-    """Names of the networks this engine has (an engine started with --bridge none has no
-    'bridge')."""
-    client = client or docker_client()
-    return {network.name for network in client.networks.list()}
-
-
-def read_image_file(tag: str, path: str, client: docker.DockerClient | None = None) -> str:
-    """The text of one file inside image `tag` (no container is started; a stopped one is
-    created for the copy and removed)."""
-    client = client or docker_client(timeout=None)
-    container = client.containers.create(tag, command=["true"],
-                                         labels={LABEL_IMAGE: "export"})
-    try:
-        chunks, _ = container.get_archive(path)
-        with tempfile.TemporaryFile() as spool:
-            for chunk in chunks:
-                spool.write(chunk)
-            spool.seek(0)
-            with tarfile.open(fileobj=spool) as tar:
-                member = tar.next()
-                stream = tar.extractfile(member) if member is not None else None
-                if stream is None:
-                    raise ImageBuildError(f"{path} in {tag} is not a file")
-                return stream.read().decode("utf-8", "replace")
-    except docker.errors.NotFound as exc:
-        raise ImageBuildError(f"{tag} has no {path}") from exc
-    finally:
-        container.remove(force=True)
-
-
-class LayerSizes(BaseModel):
-    """How an image's bytes split between its base and the layers built on top of it."""
-
-    total_bytes: int = Field(description="Everything the image needs on disk.")
-    base_bytes: int = Field(description="The base image it was built FROM (shared).")
-    layers: list[tuple[str, int]] = Field(
-        default_factory=list, description="(instruction, bytes) of each layer above the base, "
-                                          "oldest first.")
-
-
-def layer_sizes(tag: str, base_tag: str, client: docker.DockerClient | None = None
-                ) -> LayerSizes:
-    """Sizes of `tag`'s layers above `base_tag` (`docker history`, empty layers left out)."""
-    client = client or docker_client()
-    image, base = client.images.get(tag), client.images.get(base_tag)
-    base_ids = {row["Id"] for row in base.history() if row["Id"] != "<missing>"}
-    above: list[tuple[str, int]] = []
-    for row in image.history():  # newest first
-        if row["Id"] in base_ids:
-            break
-        if row["Size"]:
-            above.append((row["CreatedBy"][-160:], int(row["Size"])))
-    return LayerSizes(total_bytes=int(image.attrs["Size"]), base_bytes=int(base.attrs["Size"]),
-                      layers=list(reversed(above)))

@@ -1,4 +1,4 @@
-"""One container, always removed: the only place (with build.py) that touches the Docker SDK.
+"""One container, always removed, on whichever engine the run uses (engine/base.py).
 
 A `Sandbox` is a context manager over a fresh container whose main process is
 `sleep <budget>` under an init. That gives three guarantees:
@@ -25,17 +25,13 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Callable, Literal
 
-import docker
-import docker.errors
-import requests.exceptions
-from docker.types import DeviceRequest, Ulimit
-from pydantic import BaseModel, Field, field_validator
-
+from executor.engine.chosen import current_engine, engine_client
 from executor.engine.cgroup_cpu import cpu_usage_file, read_cpu_seconds
+from executor.engine.docker import ENGINE_ERRORS, APIError, ImageNotFound, NotFound  # noqa: F401
 from executor.core.determinism import DETERMINISM_ENV
-from executor.core.errors import DockerUnavailable, InfraError, classify_text, unclassified
+from executor.core.errors import InfraError, classify_text, unclassified
 from executor.core.redact import LineRedactor, Redactor
-from executor.core.tarballs import safe_extract
+from executor.core.resources import ExecResult, SandboxSpec
 
 LABEL_MANAGED = "isobench.managed"
 LABEL_RUN = "isobench.run_id"
@@ -55,152 +51,12 @@ OOM_COUNT_COMMAND = ("cat /sys/fs/cgroup/memory.events 2>/dev/null || "
                      "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || true")
 
 
-# --------------------------------------------------------------------------- Docker client
-
-# What the engine's client raises when the engine or the connection to it fails. The pipeline
-# catches these names (and classifies the text as infra) instead of importing the SDK itself.
-ENGINE_ERRORS: tuple[type[Exception], ...] = (docker.errors.DockerException,
-                                              requests.exceptions.RequestException)
+# --------------------------------------------------------------------------- the engine
 
 
-_clients: dict[int | None, docker.DockerClient] = {}
-_clients_lock = threading.Lock()
-
-
-def docker_client(timeout: int | None = 300) -> docker.DockerClient:
-    """A client that has answered a ping, or a one-line DockerUnavailable saying what to do.
-
-    `timeout=None` is for long streams (builds, agent runs) that can be silent for many
-    minutes; docker-py's default of 60 s would cut them off. Clients are shared per process
-    (their connection pools are thread-safe); the pool is sized for many batch workers.
-    """
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        with _clients_lock:
-            client = _clients.get(timeout)
-            if client is None:
-                client = docker.from_env(timeout=timeout, max_pool_size=64)
-                client.ping()
-                _clients[timeout] = client
-        return client
-    except docker.errors.DockerException as exc:
-        reason = str(exc).split("(")[0].strip().rstrip(":") or type(exc).__name__
-        raise DockerUnavailable(
-            f"cannot reach the Docker engine at {host} ({reason}); start it with "
-            f"scripts/ensure-docker.sh (or `sudo systemctl start docker`), "
-            f"then check with `isobench doctor`") from exc
-
-
-def engine_facts(client: docker.DockerClient | None = None) -> dict[str, str]:
-    """The Docker engine's version, storage driver and kernel, as the engine reports them."""
-    client = client or docker_client()
-    version = client.version()
-    info = client.info()
-    return {"docker_version": str(version.get("Version", "")),
-            "docker_api": str(version.get("ApiVersion", "")),
-            "storage_driver": str(info.get("Driver", "")),
-            "engine_kernel": str(info.get("KernelVersion", ""))}
-
-
-# --------------------------------------------------------------------------- models
-
-
-class GpuRequest(BaseModel):
-    """Which GPUs a container gets: none, all, or explicit device ids."""
-
-    mode: Literal["none", "all", "ids"] = "none"
-    ids: list[str] = Field(default_factory=list)
-
-    @classmethod
-    def parse(cls, text: str) -> "GpuRequest":
-        text = text.strip()
-        if text in ("", "none"):
-            return cls(mode="none")
-        if text == "all":
-            return cls(mode="all")
-        ids = [part.strip() for part in text.split(",") if part.strip()]
-        if not all(re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+", i) for i in ids):
-            raise ValueError(f"--gpus takes none, all, or ids like 0,1 (got {text!r})")
-        return cls(mode="ids", ids=ids)
-
-    def __str__(self) -> str:
-        return ",".join(self.ids) if self.mode == "ids" else self.mode
-
-
-class SandboxLimits(BaseModel):
-    """Resource limits for one container; None leaves Docker's default."""
-
-    cpus: float | None = Field(default=None, description="CPU quota, e.g. 2.0")
-    cpuset: str | None = Field(default=None, description="Pin to these host CPUs, e.g. '0-7'")
-    memory: str | None = Field(default=None, description="Memory limit, e.g. '16g'")
-    pids: int | None = Field(default=8192, description="Max processes (fork-bomb guard)")
-    shm_size: str | None = Field(default="2g", description="/dev/shm size when IPC is private")
-
-
-class Resources(BaseModel):
-    """What every container of a run may use: its GPUs and limits, held in this one model
-    (run-commit, bench and batches take them as the same flags)."""
-
-    gpus: GpuRequest = Field(default_factory=GpuRequest, json_schema_extra={"flag": "--gpus"},
-                             description="GPUs for the sandboxes: none, all, or ids like 0,1.")
-    cpus: float | None = Field(default=None, json_schema_extra={"flag": "--cpus"},
-                               description="CPU quota per container.")
-    cpuset: str | None = Field(default=None, json_schema_extra={"flag": "--cpuset"},
-                               description="Pin containers to host CPUs, e.g. 0-7.")
-    memory: str | None = Field(default=None, json_schema_extra={"flag": "--memory"},
-                               description="Memory limit per container, e.g. 32g.")
-    pids: int | None = Field(default=8192, json_schema_extra={"flag": "--pids"},
-                             description="Process limit per container.")
-
-    @field_validator("gpus", mode="before")
-    @classmethod
-    def _gpus_from_text(cls, value):
-        return GpuRequest.parse(value) if isinstance(value, str) else value
-
-    @property
-    def limits(self) -> SandboxLimits:
-        return SandboxLimits(cpus=self.cpus, cpuset=self.cpuset, memory=self.memory,
-                             pids=self.pids)
-
-
-class Mount(BaseModel):
-    host_path: str
-    container_path: str
-    read_only: bool = True
-
-
-class SandboxSpec(BaseModel):
-    """Everything needed to start one sandbox container."""
-
-    image: str
-    budget_s: int = Field(description="Lifetime; the container expires and removes itself after.")
-    run_id: str
-    item: str
-    phase: str
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
-    gpus: GpuRequest = Field(default_factory=GpuRequest)
-    network: str = Field(default="bridge", description="bridge | host | none")
-    env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment only.")
-    mounts: list[Mount] = Field(default_factory=list)
-    workdir: str | None = None
-
-
-class ExecResult(BaseModel):
-    """What one command did. Output is redacted and capped; files receive the whole stream."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration_s: float
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-    def tail(self, lines: int = 20) -> str:
-        text = (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr)
-        return "\n".join(text.strip().splitlines()[-lines:])
+def engine_facts() -> dict[str, str]:
+    """The current engine's name, version, storage driver and kernel (hostfacts records them)."""
+    return current_engine().facts()
 
 
 # --------------------------------------------------------------------------- controller identity
@@ -228,13 +84,13 @@ def _controller_alive(labels: dict[str, str]) -> bool:
     return _process_start_ticks(int(pid)) == labels.get(LABEL_PID_START) != ""
 
 
-def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
+def reap_orphans(client=None) -> list[str]:
     """Remove this host's isobench containers whose controller process is gone.
 
     Containers of live controllers, and of other hosts sharing the engine, are left alone.
     Returns the names removed.
     """
-    client = client or docker_client()
+    client = client or engine_client()
     removed = []
     host = socket.gethostname()
     # ignore_removed: a container can expire (auto_remove) between the list and its inspect.
@@ -248,15 +104,15 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
             try:
                 container.remove(force=True)
                 removed.append(container.name)
-            except docker.errors.NotFound:
+            except NotFound:
                 pass  # it expired and removed itself meanwhile
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 if "already in progress" not in str(exc):
                     raise
     return removed
 
 
-def list_managed(client: docker.DockerClient, **label_filters: str) -> list:
+def list_managed(client, **label_filters: str) -> list:
     filters = [LABEL_MANAGED] + [f"{k}={v}" for k, v in label_filters.items()]
     return client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
@@ -284,18 +140,18 @@ def refuse_item_sandboxes(run_id: str, item: str) -> None:
 
 
 def remove_item_sandboxes(run_id: str, item: str,
-                          client: docker.DockerClient | None = None) -> list[str]:
+                          client=None) -> list[str]:
     """Remove this process's running sandboxes of one item: the commands running in them end,
     so whoever waits on them returns. Returns the names removed."""
     mine = {LABEL_RUN: run_id, LABEL_ITEM: item, LABEL_PID: str(os.getpid())}
     removed = []
-    for container in list_managed(client or docker_client(), **mine):
+    for container in list_managed(client or engine_client(), **mine):
         try:
             container.remove(force=True)
             removed.append(container.name)
-        except docker.errors.NotFound:
+        except NotFound:
             pass  # its own `with Sandbox` removed it meanwhile
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             if "already in progress" not in str(exc):
                 raise
     return removed
@@ -320,7 +176,8 @@ def _container_name(spec: SandboxSpec) -> str:
 
 
 def container_kwargs(spec: SandboxSpec, name: str) -> dict:
-    """docker-py `containers.run` arguments for a sandbox (pure: unit-testable without GPUs)."""
+    """`containers.run` arguments for a sandbox, GPUs as the current engine gives them (pure:
+    unit-testable without GPUs)."""
     labels = {**controller_labels(), LABEL_RUN: spec.run_id, LABEL_ITEM: spec.item,
               LABEL_PHASE: spec.phase, LABEL_EXPIRES: str(int(time.time()) + spec.budget_s)}
     kwargs: dict = dict(
@@ -335,13 +192,7 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
     if spec.gpus.mode == "none":
         kwargs["shm_size"] = spec.limits.shm_size
         return kwargs
-    request = (DeviceRequest(count=-1, capabilities=[["gpu"]]) if spec.gpus.mode == "all"
-               else DeviceRequest(device_ids=spec.gpus.ids, capabilities=[["gpu"]]))
-    # NCCL and PyTorch's dataloaders need more than Docker's 64 MB /dev/shm: share the host's
-    # IPC namespace, and lift memlock/stack limits as NGC containers expect.
-    kwargs.update(device_requests=[request], ipc_mode="host",
-                  ulimits=[Ulimit(name="memlock", soft=-1, hard=-1),
-                           Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)])
+    kwargs.update(current_engine().gpu_run_options(spec.gpus))
     kwargs["environment"] = {"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
                              **kwargs["environment"]}
     return kwargs
@@ -350,11 +201,11 @@ def container_kwargs(spec: SandboxSpec, name: str) -> dict:
 class Sandbox:
     """A fresh container for one phase of one item. Use as a context manager."""
 
-    def __init__(self, spec: SandboxSpec, client: docker.DockerClient | None = None,
+    def __init__(self, spec: SandboxSpec, client=None,
                  redactor: Redactor | None = None):
         self.spec = spec
-        self._client = client or docker_client()
-        self._stream_client = docker_client(timeout=None)
+        self._client = client or engine_client()
+        self._stream_client = engine_client(timeout=None)
         self._redactor = redactor or Redactor()
         self.container = None
         self.name = _container_name(spec)
@@ -375,9 +226,9 @@ class Sandbox:
             raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
         try:
             self.container = self._client.containers.run(**container_kwargs(spec, self.name))
-        except docker.errors.ImageNotFound as exc:
+        except ImageNotFound as exc:
             raise InfraError(f"image {spec.image} is not on this engine; build it first") from exc
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             sig = classify_text(str(exc), "docker") or unclassified(str(exc), "docker")
             raise InfraError(f"could not start sandbox {self.name}: {exc.explanation or exc}",
                              sig) from exc
@@ -390,9 +241,9 @@ class Sandbox:
             return
         try:
             self.container.remove(force=True)
-        except docker.errors.NotFound:
+        except NotFound:
             pass  # expired on its own
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             if "already in progress" not in str(exc):
                 raise
         finally:
@@ -416,7 +267,7 @@ class Sandbox:
             out = self.container.exec_run(["sh", "-c", OOM_COUNT_COMMAND], user="root")
             return any(line.split()[:1] == ["oom_kill"] and line.split()[1:2] != ["0"]
                        for line in out.output.decode(errors="replace").splitlines())
-        except docker.errors.NotFound:
+        except NotFound:
             return False
 
     # -- commands
@@ -518,13 +369,13 @@ class Sandbox:
         try:
             stats = self.container.stats(stream=False, one_shot=True)
             return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
-        except (docker.errors.APIError, KeyError, TypeError, ValueError):
+        except (APIError, KeyError, TypeError, ValueError):
             return None
 
     def _find_cpu_file(self) -> Path | None:
         try:
             self.container.reload()  # `run` returns the attributes from before the start
-        except docker.errors.APIError:
+        except APIError:
             return None
         pid = (self.container.attrs.get("State") or {}).get("Pid") or 0
         return cpu_usage_file(int(pid), must_contain=self.container.id) if pid else None
@@ -556,7 +407,7 @@ class Sandbox:
         """Bytes of one file in the container; FileNotFoundError if it is not there."""
         try:
             chunks, _ = self.container.get_archive(path)
-        except docker.errors.NotFound as exc:
+        except NotFound as exc:
             raise FileNotFoundError(path) from exc
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
             member = tar.next()
@@ -564,19 +415,6 @@ class Sandbox:
                 raise FileNotFoundError(path)
             return tar.extractfile(member).read()
 
-    def get_tree(self, path: str, host_dir: Path) -> None:
-        """Copy a directory out of the container (regular files and dirs only)."""
-        try:
-            chunks, _ = self.container.get_archive(path)
-        except docker.errors.NotFound as exc:
-            raise FileNotFoundError(path) from exc
-        host_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-            safe = [m for m in tar.getmembers() if (m.isfile() or m.isdir())]
-            safe_extract(tar, host_dir, members=safe)
-
-
-def engine_gpu_runtime(client: docker.DockerClient | None = None) -> bool:
-    """Whether this engine can give containers GPUs (an `nvidia` runtime, default or named)."""
-    info = (client or docker_client(timeout=30)).info()
-    return "nvidia" in set((info.get("Runtimes") or {}).keys()) | {info.get("DefaultRuntime")}
+def engine_gpu_runtime() -> bool:
+    """Whether the current engine can give containers GPUs (a runtime or a CDI spec)."""
+    return current_engine().gpu_ready()

@@ -13,8 +13,9 @@ from pydantic import BaseModel
 
 from executor import __version__
 from executor.engine.images import BaseImageRecipe, find_image
-from executor.core.errors import DockerUnavailable
-from executor.engine.sandbox import LABEL_MANAGED, docker_client
+from executor.core.errors import EngineUnavailable
+from executor.engine.sandbox import list_managed
+from executor.engine.chosen import current_engine
 
 GIB = 1024**3
 
@@ -45,35 +46,34 @@ def host_gpus() -> list[str]:
 def run_checks(state_dir: Path) -> list[Check]:
     checks = [Check(name="isobench", level="ok",
                     finding=f"{__version__} on Python {sys.version.split()[0]}")]
+    engine = current_engine()
+    label = f"{engine.name} engine"
     try:
-        client = docker_client(timeout=30)
-    except DockerUnavailable as exc:
-        checks.append(Check(name="docker engine", level="fail", finding=str(exc).split(";")[0],
-                            action="scripts/ensure-docker.sh (as root, or it re-runs itself with sudo)"))
+        client = engine.client(timeout=30)
+        facts = engine.facts()
+    except EngineUnavailable as exc:
+        checks.append(Check(name=label, level="fail", finding=str(exc).split(";")[0],
+                            action=engine.start_hint()))
         return checks
-    info = client.info()
-    checks.append(Check(name="docker engine", level="ok",
-                        finding=f"{info.get('ServerVersion')} ({info.get('Driver')}, "
-                                f"root {info.get('DockerRootDir')})"))
+    checks.append(Check(name=label, level="ok",
+                        finding=f"{facts.get('docker_version')} ({facts.get('storage_driver')}, "
+                                f"root {engine.data_root()})"))
 
-    runtimes = set((info.get("Runtimes") or {}).keys())
     gpus = host_gpus()
-    if gpus and "nvidia" in runtimes | {info.get("DefaultRuntime")}:
+    if gpus and engine.gpu_ready():
         checks.append(Check(name="gpu runtime", level="ok",
-                            finding=f"{len(gpus)} GPU(s): {'; '.join(gpus)}; nvidia runtime"))
+                            finding=f"{len(gpus)} GPU(s): {'; '.join(gpus)}; {engine.name} "
+                                    f"can pass them"))
     elif gpus:
         checks.append(Check(name="gpu runtime", level="fail",
-                            finding=f"{len(gpus)} GPU(s) but Docker has no nvidia runtime",
-                            action="install nvidia-container-toolkit, then "
-                                   "`sudo nvidia-ctk runtime configure --runtime=docker && "
-                                   "sudo systemctl restart docker`"))
+                            finding=f"{len(gpus)} GPU(s) but {engine.name} cannot pass them",
+                            action=engine.gpu_setup_hint()))
     else:
         checks.append(Check(name="gpu runtime", level="warn", finding="no GPU on this host",
                             action="fine for the CPU demo; vLLM commits need a GPU host "
                                    "(see docs/gpu-hosts.md)"))
 
-    docker_root = Path(info.get("DockerRootDir") or "/var/lib/docker")
-    for label, path, need in (("disk (docker root)", docker_root, 100),
+    for label, path, need in ((f"disk ({engine.name} root)", Path(engine.data_root()), 100),
                               ("disk (state dir)", state_dir.resolve(), 5)):
         free = _free_gib(path)
         level = "ok" if free >= need else ("warn" if free >= need / 10 else "fail")
@@ -95,7 +95,7 @@ def run_checks(state_dir: Path) -> list[Check]:
                             else "needs root and debootstrap (scripts/ensure-docker.sh installs it), "
                                  "or pass a registry image with --base-image"))
 
-    leftovers = client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+    leftovers = list_managed(client)
     checks.append(Check(name="containers", level="ok" if not leftovers else "warn",
                         finding=f"{len(leftovers)} isobench container(s) on this engine",
                         action="" if not leftovers else

@@ -41,23 +41,23 @@ from executor.parts.bench.run import BenchOptions, bench_record, benchmark
 from executor.engine.images import (BaseImageRecipe, ImageRef, base_identity, ensure_base_image,
                             ensure_sandbox_image, resolve_named_base, sandbox_recipe)
 from executor.core.determinism import DETERMINISM_ENV
-from executor.core.errors import (DISK_FULL, IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
+from executor.core.errors import (DISK_FULL, EngineUnavailable, IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
                              classify_engine, classify_text, unclassified)
 from executor.core.errors import signature as error_signature
 from executor.core.journal import (Attempt, Journal, Manifest, PhaseTiming, RunStatus, exit_code_for,
                               is_disk_full, load_journal, utcnow, write_bytes_atomic,
-                              write_journal_file, write_json_atomic)
+                              write_json_atomic)
 from executor.parts.gateway.attempt import route_attempt
 from executor.parts.prompt import render_prompt
 from executor.core.redact import Redactor
 from executor.parts.repo import (REPO_DIR, SCRATCH_DIR, export_leakproof, harness_patch, open_repo,
                            patch_stats, verify_no_leak)
 from executor.runs.cancel import CancelToken
-from executor.engine.sandbox import (ENGINE_ERRORS, Resources, Sandbox, SandboxSpec,
-                              allow_item_sandboxes, refuse_item_sandboxes,
-                              remove_item_sandboxes)
-from executor.records.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
+from executor.engine.sandbox import (ENGINE_ERRORS, Sandbox, allow_item_sandboxes,
+                                     refuse_item_sandboxes, remove_item_sandboxes)
+from executor.core.resources import Resources, SandboxSpec
+from executor.records.state import (save_journal, save_manifest, JOURNAL_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
                             TRACEBACK_NAME, JournalConflict, RunKey, StateLayout,
                             attempt_dir_name)
 from executor.core.task import CommitJob
@@ -198,8 +198,7 @@ class _AttemptRecorder:
         self.journal, self.attempt, self.path, self.cancel = journal, attempt, path, cancel
 
     def save(self) -> None:
-        self.journal.written_at = utcnow()
-        write_journal_file(self.path, self.journal)
+        save_journal(self.path, self.journal)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -299,7 +298,7 @@ def _infra_signature(exc: BaseException, source: str) -> ErrorSignature:
     if isinstance(exc, IsobenchError) and exc.signature:
         return exc.signature
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ENGINE_ERRORS):  # the engine's client failed: never the provider's fault
+    if isinstance(exc, (*ENGINE_ERRORS, EngineUnavailable)):  # never the provider's fault
         return classify_engine(text, source) or unclassified(text, source)
     return classify_text(text, source) or unclassified(text, source)
 
@@ -468,4 +467,4 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         base_recipe=(None if job.task.base_image or job.task.builder == "vllm"
                      else options.images.base_recipe.model_dump(mode="json")),
         determinism=dict(DETERMINISM_ENV))
-    write_json_atomic(item_dir / MANIFEST_NAME, manifest)
+    save_manifest(item_dir, manifest)

@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 
 from executor.engine.images import BaseImageRecipe, find_image
 from executor.core.errors import EnvironmentNotReady
-from executor.engine.sandbox import GpuRequest, docker_client, engine_gpu_runtime
+from executor.engine.sandbox import engine_gpu_runtime
+from executor.engine.chosen import engine_client
+from executor.core.resources import GpuRequest
 from executor.core.task import CommitJob
 
 TRAE_MIN_PYTHON = (3, 12)  # TRAE's lock pins cp312 wheels (agents/trae_adapter.py)
@@ -58,7 +60,7 @@ def preflight(needs: PreflightNeeds) -> None:
 
 def check_offline_base(recipe: BaseImageRecipe) -> None:
     """The offline base is present, or this host can build it (root and debootstrap)."""
-    if find_image(docker_client(timeout=30), recipe.tag):
+    if find_image(engine_client(timeout=30), recipe.tag):
         return
     if not shutil.which("debootstrap"):
         raise EnvironmentNotReady(

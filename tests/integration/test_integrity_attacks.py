@@ -17,7 +17,8 @@ from executor.parts.demo import REFERENCE_AGENT_PATCH, demo_task
 from executor.runs.pipeline import RunOptions, ensure_images
 from executor.parts.repo import REPO_DIR
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import Sandbox, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import SandboxSpec
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -10,7 +10,8 @@ from executor.parts.bench.variants import VariantFailure, prepare_agent_variant
 from executor.runs.pipeline import RunOptions, ensure_images
 from executor.parts.repo import REPO_DIR
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import Sandbox, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import SandboxSpec
 from tests.conftest import run_cli
 from tests.integration.fixture_repos import diff_of, make_repo
 

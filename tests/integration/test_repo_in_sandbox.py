@@ -9,7 +9,8 @@ from executor.core.errors import LeakDetected
 from executor.runs.pipeline import RunOptions, ensure_images
 from executor.parts.repo import REPO_DIR, harness_patch, verify_no_leak
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import Sandbox, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import SandboxSpec
 
 pytestmark = pytest.mark.docker
 

@@ -8,8 +8,8 @@ import pytest
 from executor.runs.cancel import Cancel
 from executor.runs.pipeline import stop_on_cancel
 from executor.engine.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
-                              LABEL_PID_START, Sandbox, SandboxLimits, SandboxSpec,
-                              controller_labels, reap_orphans)
+                                     LABEL_PID_START, Sandbox, controller_labels, reap_orphans)
+from executor.core.resources import SandboxLimits, SandboxSpec
 from tests.conftest import rid
 
 pytestmark = pytest.mark.docker

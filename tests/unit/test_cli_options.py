@@ -11,7 +11,7 @@ from executor.cli.options import model_options
 from executor.core.errors import signature
 from executor.core.journal import EXIT_CODES, RunStatus, exit_code_for
 from executor.core.policy import RetryPolicy
-from executor.engine.sandbox import Resources
+from executor.core.resources import Resources
 
 
 class Knobs(BaseModel):

@@ -3,7 +3,7 @@ image while the image's containers hold no such file, and in every trial when th
 
 from executor.parts.bench.docker_trial import DockerTrialRunner
 from executor.parts.bench.results import VariantInfo
-from executor.engine.sandbox import ExecResult, GpuRequest, SandboxLimits
+from executor.core.resources import ExecResult, GpuRequest, SandboxLimits
 from executor.core.task import MetricSpec, TaskSpec
 
 METRIC = MetricSpec(kind="json_path", field="ms", output_file="out.json")

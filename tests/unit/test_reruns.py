@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from executor.engine.images import (BaseImageRecipe, ImageFingerprint, ImageRef, base_identity,
-                            fingerprint_drift, sandbox_recipe, sha256_hex)
+from executor.engine.images import (BaseImageRecipe, ImageRef, base_identity, sandbox_recipe,
+                                    sha256_hex)
+from executor.engine.fingerprint import ImageFingerprint, fingerprint_drift
 from executor.core.errors import UserInputError
 from executor.engine.hostfacts import HostFacts, host_differences
 from executor.runs.rerun.bundle import BundleIndex, check_secret_free, seal, verify_bundle
 from executor.runs.rerun.compare import RunSide, Speedup, compare_item
-from executor.engine.sandbox import SandboxSpec, container_kwargs
+from executor.engine.sandbox import container_kwargs
+from executor.core.resources import SandboxSpec
 
 
 def side(verdict: str, agent: tuple[float, float, float], human=(27.0, 25.0, 29.0)) -> RunSide:
@@ -123,7 +125,7 @@ def test_recorded_options_split_into_bench_options_and_resources():
     from executor.parts.bench.results import BenchResults
     from executor.parts.bench.run import BenchOptions, bench_record
     from executor.runs.rerun.rerun import RerunOptions, _bench_options
-    from executor.engine.sandbox import GpuRequest, Resources
+    from executor.core.resources import GpuRequest, Resources
 
     recorded = Resources(gpus=GpuRequest(mode="ids", ids=["1"]), cpus=2.0, cpuset="0-1",
                          memory="8g")
@@ -145,7 +147,7 @@ def test_a_default_run_with_sequential_trials_can_be_rerun():
     from executor.parts.bench.results import BenchResults
     from executor.parts.bench.run import BenchOptions, bench_record
     from executor.runs.rerun.rerun import RerunOptions, _bench_options
-    from executor.engine.sandbox import Resources
+    from executor.core.resources import Resources
 
     default = BenchOptions()
     results = BenchResults(item_id="x", commits={}, metric={}, seed=7, trials_per_variant=5,

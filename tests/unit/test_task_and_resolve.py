@@ -6,7 +6,7 @@ import pytest
 from executor.parts import demo
 from executor.core.errors import UserInputError
 from executor.runs.resolve import resolve_job
-from executor.engine.sandbox import GpuRequest
+from executor.core.resources import GpuRequest
 from executor.core.task import load_plan, load_task_file
 
 
@@ -78,8 +78,8 @@ def test_gpu_request_parsing():
 
 
 def test_gpu_sandboxes_request_devices_and_host_ipc():
-    from executor.engine.sandbox import (LABEL_MANAGED, SandboxLimits, SandboxSpec,
-                                  container_kwargs)
+    from executor.engine.sandbox import LABEL_MANAGED, container_kwargs
+    from executor.core.resources import SandboxLimits, SandboxSpec
 
     base = dict(image="img", budget_s=60, run_id="r", item="i", phase="p")
     cpu = container_kwargs(SandboxSpec(**base, limits=SandboxLimits(cpus=1.5)), "n")

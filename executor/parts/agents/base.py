@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 
 from executor.core.errors import ErrorSignature
 from executor.core.journal import Usage
-from executor.engine.sandbox import Mount, Sandbox
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import Mount
 
 
 class AgentEnding(StrEnum):

@@ -30,10 +30,12 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.parts.agents.base import Log, PrepareContext
-from executor.engine.images import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, build_context, recipe_text,
-                            build_image, export_image_path, find_image, host_ca_bundle,
-                            sha256_hex)
-from executor.engine.sandbox import Mount, docker_client
+from executor.engine.images import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, build_context,
+                                    recipe_text, build_image, find_image, host_ca_bundle,
+                                    sha256_hex)
+from executor.engine.image_store import export_image_path
+from executor.engine.chosen import engine_client
+from executor.core.resources import Mount
 
 BUNDLE_RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
 BUNDLES_ROOT = "/opt/isobench/agents"
@@ -101,7 +103,7 @@ def ensure_bundle(recipe: BundleRecipe, context: PrepareContext, log: Log,
     `src` and `python` are host directories put into the build context; their content must be
     pinned by `source_digest` / `python_digest`, since the tag is computed before they are read.
     """
-    client = docker_client()
+    client = engine_client()
     image = find_image(client, recipe.tag)
     built = False
     if image is None:

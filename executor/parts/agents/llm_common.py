@@ -24,7 +24,8 @@ from executor.core.errors import AGENT_TIMEOUT, UserInputError, classify_text, s
 from executor.core.journal import Usage
 from executor.core.pricing import DEFAULT_PRICES, PriceTable, with_cost
 from executor.core.redact import Redactor
-from executor.engine.sandbox import ExecResult, Sandbox
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import ExecResult
 from executor.records.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
 
 RUN_DIR = "/opt/isobench/run"  # outside the repository: nothing here can enter the patch

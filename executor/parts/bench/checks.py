@@ -17,7 +17,8 @@ from executor.parts.bench.docker_trial import TIMED_ENV, TrialBound
 from executor.parts.bench.integrity import OutputCheckResult
 from executor.parts.bench.results import GateResult, VariantInfo
 from executor.parts.repo import REPO_DIR
-from executor.engine.sandbox import ExecResult, GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import ExecResult, GpuRequest, SandboxLimits, SandboxSpec
 from executor.records.state import (GATE_BASE_LOG, GATE_LOG, OUTPUT_CHECK_AGENT_LOG,
                             OUTPUT_CHECK_BASE_LOG)
 

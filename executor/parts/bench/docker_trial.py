@@ -23,7 +23,8 @@ from executor.parts.bench.schedule import TrialSpec
 from executor.parts.bench.server import ServerNotReady, serving
 from executor.parts.bench.trial import GpuWatch, MetricReader, new_record
 from executor.parts.repo import REPO_DIR
-from executor.engine.sandbox import GpuRequest, Sandbox, SandboxLimits, SandboxSpec
+from executor.engine.sandbox import Sandbox
+from executor.core.resources import GpuRequest, SandboxLimits, SandboxSpec
 from executor.core.task import TaskSpec
 
 # What a timed process must not pick up from outside its own code: the user site (where a

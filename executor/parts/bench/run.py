@@ -38,7 +38,7 @@ from executor.parts.bench.variants import (VariantFailure, judged_image_variant,
 from executor.engine.images import ImageRef
 from executor.core.determinism import seeded_env
 from executor.engine.hostfacts import collect_host_facts
-from executor.engine.sandbox import Resources
+from executor.core.resources import Resources
 from executor.core.task import CommitJob
 
 Log = Callable[[str], None]

@@ -19,10 +19,13 @@ from executor.parts.bench.hooks import hook_changes, hook_snapshot
 from executor.parts.bench.protect import (protected_diff, protected_patterns, restore_protected,
                                     split_patch)
 from executor.parts.bench.results import VariantInfo
-from executor.engine.images import ImageRef, find_image, image_labels, sha256_hex
+from executor.engine.images import ImageRef, find_image, sha256_hex
+from executor.engine.image_store import image_labels
 from executor.parts.patching import apply_patch
 from executor.parts.repo import REPO_DIR, changed_paths, touches_paths
-from executor.engine.sandbox import Sandbox, SandboxLimits, SandboxSpec, docker_client
+from executor.engine.sandbox import Sandbox
+from executor.engine.chosen import engine_client
+from executor.core.resources import SandboxLimits, SandboxSpec
 from executor.core.task import TaskSpec
 
 LABEL_HOOKS = "isobench.startup_hooks"
@@ -65,7 +68,7 @@ def prepare_agent_variant(task: TaskSpec, base: ImageRef, base_sha: str, patch: 
     log_file = log_dir / "prepare-agent.log"
     log_dir.mkdir(parents=True, exist_ok=True)
     judged = dict(protected_dropped=split.dropped_paths, reference_commit=reference_sha)
-    if found := find_image(docker_client(), tag):
+    if found := find_image(engine_client(), tag):
         log_file.write_text(f"{tag} was already built from this base image and patch "
                             f"(native rebuild: {native}): reused\n")
         labels = image_labels(tag) or {}
@@ -127,7 +130,7 @@ def judged_image_variant(task: TaskSpec, name: str, image: ImageRef, sha: str,
         return VariantInfo(image_tag=image.tag, image_id=image.id, **info)
     digest = sha256_hex(image.id, reference_sha, json.dumps(patterns))
     tag = f"isobench/judged-{task.name}:{digest[:16]}"
-    if found := find_image(docker_client(), tag):
+    if found := find_image(engine_client(), tag):
         return VariantInfo(image_tag=tag, image_id=found.id, protected_restored=differ, **info)
     spec = SandboxSpec(image=image.tag, budget_s=1800, run_id=run_id, item=item_id,
                        phase=f"judged-{name}", limits=limits or SandboxLimits(),

@@ -35,7 +35,7 @@ from executor.parts.gateway.remote import RemoteGateway
 from executor.core.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
 from executor.runs.pipeline import AttemptSlot, Log, RunOptions, run_commit
 from executor.runs.resolve import on_target_device, reference_patch, resolve_job
-from executor.engine.sandbox import GpuRequest
+from executor.core.resources import GpuRequest
 from executor.records.state import CONTROLLER_LOG_NAME, JOURNAL_NAME, attempt_dir_name
 from executor.core.task import CommitJob, PlanItem
 

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from executor.core.journal import Attempt, load_journal, write_bytes_atomic
+from executor.core.journal import Attempt, Journal, load_journal, write_bytes_atomic
 from executor.core.task import PlanItem
 from executor.engine.sandbox import reap_orphans
 from executor.records.state import (
@@ -82,7 +82,7 @@ def run_on_node(build: Callable[[BatchContext], RunItem], ctx: BatchContext, ite
     try:
         local = ctx.model_copy(update={"state": StateLayout(root=root)})
         journal_path = local.state.journal_path(ctx.run, item.item_id)
-        write_bytes_atomic(journal_path, journal_json.encode())
+        save_journal(journal_path, Journal.model_validate_json(journal_json))
         if patch is not None:
             write_bytes_atomic(journal_path.parent / PATCH_NAME, patch)
         reap_orphans()  # sandboxes of this node's earlier attempts that died

@@ -7,9 +7,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from executor.engine.images import (BaseImageRecipe, dockerfile_text, host_ca_bundle, image_fingerprint,
-                            image_labels, save_images, sha256_hex)
-from executor.core.errors import DockerUnavailable, UserInputError
+from executor.engine.images import BaseImageRecipe, dockerfile_text, host_ca_bundle, sha256_hex
+from executor.engine.fingerprint import image_fingerprint
+from executor.engine.image_store import image_labels, save_images
+from executor.core.errors import EngineUnavailable, UserInputError
 from executor.core.journal import Journal
 from executor.runs.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, IMAGES_ARCHIVE_PATH, ITEMS_DIR,
                                    REPO_BUNDLE_PATH, TASK_NAME, BundleIndex, BundleItem,
@@ -142,7 +143,7 @@ def _collect(run_dir: Path, item_dirs: list[Path], root: Path, with_repo: bool,
     for entry in index.images:
         try:
             entry.fingerprint = image_fingerprint(entry.tag) if entry.id else None
-        except DockerUnavailable:
+        except EngineUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - gone from the engine: recorded as unknown
             log(f"export: no fingerprint of {entry.tag} ({type(exc).__name__})")

@@ -1,0 +1,73 @@
+"""The container-engine seam: which engine a run uses, and what every engine must provide.
+
+isobench drives containers through the Docker-compatible REST API, which both engines it
+supports serve: Docker's daemon, and podman's API service (rootless: one per user, started on
+demand). What differs between them lives in one module per engine:
+
+  engine/docker.py   the Docker SDK (the only importer of it), Docker's socket, GPUs through the
+                     nvidia runtime (`--gpus`), the engine's facts
+  engine/podman.py   podman's per-user socket and service, GPUs through CDI
+                     (`--device nvidia.com/gpu=...`), podman's facts
+
+Everything else (sandbox.py, images.py, the pipeline) asks `current_engine()` (chosen.py) for a
+client and for the engine-specific pieces, and never names an engine. The choice is per run
+(`--engine`, or $ISOBENCH_ENGINE), recorded in the manifest, and inherited by worker
+processes through the environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from executor.core.resources import GpuRequest
+
+
+class ContainerEngine(ABC):
+    """One container engine: how to reach it, how it gives GPUs, what it says about itself."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._clients: dict[int | None, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, timeout: int | None = 300) -> Any:
+        """A client of the engine's API that has answered a ping (shared per process and
+        timeout: its connection pool is thread-safe), or a one-line EngineUnavailable error.
+        `timeout=None` is for long, possibly silent streams (builds, agent runs)."""
+        with self._lock:
+            found = self._clients.get(timeout)
+            if found is None:
+                found = self._connect(timeout)
+                self._clients[timeout] = found
+            return found
+
+    @abstractmethod
+    def _connect(self, timeout: int | None) -> Any:
+        """A fresh, pinged API client."""
+
+    @abstractmethod
+    def gpu_run_options(self, gpus: GpuRequest) -> dict[str, Any]:
+        """Container-creation options that give a container these GPUs (not called for none)."""
+
+    @abstractmethod
+    def facts(self) -> dict[str, str]:
+        """The engine's name, version, storage driver and kernel, as the engine reports them."""
+
+    @abstractmethod
+    def gpu_ready(self) -> bool:
+        """Whether this engine can give containers GPUs at all (a runtime or a CDI spec)."""
+
+    @abstractmethod
+    def gpu_setup_hint(self) -> str:
+        """What to run so that `gpu_ready` becomes true."""
+
+    @abstractmethod
+    def data_root(self) -> str:
+        """Where the engine keeps images and containers (disk checks)."""
+
+    @abstractmethod
+    def start_hint(self) -> str:
+        """What to run when the engine cannot be reached."""
