@@ -65,6 +65,8 @@ CASES = [
     ("container exited with code 137 (OOMKilled)", "container_oom", I),
     ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "
      "running?", "docker_unreachable", I),
+    ("OSError: [Errno 28] No space left on device: '/state/runs/x/agent_stdout.log'",
+     "disk_full", I),
     ("The command '/bin/sh -c pip install -e .' returned a non-zero code: 1",
      "image_build_failed", P),
 ]

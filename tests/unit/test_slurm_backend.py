@@ -17,8 +17,8 @@ from executor.core.journal import (
     Journal,
     RunStatus,
     load_journal,
-    write_journal_file,
-)
+    )
+from executor.records.state import save_journal
 from executor.runs.batch import slurm_job
 from executor.runs.batch.slurm_backend import SlurmOptions, job_environment, sbatch_args
 from executor.runs.batch.slurm_cli import (
@@ -140,12 +140,12 @@ def test_a_journal_lands_in_place_when_the_disk_has_no_room_for_a_copy(tmp_path,
     path = tmp_path / "journal.json"
     journal = Journal(task_id="t", item_id="i", run_id="r", agent="a", model="m",
                       commits={"base": "b", "human": "h"}, attempts=[Attempt(attempt=1)])
-    write_journal_file(path, journal)
+    save_journal(path, journal)
 
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("executor.core.journal.write_bytes_atomic", full)
+    monkeypatch.setattr("executor.records.state.write_json_atomic", full)
     journal.attempts[0] = Attempt(attempt=1, status=RunStatus.INFRA_ERROR)
-    write_journal_file(path, journal)
+    save_journal(path, journal)
     assert load_journal(path).attempts[0].status == RunStatus.INFRA_ERROR
