@@ -143,3 +143,61 @@ def test_a_sandbox_killed_by_its_memory_limit_is_container_oom(engine, tmp_path)
     assert (attempt.status, attempt.signature.name) == (RunStatus.INFRA_ERROR, "container_oom")
     assert attempt.signature.error_class == "infra"
     assert engine.managed_containers() == []
+
+
+@pytest.fixture
+def small_data_root(tmp_path, base_image):
+    """A separate engine whose data root is a 1.2 GiB loop-mounted ext4, holding the run's
+    images; the test fills the rest. (The shared engine's data root is never touched.)"""
+    image, mount = tmp_path / "fs.img", tmp_path / "fs"
+    mount.mkdir()
+    subprocess.run(["truncate", "-s", "1200M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
+    made = subprocess.run(["mount", "-o", "loop", str(image), str(mount)], capture_output=True,
+                          text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot loop-mount a filesystem here: {made.stderr.strip()}")
+    try:
+        with separate_engine(data_root=mount / "data") as eng:
+            eng.copy_images([base_image.tag,
+                             *shared_isobench_images(("isobench/sandbox-demo:",))])
+            yield eng, mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(mount: Path) -> Path:
+    """Write a filler file until the filesystem refuses: it is full."""
+    filler = mount / "filler"
+    with open(filler, "wb") as handle:
+        chunk = b"\0" * (1 << 20)
+        try:
+            while True:
+                handle.write(chunk)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_disk_full_in_the_engines_data_root_is_disk_full_and_leaves_no_container(
+        small_data_root, tmp_path):
+    eng, mount = small_data_root
+    script = tmp_path / "agent.sh"
+    script.write_text("#!/bin/bash\nhead -c 50000000 /dev/zero > /tmp/big\n")
+    filler = fill(mount)
+    state = tmp_path / "state"
+    args = ["run-commit", "a0476e8c", "--state-dir", str(state), "--run-id", rid("root"),
+            "--skip-bench", "--max-attempts", "1"]
+    out = run_cli(*args, "--agent", "script", "--agent-script", str(script), env=eng.env)
+    assert out.returncode == 20, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    [journal_path] = state.rglob("journal.json")
+    [attempt] = load_journal(journal_path).attempts
+    assert (attempt.status, attempt.signature.name) == (RunStatus.INFRA_ERROR, "disk_full")
+    assert eng.managed_containers() == []
+
+    filler.unlink()  # space again
+    again = run_cli(*args[:-2], "--agent", "replay", env=eng.env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert load_journal(journal_path).attempts[-1].status == RunStatus.SUCCESS

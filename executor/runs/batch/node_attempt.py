@@ -31,6 +31,7 @@ from executor.records.state import (
     LockHeld,
     LockHolder,
     StateLayout,
+    save_journal,
 )
 from executor.runs.batch.artifacts import pack_item_dir
 from executor.runs.batch.base import BatchContext, RunItem
