@@ -76,7 +76,8 @@ def _http(*codes: int) -> str:
 # litellm and TRAE print; FIELD_NOTES sections 2-4 say where each comes from.
 RULES: tuple[SignatureRule, ...] = (
     _rule("disk_full", I,
-          r"No space left on device|ENOSPC|Disk quota exceeded",
+          r"No space left on device|ENOSPC|Disk quota exceeded|Out of diskspace|"
+          r"out of disk space",
           "No space left on a device the attempt writes to (the state directory or the "
           "engine's data root); free space, then resume."),
     _rule("budget_exhausted", P,

@@ -102,7 +102,15 @@ def small_state(tmp_path) -> Path:
 
 # The agent writes far more to its stdout (captured into the state dir) than the tmpfs holds.
 FLOOD = "#!/bin/bash\nhead -c 8000000 /dev/zero | tr '\\0' x\n"
-APPLY_SCRIPT = "#!/bin/bash\ngit apply {patch}\n"
+APPLY_SCRIPT = "#!/bin/bash\ngit apply <<'PATCH'\n{patch}PATCH\n"
+
+
+def apply_script(path: Path) -> Path:
+    """The same agent, now doing its work: the demo's reference patch."""
+    from executor.parts.demo import REFERENCE_AGENT_PATCH
+
+    path.write_text(APPLY_SCRIPT.format(patch=REFERENCE_AGENT_PATCH.read_text()))
+    return path
 
 
 def test_disk_full_in_the_state_dir_is_one_line_exit_20_and_the_run_id_resumes(
@@ -123,11 +131,11 @@ def test_disk_full_in_the_state_dir_is_one_line_exit_20_and_the_run_id_resumes(
 
     for big in small_state.rglob("agent_stdout*"):  # space again: the user frees it
         big.unlink()
-    again = run_cli(*args[:-2], "--agent", "replay", env=engine.env)
+    again = run_cli(*args[:-2], "--agent", "script", "--agent-script",
+                    str(apply_script(flood)), env=engine.env)
     assert again.returncode == 0, again.stdout + again.stderr
-    statuses = [a.status for a in load_journal(
-        next(small_state.rglob(f"{rid('full')}/*/journal.json"))).attempts]
-    assert statuses[-1] == RunStatus.SUCCESS
+    statuses = [a.status for a in load_journal(journal_path).attempts]
+    assert statuses == [RunStatus.INFRA_ERROR, RunStatus.SUCCESS]  # the same run, resumed
 
 
 def test_a_sandbox_killed_by_its_memory_limit_is_container_oom(engine, tmp_path):
@@ -147,11 +155,11 @@ def test_a_sandbox_killed_by_its_memory_limit_is_container_oom(engine, tmp_path)
 
 @pytest.fixture
 def small_data_root(tmp_path, base_image):
-    """A separate engine whose data root is a 1.2 GiB loop-mounted ext4, holding the run's
+    """A separate engine whose data root is a 2.5 GiB loop-mounted ext4, holding the run's
     images; the test fills the rest. (The shared engine's data root is never touched.)"""
     image, mount = tmp_path / "fs.img", tmp_path / "fs"
     mount.mkdir()
-    subprocess.run(["truncate", "-s", "1200M", str(image)], check=True)
+    subprocess.run(["truncate", "-s", "2500M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
     made = subprocess.run(["mount", "-o", "loop", str(image), str(mount)], capture_output=True,
                           text=True, check=False)
@@ -198,6 +206,8 @@ def test_disk_full_in_the_engines_data_root_is_disk_full_and_leaves_no_container
     assert eng.managed_containers() == []
 
     filler.unlink()  # space again
-    again = run_cli(*args[:-2], "--agent", "replay", env=eng.env)
+    again = run_cli(*args[:-2], "--agent", "script", "--agent-script",
+                    str(apply_script(script)), env=eng.env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert load_journal(journal_path).attempts[-1].status == RunStatus.SUCCESS
+    statuses = [a.status for a in load_journal(journal_path).attempts]
+    assert statuses == [RunStatus.INFRA_ERROR, RunStatus.SUCCESS]
