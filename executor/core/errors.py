@@ -191,32 +191,32 @@ IMAGE_BUILD_FAILED = ("image_build_failed", P,
 # Slurm (runs/batch/slurm_backend): a job that ended in one of these states is an
 # infrastructure attempt, with Slurm's state, exit code and reason as its evidence.
 SLURM_CANCELLED = ("slurm_job_cancelled", I,
-                   "The Slurm job was cancelled (scancel by a user or an admin) before it "
-                   "finished; the attempt is retried.")
+                   ("The Slurm job was cancelled (scancel by a user or an admin) before it "
+                    "finished; the attempt is retried."))
 SLURM_TIMEOUT = ("slurm_job_timeout", I,
-                 "The Slurm job reached its time limit; raise --slurm-time if the item needs "
-                 "longer.")
+                 ("The Slurm job reached its time limit; raise --slurm-time if the item needs "
+                  "longer."))
 SLURM_PREEMPTED = ("slurm_job_preempted", I,
-                   "A higher-priority job preempted the Slurm job; the attempt is retried.")
+                   ("A higher-priority job preempted the Slurm job; the attempt is retried."))
 SLURM_NODE_LOST = ("slurm_node_lost", I,
-                   "The node running the Slurm job failed or stopped answering (NODE_FAIL: "
-                   "slurmd gone, node down); the attempt is retried on a healthy node.")
+                   ("The node running the Slurm job failed or stopped answering (NODE_FAIL: "
+                    "slurmd gone, node down); the attempt is retried on a healthy node."))
 SLURM_OOM = ("slurm_job_oom", I,
-             "Slurm killed the job for memory (--slurm-mem); raise it or use a larger node.")
+             ("Slurm killed the job for memory (--slurm-mem); raise it or use a larger node."))
 SLURM_JOB_FAILED = ("slurm_job_failed", I,
-                    "The Slurm job ended without a result (non-zero exit, boot failure, "
-                    "deadline); read slurm.out in the attempt dir.")
+                    ("The Slurm job ended without a result (non-zero exit, boot failure, "
+                     "deadline); read slurm.out in the attempt dir."))
 SLURM_JOB_LOST = ("slurm_job_lost", I,
-                  "Slurm no longer knows the job and it left no result (purged from squeue, "
-                  "no accounting); the attempt is retried.")
+                  ("Slurm no longer knows the job and it left no result (purged from squeue, "
+                   "no accounting); the attempt is retried."))
 # Our own machine failed under the attempt, named apart from the provider's failures.
 ENGINE_LOST = ("engine_lost", I,
-               "The container engine went away or restarted during the attempt (its socket "
-               "dropped or refused the connection, or it stopped the sandbox); the attempt is "
-               "retried once the engine answers.")
+               ("The container engine went away or restarted during the attempt (its socket "
+                "dropped or refused the connection, or it stopped the sandbox); the attempt is "
+                "retried once the engine answers."))
 DISK_FULL = ("disk_full", I,
-             "No space left on a device the attempt writes to (the state directory or the "
-             "engine's data root); free space, then resume.")
+             ("No space left on a device the attempt writes to (the state directory or the "
+              "engine's data root); free space, then resume."))
 
 
 def signature(spec: tuple[str, ErrorClass, str], evidence: str, source: str) -> ErrorSignature:
