@@ -23,6 +23,25 @@ from typing import Any, ClassVar
 
 from executor.core.resources import GpuRequest
 
+# The limits a sandbox may ask for (SandboxLimits), and the cgroup controller each needs.
+LIMIT_CONTROLLERS = {"cpus": "cpu", "cpuset": "cpuset", "memory": "memory", "pids": "pids"}
+
+
+def limits_beyond_reach(rootless: bool, cgroup_version: str,
+                        controllers: list[str] | None = None) -> list[str]:
+    """Which limits an engine cannot set, from how it runs: a root engine sets them all; a
+    rootless one none on cgroup v1 (no cgroup can be delegated to a user there: podman ignores
+    the limits, Docker refuses them), and on cgroup v2 those whose controller is not delegated
+    to its user (`controllers`: the ones it has; None: not reported, assumed all)."""
+    if not rootless:
+        return []
+    if cgroup_version != "2":
+        return list(LIMIT_CONTROLLERS)
+    if controllers is None:
+        return []
+    return [limit for limit, controller in LIMIT_CONTROLLERS.items()
+            if controller not in controllers]
+
 
 class ContainerEngine(ABC):
     """One container engine: how to reach it, how it gives GPUs, what it says about itself."""
@@ -48,13 +67,31 @@ class ContainerEngine(ABC):
     def _connect(self, timeout: int | None) -> Any:
         """A fresh, pinged API client."""
 
+    def run_container(self, client: Any, kwargs: dict[str, Any]) -> Any:
+        """Create and start a container from docker-py `containers.run` arguments; returns
+        docker-py's Container. An engine whose compatible API lacks something the arguments
+        ask for (podman: CDI devices) creates it through its own API instead."""
+        return client.containers.run(**kwargs)
+
     @abstractmethod
     def gpu_run_options(self, gpus: GpuRequest) -> dict[str, Any]:
         """Container-creation options that give a container these GPUs (not called for none)."""
 
     @abstractmethod
     def facts(self) -> dict[str, str]:
-        """The engine's name, version, storage driver and kernel, as the engine reports them."""
+        """What the engine says about itself, recorded with the host facts: engine (its name),
+        engine_version, engine_api, storage_driver, engine_kernel, rootless ("true"/"false"),
+        cgroup_manager, cgroup_version, unenforced_limits (comma-separated, see
+        limits_beyond_reach)."""
+
+    def unenforced_limits(self) -> list[str]:
+        """The limits (LIMIT_CONTROLLERS' keys) this engine cannot set on a container."""
+        return [limit for limit in self.facts().get("unenforced_limits", "").split(",")
+                if limit]
+
+    def measures_container_cpu(self) -> bool:
+        """Whether a container's CPU time can be read (its own cgroup, or the stats API)."""
+        return True
 
     @abstractmethod
     def gpu_ready(self) -> bool:

@@ -18,6 +18,7 @@ import io
 import os
 import re
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -53,6 +54,23 @@ WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
 def engine_facts() -> dict[str, str]:
     """The current engine's name, version, storage driver and kernel (hostfacts records them)."""
     return current_engine().facts()
+
+
+_warned_limits: set[str] = set()
+
+
+def warn_unenforced_limits(spec: SandboxSpec) -> None:
+    """Say once per process, in one line, which of the sandbox's limits the engine cannot set
+    (rootless podman on cgroup v1: none of them); the host facts record them too."""
+    asked = [name for name in ("cpus", "cpuset", "memory", "pids")
+             if getattr(spec.limits, name) is not None]
+    unset = [name for name in current_engine().unenforced_limits()
+             if name in asked and name not in _warned_limits]
+    if unset:
+        _warned_limits.update(unset)
+        print(f"isobench: warning: {current_engine().name} cannot enforce the "
+              f"{', '.join(unset)} limit(s) on this host (rootless on cgroup v1, or controllers "
+              f"not delegated): sandboxes run without them; see docs/podman.md", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- controller identity
@@ -220,8 +238,10 @@ class Sandbox:
         spec = self.spec
         if _item_stopped(spec):
             raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
+        warn_unenforced_limits(spec)
         try:
-            self.container = self._client.containers.run(**container_kwargs(spec, self.name))
+            self.container = current_engine().run_container(self._client,
+                                                            container_kwargs(spec, self.name))
         except ImageNotFound as exc:
             raise InfraError(f"image {spec.image} is not on this engine; build it first") from exc
         except APIError as exc:
@@ -350,6 +370,8 @@ class Sandbox:
         microseconds, against about half a second for the engine's stats API, which stays the
         fallback (a remote engine)."""
         if self._cpu_file is None:  # looked up once per container
+            if not current_engine().measures_container_cpu():
+                return None
             self._cpu_file = self._find_cpu_file() or False
         if self._cpu_file and (seconds := read_cpu_seconds(self._cpu_file)) is not None:
             return seconds
