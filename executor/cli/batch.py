@@ -23,7 +23,7 @@ from executor.core.policy import RetryPolicy
 from executor.runs.batch.progress import BatchProgress
 from executor.runs.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
 from executor.parts.agents import AgentChoice, LlmAgentOptions
-from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
+from executor.cli.common import (agent_llm, agent_options, batch_retry_options, engine_option,
                                  config_option, gateway_options, grouped, image_input_options,
                                  limit_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options)
@@ -142,6 +142,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @trial_options
 @grouped("Benchmark", aa_sample_option)
 @skip_bench_option
+@engine_option
 @limit_options
 @image_input_options
 @gateway_options

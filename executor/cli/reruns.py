@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from executor.cli.common import console, log_line, sigterm_as_interrupt, state_dir_option
+from executor.cli.common import (console, engine_option, log_line, sigterm_as_interrupt,
+                                  state_dir_option)
 from executor.core.errors import UserInputError
 from executor.runs.rerun.compare import (DEFAULT_TOLERANCE, HEADER, compare_runs, render_markdown,
                                     rows, summary_lines)
@@ -61,6 +62,7 @@ def export_command(source, run_id, out, with_images, with_repo) -> None:
               help="CPU quota of the benchmark containers (default: as recorded).")
 @click.option("--cpuset", default=None, help="Pin benchmark containers to these CPUs (default: "
                                              "as recorded).")
+@engine_option
 def rerun_command(bundle, state_dir, run_id, items, with_agent, cpus, cpuset) -> None:
     """Rerun an exported bundle on this host and record it as a new run.
 

@@ -93,6 +93,10 @@ class ContainerEngine(ABC):
         """Whether a container's CPU time can be read (its own cgroup, or the stats API)."""
         return True
 
+    def can_pause(self) -> bool:
+        """Whether containers can be frozen (a commit pauses its container while it copies)."""
+        return True
+
     @abstractmethod
     def gpu_ready(self) -> bool:
         """Whether this engine can give containers GPUs at all (a runtime or a CDI spec)."""

@@ -269,6 +269,10 @@ class PodmanEngine(ContainerEngine):
         facts = self.facts()
         return not (facts["rootless"] == "true" and facts["cgroup_version"] == "1")
 
+    def can_pause(self) -> bool:
+        # the freezer is a cgroup too: none for a rootless container on cgroup v1
+        return self.measures_container_cpu()
+
     def gpu_ready(self) -> bool:
         return cdi_gpu_spec() is not None
 

@@ -358,8 +358,11 @@ class Sandbox:
         run labels, so containers started from it are not mistaken for this one.
         """
         repository, _, version = tag.rpartition(":")
+        # Unpaused where the engine cannot freeze (rootless podman on cgroup v1): only the
+        # sandbox's `sleep` runs while a commit copies, so nothing writes meanwhile.
         image = self.container.commit(repository=repository, tag=version,
-                                      conf={"Labels": labels, "Cmd": ["bash"]})
+                                      conf={"Labels": labels, "Cmd": ["bash"]},
+                                      pause=current_engine().can_pause())
         return image.id
 
     def cpu_usage_s(self) -> float | None:
