@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Timed run-commits per engine.")
     parser.add_argument("--trials", type=int, default=3, help="--trials of each run-commit.")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     walls: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     table = Table(title="run-commit of the demo, per engine")
     for column in ("engine", "run", "wall s", "exit", "sandbox image tags"):

@@ -65,7 +65,7 @@ def cdi_devices(gpus: GpuRequest) -> list[str]:
     return [f"{CDI_GPU_KIND}={gpu_id}" for gpu_id in gpus.ids]
 
 
-_KIND = re.compile(r'^\s*"?kind"?\s*:\s*"?([^"\s,]+)"?', re.MULTILINE)
+_KIND = re.compile(r'(?:^|[{,])\s*"?kind"?\s*:\s*"?([^"\s,}]+)', re.MULTILINE)
 
 
 def cdi_spec_kinds(spec_text: str) -> set[str]:
