@@ -25,8 +25,9 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from executor.core.errors import EngineUnavailable
 from executor.core.resources import GpuRequest

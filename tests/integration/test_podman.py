@@ -17,12 +17,20 @@ from pathlib import Path
 import pytest
 
 from executor.core.resources import SandboxLimits, SandboxSpec
+from executor.engine import sandbox as sandbox_module
 from executor.engine.chosen import ENGINE_ENV, use_engine
 from executor.engine.podman import SOCKET_ENV
-from executor.engine.sandbox import (LABEL_HOST, LABEL_MANAGED, LABEL_PHASE, LABEL_PID,
-                                     LABEL_PID_START, LABEL_RUN, Sandbox, controller_labels,
-                                     reap_orphans)
-from executor.engine import sandbox as sandbox_module
+from executor.engine.sandbox import (
+    LABEL_HOST,
+    LABEL_MANAGED,
+    LABEL_PHASE,
+    LABEL_PID,
+    LABEL_PID_START,
+    LABEL_RUN,
+    Sandbox,
+    controller_labels,
+    reap_orphans,
+)
 from executor.parts import demo
 from tests.conftest import REPO_ROOT, rid, run_cli
 
@@ -34,7 +42,7 @@ def podman_socket() -> str:
     """The rootless service's socket, from scripts/ensure-podman.sh (installs and starts what
     is missing; idempotent)."""
     proc = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-podman.sh")],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
         if os.environ.get("ISOBENCH_SKIP_DOCKER") == "1":
             pytest.skip(f"no rootless podman here: {proc.stderr.strip()[-300:]}")
@@ -49,12 +57,12 @@ def podman(podman_socket):
     os.environ[SOCKET_ENV] = podman_socket
     engine = use_engine("podman")
     yield engine
-    for name, value in saved.items():
+    use_engine(saved[ENGINE_ENV] or "docker")
+    for name, value in saved.items():  # as before, the variable unset if it was
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    use_engine(saved[ENGINE_ENV] or "docker")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,16 @@ from executor.core.resources import GpuRequest, Mount, SandboxLimits, SandboxSpe
 from executor.engine.base import limits_beyond_reach
 from executor.engine.docker import docker_facts
 from executor.engine.hostfacts import HostFacts, host_differences
-from executor.engine.podman import (PodmanEngine, cdi_devices, cdi_gpu_spec, cdi_spec_kinds,
-                                    is_cdi_name, libpod_create_spec, podman_facts, socket_url)
+from executor.engine.podman import (
+    PodmanEngine,
+    cdi_devices,
+    cdi_gpu_spec,
+    cdi_spec_kinds,
+    is_cdi_name,
+    libpod_create_spec,
+    podman_facts,
+    socket_url,
+)
 from tests.conftest import REPO_ROOT
 
 # The shape of podman 4.3.1's libpod /info, rootless on this cgroup v1 host (trimmed).
@@ -165,11 +173,11 @@ def test_host_facts_name_the_engine_and_read_older_records():
 
 def test_engine_option_is_a_resources_option_and_checked():
     help_text = subprocess.run([sys.executable, "-m", "executor.cli", "run-commit", "--help"],
-                               capture_output=True, text=True, cwd=REPO_ROOT).stdout
+                               capture_output=True, text=True, cwd=REPO_ROOT, check=False).stdout
     resources = help_text.split("Resources:", 1)[1]
     assert "--engine [docker|podman]" in resources.split("\n\n")[0]
     bad = subprocess.run([sys.executable, "-m", "executor.cli", "doctor", "--engine", "lxc"],
-                         capture_output=True, text=True, cwd=REPO_ROOT)
+                         capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     assert bad.returncode == 2 and "'lxc' is not one of 'docker', 'podman'" in bad.stderr
 
 
@@ -178,7 +186,7 @@ def test_doctor_on_podman_without_a_service_says_what_to_run(tmp_path):
            "COLUMNS": "400"}  # the table unwrapped
     out = subprocess.run([sys.executable, "-m", "executor.cli", "doctor", "--engine", "podman",
                           "--state-dir", str(tmp_path)], capture_output=True, text=True,
-                         cwd=REPO_ROOT, env=env)
+                         cwd=REPO_ROOT, env=env, check=False)
     assert out.returncode == 1, out.stderr
     text = " ".join(out.stdout.split() + out.stderr.split())
     assert "podman engine" in text and "fail" in text and "none.sock" in text
