@@ -421,6 +421,15 @@ def load_image_archive(path: Path, client=None) -> list[str]:
     return [tag for image in images for tag in image.tags]
 
 
+def short_tag(tag: str) -> str:
+    """A tag as isobench names it: podman lists local images under the registry it assumed
+    (`docker.io/isobench/...` from an import or build, `localhost/...` from a load)."""
+    for prefix in ("docker.io/", "localhost/"):
+        if tag.startswith(prefix + "isobench/"):
+            return tag[len(prefix):]
+    return tag
+
+
 class ImageInfo(BaseModel):
     """One of isobench's images (labelled `isobench.image`), as `images ls|prune` show it."""
 
@@ -434,7 +443,7 @@ class ImageInfo(BaseModel):
 def isobench_images(client=None) -> list[ImageInfo]:
     """Every image with isobench's label on this engine (never any other image)."""
     found = (client or engine_client()).images.list(filters={"label": LABEL_IMAGE})
-    return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
+    return [ImageInfo(id=image.id, name=", ".join(map(short_tag, image.tags)) or image.short_id,
                       kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
                       created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
                       else None, size=int(image.attrs.get("Size", 0))) for image in found]
