@@ -26,10 +26,12 @@ PATH = click.Path(path_type=Path)
 @click.option("-o", "--out", type=PATH, required=True,
               help="The bundle to write: a new directory, or NAME.tar.")
 @click.option("--with-images", is_flag=True,
-              help="Add a `docker save` archive of every image (hosts without a registry).")
+              help="Add a `docker save` archive of every image (hosts without a registry; "
+                   "from the engine the run used: --engine).")
 @click.option("--repo/--no-repo", "with_repo", default=True, show_default=True,
               help="Add a git bundle of the items' commits (large for big repositories; "
                    "without it the rerun host needs the repository the task names).")
+@engine_option
 def export_command(source, run_id, out, with_images, with_repo) -> None:
     """Write one run as a self-contained, secret-free bundle another host can rerun.
 
