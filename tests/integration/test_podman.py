@@ -202,3 +202,14 @@ def test_podman_run_commit_of_the_demo(podman, podman_socket, tmp_path):
     assert {client.images.get(tag).id for tag in tags} == {images["base"], images["human"]}
     if "pids" in results["host"]["unenforced_limits"]:  # --pids is always set (8192)
         assert "podman cannot enforce the pids limit" in first.stderr
+
+
+def test_an_image_archive_round_trips_and_names_its_tags(podman, podman_base, tmp_path):
+    """podman's save names images under the registry it assumed, and its load answers every
+    image of an archive on one line: isobench still gets its own tags back."""
+    from executor.engine.images import load_image_archive, save_images
+
+    archive = tmp_path / "images.tar"
+    save_images([podman_base.tag], archive)
+    assert load_image_archive(archive) == [podman_base.tag]
+    assert podman.client().images.get(podman_base.tag).id == podman_base.id
