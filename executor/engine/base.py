@@ -51,6 +51,7 @@ class ContainerEngine(ABC):
     def __init__(self) -> None:
         self._clients: dict[int | None, Any] = {}
         self._lock = threading.Lock()
+        self._unenforced: list[str] | None = None
 
     def client(self, timeout: int | None = 300) -> Any:
         """A client of the engine's API that has answered a ping (shared per process and
@@ -85,9 +86,12 @@ class ContainerEngine(ABC):
         limits_beyond_reach)."""
 
     def unenforced_limits(self) -> list[str]:
-        """The limits (LIMIT_CONTROLLERS' keys) this engine cannot set on a container."""
-        return [limit for limit in self.facts().get("unenforced_limits", "").split(",")
-                if limit]
+        """The limits (LIMIT_CONTROLLERS' keys) this engine cannot set on a container (asked
+        once per process: the engine's cgroup setup does not change under a run)."""
+        if self._unenforced is None:
+            self._unenforced = [limit for limit in
+                                self.facts().get("unenforced_limits", "").split(",") if limit]
+        return list(self._unenforced)
 
     def measures_container_cpu(self) -> bool:
         """Whether a container's CPU time can be read (its own cgroup, or the stats API)."""

@@ -28,9 +28,9 @@ from typing import Callable, Literal
 
 from executor.engine.chosen import current_engine, engine_client
 from executor.engine.cgroup_cpu import cpu_usage_file, read_cpu_seconds
-from executor.engine.docker import ENGINE_ERRORS, APIError, ImageNotFound, NotFound  # noqa: F401
+from executor.engine.docker import ENGINE_ERRORS, APIError, ImageNotFound, NotFound
 from executor.core.determinism import DETERMINISM_ENV
-from executor.core.errors import InfraError, classify_text, unclassified
+from executor.core.errors import EngineUnavailable, InfraError, classify_text, unclassified
 from executor.core.redact import LineRedactor, Redactor
 from executor.core.resources import ExecResult, SandboxSpec
 from executor.core.tarballs import safe_extract
@@ -64,8 +64,11 @@ def warn_unenforced_limits(spec: SandboxSpec) -> None:
     (rootless podman on cgroup v1: none of them); the host facts record them too."""
     asked = [name for name in ("cpus", "cpuset", "memory", "pids")
              if getattr(spec.limits, name) is not None]
-    unset = [name for name in current_engine().unenforced_limits()
-             if name in asked and name not in _warned_limits]
+    try:
+        unenforced = current_engine().unenforced_limits()
+    except (EngineUnavailable, *ENGINE_ERRORS):
+        return  # a warning never fails a sandbox: starting it will say what is wrong
+    unset = [name for name in unenforced if name in asked and name not in _warned_limits]
     if unset:
         _warned_limits.update(unset)
         print(f"isobench: warning: {current_engine().name} cannot enforce the "
