@@ -205,7 +205,7 @@ def remove_release_images(sha: str) -> None:
 
 
 def run_release(version: str, work: Path, cache: Path, fresh: bool, retries: int) -> dict:
-    from executor.engine.images import layer_sizes
+    from executor.engine.image_store import layer_sizes
     from executor.records.state import IMAGE_MANIFEST_NAME
 
     sdist_url, wheel_url, uploaded = release_files(version)

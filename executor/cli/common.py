@@ -13,7 +13,6 @@ import click
 from rich.console import Console
 
 from executor.parts.agents import AgentChoice, LlmAgentOptions
-from executor.core.errors import UserInputError
 from executor.parts.bench.run import BenchOptions
 from executor.cli.jobfile import config_option, grouped  # noqa: F401 (the commands' --config)
 from executor.cli.options import model_options
@@ -146,17 +145,6 @@ def reap_dead_controllers() -> None:
     removed = reap_orphans(engine_client())
     if removed:
         log_line(f"removed {len(removed)} container(s) left by dead controllers")
-
-
-def trial_design(trials: int | None, max_trials: int | None) -> dict:
-    """BenchOptions fields from --trials (fixed design) or --max-trials (sequential), for
-    callers that hold the two values apart (the flags themselves arrive as BenchOptions)."""
-    if trials is not None and max_trials is not None:
-        raise UserInputError("give --trials N (a fixed design) or --max-trials N (sequential "
-                             "trials), not both")
-    if trials is not None:
-        return {"trials": trials, "max_trials": None}
-    return {} if max_trials is None else {"max_trials": max_trials}
 
 
 def run_options(*, state_dir: Path, run_id: str, resources: Resources, bench: BenchOptions,

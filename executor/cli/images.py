@@ -57,8 +57,8 @@ def register(group: click.Group) -> None:
     def base(suite: str, deb_mirror: str, base_image: str | None,
              base_image_tar: Path | None) -> None:
         """Build (or reuse) the offline Debian base image the CPU demo runs on."""
-        from executor.engine.images import (BaseImageRecipe, ensure_base_image, load_image_archive,
-                                    resolve_named_base)
+        from executor.engine.images import BaseImageRecipe, ensure_base_image, resolve_named_base
+        from executor.engine.image_store import load_image_archive
 
         if base_image_tar:
             tags = load_image_archive(base_image_tar)
@@ -166,7 +166,7 @@ def register(group: click.Group) -> None:
     @engine_option
     def ls() -> None:
         """isobench's images (labelled), with size and age."""
-        from executor.engine.images import isobench_images
+        from executor.engine.image_store import isobench_images
 
         table = Table()
         for column in ("tag", "kind", "size", "age"):
@@ -187,7 +187,7 @@ def register(group: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
     def prune(keep_days: float, max_gb: float | None, dry_run: bool) -> None:
         """Remove old isobench images (only images with isobench's label, never others)."""
-        from executor.engine.images import isobench_images, remove_image
+        from executor.engine.image_store import isobench_images, remove_image
         from executor.engine.image_gc import choose_prunable
 
         rows = [(image.id, image.name, image.created or 0.0, image.size)

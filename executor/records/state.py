@@ -42,8 +42,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.core.errors import CONTROLLER_LOST, signature
-from executor.core.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
-                              write_json_atomic)
+from executor.core.journal import (Attempt, Journal, Manifest, RunStatus, load_journal, utcnow,
+                                   write_json_atomic)
 from executor.core.task import Plan, PlanItem
 
 JOURNAL_NAME = "journal.json"
@@ -300,6 +300,18 @@ def _pid_alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- journals
 
 
+def save_journal(journal_path: Path, journal: Journal) -> None:
+    """The one writer of journal.json (batch, pipeline and rerun all write through here):
+    stamped with the time of writing, atomic, so a reader sees the old or the new one."""
+    journal.written_at = utcnow()
+    write_json_atomic(journal_path, journal)
+
+
+def save_manifest(item_dir: Path, manifest: Manifest) -> None:
+    """The one writer of manifest.json (the pipeline's, a rerun's copy, a rerun's mark)."""
+    write_json_atomic(item_dir / MANIFEST_NAME, manifest)
+
+
 class JournalConflict(Exception):
     """Someone tried to rewrite a finished attempt or skip an attempt number."""
 
@@ -322,8 +334,7 @@ class ItemJournal:
         return load_journal(self.path) or self.header.model_copy(deep=True)
 
     def save(self, journal: Journal) -> None:
-        journal.written_at = utcnow()
-        write_json_atomic(self.path, journal)
+        save_journal(self.path, journal)
 
     def close_abandoned(self, journal: Journal, taken_by: LockHolder) -> list[Attempt]:
         """Mark attempts left `running` by a dead controller as interrupted, and save.

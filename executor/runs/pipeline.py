@@ -56,7 +56,7 @@ from executor.runs.cancel import CancelToken
 from executor.engine.sandbox import (ENGINE_ERRORS, Sandbox, allow_item_sandboxes,
                                      refuse_item_sandboxes, remove_item_sandboxes)
 from executor.core.resources import Resources, SandboxSpec
-from executor.records.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
+from executor.records.state import (save_journal, save_manifest, JOURNAL_NAME, PATCH_NAME, PROMPT_NAME, RESULTS_NAME,
                             TRACEBACK_NAME, JournalConflict, RunKey, StateLayout,
                             attempt_dir_name)
 from executor.core.task import CommitJob
@@ -197,8 +197,7 @@ class _AttemptRecorder:
         self.journal, self.attempt, self.path, self.cancel = journal, attempt, path, cancel
 
     def save(self) -> None:
-        self.journal.written_at = utcnow()
-        write_json_atomic(self.path, self.journal)
+        save_journal(self.path, self.journal)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -462,4 +461,4 @@ def _write_manifest(item_dir: Path, job: CommitJob, agent: Agent, options: RunOp
         base_recipe=(None if job.task.base_image or job.task.builder == "vllm"
                      else options.images.base_recipe.model_dump(mode="json")),
         determinism=dict(DETERMINISM_ENV))
-    write_json_atomic(item_dir / MANIFEST_NAME, manifest)
+    save_manifest(item_dir, manifest)

@@ -23,6 +23,7 @@ ErrorKind = Literal[
     "rate_limit",  # 429 rate_limit_exceeded, with a retry-after header
     "insufficient_quota",  # 429 insufficient_quota: will not heal by waiting
     "server_error",  # 500 server_error
+    "overloaded",  # Anthropic: 529 overloaded_error (OpenAI: 503)
     "invalid_api_key",  # 401 invalid_api_key, whatever key was sent
     "bad_request",  # 400 invalid_request_error (an unsupported parameter, by default)
     "context_length_exceeded",  # 400 context_length_exceeded
@@ -53,6 +54,8 @@ class TurnUsage(BaseModel):
         default=None, description="Completion tokens (reasoning included); None: output chars / 4.")
     cached_tokens: int = Field(default=0, description="Part of input_tokens served from cache.")
     reasoning_tokens: int = Field(default=0, description="Part of output_tokens spent reasoning.")
+    cache_write_tokens: int = Field(default=0, description="Anthropic: part of input_tokens "
+                                    "written to the prompt cache.")
 
 
 class Reply(BaseModel):

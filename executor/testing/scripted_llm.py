@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr
 
 from executor.core.redact import MASK, Redactor
+from executor.testing import anthropic_messages
 from executor.testing import openai_rules as rules
 from executor.testing.llm_script import LlmScript, Reply, ScriptedError, Turn
 from executor.testing.openai_bodies import (IdMint, chat_body, models_body, resolve_call_ids,
@@ -133,6 +134,12 @@ class ScriptedLLM:
         route = path.split("?", 1)[0].rstrip("/")
         body: Any = None
         turn_no: int | None = None
+        if anthropic_messages.is_anthropic_route(route) or "anthropic-version" in headers:
+            done = anthropic_messages.answer(self, method, route, headers, raw)
+            answer = _Answer(status=done.status, body=done.body, headers=done.headers,
+                             events=done.events)
+            self._record(method, route, headers, done.request, answer, done.turn)
+            return answer
         try:
             self._check_key(headers)
             if method == "GET" and route == "/v1/models":

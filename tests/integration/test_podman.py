@@ -207,7 +207,7 @@ def test_podman_run_commit_of_the_demo(podman, podman_socket, tmp_path):
 def test_an_image_archive_round_trips_and_names_its_tags(podman, podman_base, tmp_path):
     """podman's save names images under the registry it assumed, and its load answers every
     image of an archive on one line: isobench still gets its own tags back."""
-    from executor.engine.images import load_image_archive, save_images
+    from executor.engine.image_store import load_image_archive, save_images
 
     archive = tmp_path / "images.tar"
     save_images([podman_base.tag], archive)

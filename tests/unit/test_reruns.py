@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from executor.engine.images import (BaseImageRecipe, ImageFingerprint, ImageRef, base_identity,
-                            fingerprint_drift, sandbox_recipe, sha256_hex)
+from executor.engine.images import (BaseImageRecipe, ImageRef, base_identity, sandbox_recipe,
+                                    sha256_hex)
+from executor.engine.fingerprint import ImageFingerprint, fingerprint_drift
 from executor.core.errors import UserInputError
 from executor.engine.hostfacts import HostFacts, host_differences
 from executor.runs.rerun.bundle import BundleIndex, check_secret_free, seal, verify_bundle

@@ -136,18 +136,14 @@ def test_flagged_trials_are_excluded_and_run_again_up_to_the_budget():
 
 def test_bench_options_trials_means_fixed_and_the_default_is_sequential():
     from executor.parts.bench.run import BenchOptions
-    from executor.cli.common import trial_design
-    from executor.core.errors import UserInputError
 
     assert BenchOptions().max_trials == 30 and BenchOptions().design().looks()[-1] == 30
     fixed = BenchOptions(trials=4)
     assert fixed.max_trials is None and fixed.design().looks() == [4]
     # an old results.json's options (no max_trials) load as the fixed design they ran
     assert BenchOptions.model_validate({"trials": 20}).design().looks() == [20]
-    assert BenchOptions(**trial_design(None, 12)).design().looks() == [5, 10, 12]
-    assert BenchOptions(**trial_design(None, 3)).design().looks() == [3]
-    with pytest.raises(UserInputError):
-        trial_design(10, 20)
+    assert BenchOptions(max_trials=12).design().looks() == [5, 10, 12]
+    assert BenchOptions(max_trials=3).design().looks() == [3]
 
 
 def test_sequential_check_script_runs_the_rule_end_to_end():

@@ -30,9 +30,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.parts.agents.base import Log, PrepareContext
-from executor.engine.images import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, build_context, recipe_text,
-                            build_image, export_image_path, find_image, host_ca_bundle,
-                            sha256_hex)
+from executor.engine.images import (LABEL_CREATED, LABEL_IMAGE, LABEL_RECIPE, build_context,
+                                    recipe_text, build_image, find_image, host_ca_bundle,
+                                    sha256_hex)
+from executor.engine.image_store import export_image_path
 from executor.engine.chosen import engine_client
 from executor.core.resources import Mount
 

@@ -19,7 +19,8 @@ from executor.parts.bench.hooks import hook_changes, hook_snapshot
 from executor.parts.bench.protect import (protected_diff, protected_patterns, restore_protected,
                                     split_patch)
 from executor.parts.bench.results import VariantInfo
-from executor.engine.images import ImageRef, find_image, image_labels, sha256_hex
+from executor.engine.images import ImageRef, find_image, sha256_hex
+from executor.engine.image_store import image_labels
 from executor.parts.patching import apply_patch
 from executor.parts.repo import REPO_DIR, changed_paths, touches_paths
 from executor.engine.sandbox import Sandbox

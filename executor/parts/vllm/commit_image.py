@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from executor.engine.images import ImageRef, Log, read_image_file
+from executor.engine.images import ImageRef, Log
+from executor.engine.image_store import read_image_file
 from executor.core.errors import UserInputError
 from executor.core.journal import write_json_atomic
 from executor.parts.repo import export_leakproof, open_repo

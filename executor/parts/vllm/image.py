@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from executor.engine.images import (BaseImageRecipe, ImageRef, Log, ensure_base_image,
-                            ensure_sandbox_image, load_image_archive, resolve_named_base,
-                            sandbox_recipe, sha256_hex)
+                                    ensure_sandbox_image, resolve_named_base, sandbox_recipe,
+                                    sha256_hex)
+from executor.engine.image_store import load_image_archive
 from executor.parts.vllm.install_script import install_command, toolchain_command, torch_command
 from executor.parts.vllm.strategy import InstallPlan
 

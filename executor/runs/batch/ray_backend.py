@@ -52,10 +52,11 @@ from executor.runs.batch.order import Priority
 from executor.runs.batch.runner import RunItemFactory
 from executor.runs.cancel import Cancel
 from executor.core.errors import INTERRUPTED, UserInputError, signature
-from executor.core.journal import Attempt, RunStatus, load_journal, utcnow, write_bytes_atomic
+from executor.core.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
+                                   write_bytes_atomic)
 from executor.engine.chosen import ENGINE_ENV
 from executor.engine.sandbox import reap_orphans
-from executor.records.state import PATCH_NAME, ItemLock, LockHeld, LockHolder, StateLayout
+from executor.records.state import PATCH_NAME, save_journal, ItemLock, LockHeld, LockHolder, StateLayout
 from executor.core.task import PlanItem
 
 # How often the driver's main thread comes back from ray.wait to let a pending Ctrl-C run.
@@ -150,7 +151,7 @@ def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, num
     try:
         local = ctx.model_copy(update={"state": StateLayout(root=root)})
         journal_path = local.state.journal_path(ctx.run, item.item_id)
-        write_bytes_atomic(journal_path, journal_json.encode())
+        save_journal(journal_path, Journal.model_validate_json(journal_json))
         if patch is not None:
             write_bytes_atomic(journal_path.parent / PATCH_NAME, patch)
         reap_orphans()  # sandboxes of this node's earlier workers that died (kill, OOM, crash)

@@ -40,7 +40,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from executor import __version__
 from executor.parts.bench.results import BenchResults
-from executor.engine.images import (BaseImageRecipe, ImageFingerprint, SandboxImageRecipe, sha256_hex)
+from executor.engine.images import BaseImageRecipe, SandboxImageRecipe, sha256_hex
+from executor.engine.fingerprint import ImageFingerprint
 from executor.core.errors import UserInputError
 from executor.engine.hostfacts import HostFacts
 from executor.core.journal import Journal, Manifest, utcnow

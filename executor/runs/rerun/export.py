@@ -7,8 +7,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from executor.engine.images import (BaseImageRecipe, dockerfile_text, host_ca_bundle, image_fingerprint,
-                            image_labels, save_images, sha256_hex)
+from executor.engine.images import BaseImageRecipe, dockerfile_text, host_ca_bundle, sha256_hex
+from executor.engine.fingerprint import image_fingerprint
+from executor.engine.image_store import image_labels, save_images
 from executor.core.errors import EngineUnavailable, UserInputError
 from executor.core.journal import Journal
 from executor.runs.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, IMAGES_ARCHIVE_PATH, ITEMS_DIR,

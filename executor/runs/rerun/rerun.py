@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 
 from executor.parts.bench.results import BenchResults
 from executor.parts.bench.run import BenchOptions, bench_record, benchmark
-from executor.engine.images import (BaseImageRecipe, ImageRef, RecordedInputs,
-                            engine_networks, fingerprint_drift, image_fingerprint, image_ids,
-                            load_image_archive, recorded_inputs)
+from executor.engine.images import BaseImageRecipe, ImageRef, RecordedInputs, recorded_inputs
+from executor.engine.fingerprint import fingerprint_drift, image_fingerprint
+from executor.engine.image_store import engine_networks, image_ids, load_image_archive
 from executor.core.errors import UserInputError
 from executor.parts.repo import patch_stats
 from executor.core.errors import IsobenchError, classify_text, unclassified
@@ -38,7 +38,7 @@ from executor.runs.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, ITEMS_DIR, Bun
                                    item_results, item_task, open_bundle, verify_bundle)
 from executor.engine.sandbox import ENGINE_ERRORS
 from executor.core.resources import GpuRequest, Resources
-from executor.records.state import (JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PLAN_NAME, RERUN_NAME,
+from executor.records.state import (save_journal, save_manifest, JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PLAN_NAME, RERUN_NAME,
                             RESULTS_NAME, RunKey, StateLayout, attempt_dir_name)
 from executor.core.task import CommitJob, Plan, PlanItem
 
@@ -274,7 +274,7 @@ def _measure(bundle: Path, item: BundleItem, job: CommitJob, run_options: RunOpt
     attempt = Attempt(attempt=1, patch=patch_stats(patch), agent_outcome="recorded")
     journal.attempts.append(attempt)
     journal_path = item_dir / JOURNAL_NAME
-    write_json_atomic(journal_path, journal)
+    save_journal(journal_path, journal)
     attempt_dir = item_dir / attempt_dir_name(1)
     base = None
     images: dict[str, ImageRef] = {}
@@ -282,7 +282,7 @@ def _measure(bundle: Path, item: BundleItem, job: CommitJob, run_options: RunOpt
     def phase(name: str, started: datetime) -> None:
         attempt.phases.append(PhaseTiming(name=name, started_at=started,
                                           duration_s=(utcnow() - started).total_seconds()))
-        write_json_atomic(journal_path, journal)
+        save_journal(journal_path, journal)
 
     try:
         started = utcnow()
@@ -315,7 +315,7 @@ def _measure(bundle: Path, item: BundleItem, job: CommitJob, run_options: RunOpt
         if attempt.status == RunStatus.RUNNING:
             attempt.status = RunStatus.INFRA_ERROR
         attempt.finished_at = utcnow()
-        write_json_atomic(journal_path, journal)
+        save_journal(journal_path, journal)
 
 
 def _write_manifest(bundle: Path, item: BundleItem, run_options: RunOptions,
@@ -329,7 +329,7 @@ def _write_manifest(bundle: Path, item: BundleItem, run_options: RunOptions,
         "image_tags": {k: v.tag for k, v in images.items()},
         "bench": bench_record(run_options.bench, run_options.resources), "rerun_of": rerun_of,
         "created_at": utcnow()})
-    write_json_atomic(item_dir / MANIFEST_NAME, manifest)
+    save_manifest(item_dir, manifest)
 
 
 def _rerun_agent(bundle: Path, item: BundleItem, job: CommitJob, run_options: RunOptions,
@@ -353,12 +353,11 @@ def _rerun_agent(bundle: Path, item: BundleItem, job: CommitJob, run_options: Ru
 
 def _mark_rerun(item_dir: Path, rerun_of: str) -> None:
     """The pipeline wrote a fresh journal and manifest; say which run they rerun."""
-    for name, model in ((JOURNAL_NAME, Journal), (MANIFEST_NAME, None)):
-        path = item_dir / name
-        if not path.is_file():
-            continue
-        data = (model or Manifest).model_validate_json(path.read_text())
-        write_json_atomic(path, data.model_copy(update={"rerun_of": rerun_of}))
+    if (journal := load_journal(item_dir / JOURNAL_NAME)) is not None:
+        save_journal(item_dir / JOURNAL_NAME, journal.model_copy(update={"rerun_of": rerun_of}))
+    if (path := item_dir / MANIFEST_NAME).is_file():
+        manifest = Manifest.model_validate_json(path.read_text())
+        save_manifest(item_dir, manifest.model_copy(update={"rerun_of": rerun_of}))
 
 
 def _recorded_refs(item_dir: Path) -> tuple[ImageRef | None, dict[str, ImageRef]]:

@@ -59,13 +59,6 @@ class _Evidence(BaseModel):
     patch: str | None = None
 
 
-def load_outcome(path: Path) -> TraeOutcome | None:
-    """The TRAE adapter's own reading of a trajectory; None when missing or not JSON (TRAE
-    rewrites it each step, not atomically, so a killed run can leave it cut short)."""
-    outcome, _ = _trajectory(path)
-    return outcome
-
-
 def _trajectory(path: Path) -> tuple[TraeOutcome | None, str | None]:
     try:
         data = json_object(path.read_bytes())

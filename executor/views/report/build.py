@@ -10,7 +10,6 @@ and old files still load.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +273,4 @@ def _selects(wanted: str, run: RunReport) -> bool:
     return wanted in (run.run_id, f"{run.task}/{run.agent}/{run.model}") or (
         run.run_id == "iso-bench" and wanted in run.title)
 
-
-def dump_json(report: Report) -> str:
-    return json.dumps(report.model_dump(mode="json"), indent=2)
 
