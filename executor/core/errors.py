@@ -94,7 +94,8 @@ RULES: tuple[SignatureRule, ...] = (
           "The agent re-sent items already stored under previous_response_id (a 400)."),
     _rule("quota_exhausted", P,
           r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)"
-          r"|usage_limit_reached|hit your usage limit",  # codex CLI on a ChatGPT plan
+          r"|usage_limit_reached|hit your usage limit"  # codex CLI on a ChatGPT plan
+          r"|Quota exceeded\. Check your plan",  # codex CLI given insufficient_quota
           "The account's quota or credit is spent; retrying will not help until it is topped up "
           "(or, for a ChatGPT plan's usage limit, until it resets)."),
     _rule("rate_limit", R,
