@@ -36,7 +36,11 @@ EDIT = reply("Editing.", call("exec_command", cmd=f"printf '\\n# codex was here\
              usage=TurnUsage(input_tokens=1200, output_tokens=40))
 DONE = reply("Done: the allocator is edited.", usage=TurnUsage(input_tokens=1300,
                                                                output_tokens=12))
-SHOW_ENV = reply(None, call("exec_command", cmd="env; echo; tr '\\0' '\\n' < /proc/self/environ"))
+# Codex strips *KEY*/*TOKEN* variables from its commands' environment, so the command reads
+# the environment of the codex process itself, as any process in the sandbox could.
+SHOW_ENV = reply(None, call("exec_command", cmd=(
+    "env; for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
+    "*'codex exec'*) tr '\\0' '\\n' < $p/environ;; esac; done")))
 
 
 def encodings(secret: str) -> list[bytes]:
@@ -159,9 +163,9 @@ def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
     # (the commands' output went back to the model in the next request).
     assert llm.inspected.startswith("[") and '"Env"' in llm.inspected
     assert not holds_key(llm.inspected.encode())
-    second = llm.raw[1]
-    assert b"OPENAI_API_KEY=isobench-attempt-" in second  # the agent holds the attempt token
-    assert KEY_ENV.encode() not in second
+    answered = next(raw for raw in llm.raw if b"function_call_output" in raw)
+    assert b"OPENAI_API_KEY=isobench-attempt-" in answered  # codex holds the attempt token
+    assert KEY_ENV.encode() not in answered
     # What reached the model: every request's headers (but the Authorization the provider
     # needs) and body, as they arrived.
     assert llm.raw and not [raw for raw in llm.raw if holds_key(raw)]
