@@ -179,3 +179,28 @@ def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
     for argv in (["docker", "history", "--no-trunc", image], ["docker", "inspect", image]):
         shown = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         assert not holds_key(shown.encode()), f"{' '.join(argv)} shows the key"
+
+
+def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,
+                                                                    tmp_path):
+    """Codex mints new session ids, item ids and timings every run; the gateway's replay key
+    for Responses sets those aside, so the recorded answers serve the rerun with no provider
+    and no key."""
+    import hashlib
+
+    out, item, _ = run_codex(tmp_path, "codex-recorded", [EDIT, DONE])
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = item / "attempt-1" / "model_calls.jsonl"
+    run_id = rid("codex-replayed")
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "codex", "--model", MODEL,
+                  "--api-key-env", KEY_ENV, "--gateway-replay", str(record), "--state-dir",
+                  str(tmp_path / "state"), "--run-id", run_id, "--skip-bench",
+                  "--retry-wait-max", "0", env={KEY_ENV: ""})
+    again = tmp_path / "state" / "runs" / "demo" / "codex" / MODEL / run_id / "demo-0000"
+    print(scenario_row("replayed offline", out, again))
+    assert out.returncode == 0, out.stderr[-3000:]
+    digest = {hashlib.sha256((d / "model_patch.diff").read_bytes()).hexdigest()
+              for d in (item, again)}
+    assert len(digest) == 1 and (again / "model_patch.diff").stat().st_size > 0
+    [attempt] = attempts(again)
+    assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2
