@@ -126,7 +126,8 @@ RULES: tuple[SignatureRule, ...] = (
           _http(500, 502, 503, 504) + r"|InternalServerError|Bad Gateway|Service Unavailable|"
           r"overloaded|APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|"
           r"APIConnectionError|Connection error\.|litellm\.Timeout|"
-          r"Connection (reset|refused|aborted)|RemoteDisconnected",
+          r"Connection (reset|refused|aborted)|RemoteDisconnected|"
+          r"stream disconnected before completion",  # codex CLI: a stream that failed
           "The provider failed or timed out; retry with backoff."),
     _rule("ray_worker_lost", I,
           r"WorkerCrashedError|NodeDiedError|LocalRayletDiedError|ObjectLostError|"

@@ -18,7 +18,7 @@ from executor.core.errors import classify_text
 from executor.parts.gateway import Gateway, GatewayOptions, Upstream, replay_from
 from executor.parts.gateway.budget import Budget, Budgets
 from executor.parts.gateway.record import read_calls
-from executor.testing.llm_script import LlmScript, TurnUsage, call, reply
+from executor.testing.llm_script import LlmScript, TurnUsage, call, fail, reply
 from executor.testing.scripted_llm import ScriptedLLM
 
 KEY = "sk-gateway-responses-4c2a9e71b0d3"
@@ -139,3 +139,19 @@ def test_a_record_replays_to_a_client_that_mints_new_ids_but_not_to_another_requ
     assert again.status_code == 200 and again.text == first.text
     assert again.content_type.startswith("text/event-stream")
     assert other.status_code == 400 and other.json()["error"]["code"] == "replay_mismatch"
+
+
+def test_an_error_met_mid_stream_arrives_as_response_failed(tmp_path):
+    turns = [fail("server_error", in_stream=True), fail("server_error", in_stream=True)]
+    with ScriptedLLM(LlmScript(turns=turns)) as llm, Gateway() as gw:
+        with gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
+            c = client(gw, lease.token)
+            events = list(c.responses.create(model="m", input="go", stream=True))
+            with pytest.raises(openai.InternalServerError):  # not streamed: the HTTP error
+                c.responses.create(model="m", input="go")
+    assert [e.type for e in events] == ["response.created", "response.in_progress",
+                                        "response.failed"]
+    assert events[-1].response.status == "failed"
+    assert events[-1].response.error.code == "server_error"
+    assert [(r.status, r.stream) for r in read_calls(tmp_path / "calls.jsonl")] == \
+        [(200, True), (500, False)]

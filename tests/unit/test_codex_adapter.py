@@ -136,6 +136,8 @@ def test_the_model_metadata_warning_item_ends_nothing():
     ("quota_events.jsonl", "quota_exhausted", "permanent"),
     ("rate_limit_events.jsonl", "rate_limit", "retryable"),
     ("bad_request_events.jsonl", "invalid_request", "permanent"),
+    ("failed_in_stream_events.jsonl", "provider_unavailable", "retryable"),
+    ("context_window_events.jsonl", "context_overflow", "permanent"),
 ])
 def test_a_failed_turn_is_named_from_its_message(name, signature_name, error_class):
     outcome = read_codex_events(fixture(name))
