@@ -69,7 +69,8 @@ class WatchingLLM(ScriptedLLM):
                                   "--filter", f"label={LABEL_RUN}={self.run_id}"],
                                  capture_output=True, text=True, check=True).stdout.split()
             self.inspected = subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                            text=True).stdout if ids else "(no sandbox)"
+                                            text=True, check=False).stdout \
+                if ids else "(no sandbox)"
         return super().handle(method, path, headers, raw)
 
 

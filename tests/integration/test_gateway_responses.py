@@ -7,9 +7,9 @@ fresh ids each run (as Codex CLI does)."""
 from __future__ import annotations
 
 import json
-
 import urllib.error
 import urllib.request
+
 import openai
 import pytest
 from pydantic import SecretStr
@@ -38,12 +38,12 @@ def test_a_streamed_response_arrives_event_by_event_with_the_providers_usage(tmp
     turn = reply("Running the benchmark now.", call("exec_command", cmd="python bench.py"),
                  usage=TurnUsage(input_tokens=321, output_tokens=45, cached_tokens=300,
                                  reasoning_tokens=7))
-    with ScriptedLLM(LlmScript(turns=[turn], api_key=SecretStr(KEY))) as llm, Gateway() as gw:
-        with gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
-            c = client(gw, lease.token)
-            with c.responses.stream(model="m", input="speed it up", tools=TOOLS) as stream:
-                kinds = [event.type for event in stream]
-                final = stream.get_final_response()
+    with (ScriptedLLM(LlmScript(turns=[turn], api_key=SecretStr(KEY))) as llm, Gateway() as gw,
+          gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease):
+        c = client(gw, lease.token)
+        with c.responses.stream(model="m", input="speed it up", tools=TOOLS) as stream:
+            kinds = [event.type for event in stream]
+            final = stream.get_final_response()
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"
     for kind in ("response.output_item.added", "response.content_part.added",
@@ -63,14 +63,14 @@ def test_a_streamed_response_arrives_event_by_event_with_the_providers_usage(tmp
 
 
 def test_an_unanswered_function_call_is_refused_as_the_api_refuses_it(tmp_path):
-    with ScriptedLLM(LlmScript(turns=[reply("unused")])) as llm, Gateway() as gw:
-        with gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
-            c = client(gw, lease.token)
-            with pytest.raises(openai.BadRequestError) as caught:
-                c.responses.create(model="m", stream=True, input=[
-                    {"role": "user", "content": "go"},
-                    {"type": "function_call", "call_id": "call_9", "name": "exec_command",
-                     "arguments": "{}"}])
+    with (ScriptedLLM(LlmScript(turns=[reply("unused")])) as llm, Gateway() as gw,
+          gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease):
+        c = client(gw, lease.token)
+        with pytest.raises(openai.BadRequestError) as caught:
+            c.responses.create(model="m", stream=True, input=[
+                {"role": "user", "content": "go"},
+                {"type": "function_call", "call_id": "call_9", "name": "exec_command",
+                 "arguments": "{}"}])
         served = llm.turns_served
     assert caught.value.status_code == 400 and served == 0  # the model never ran
     assert caught.value.body["message"] == "No tool output found for function call call_9."
@@ -83,12 +83,12 @@ def test_an_unanswered_function_call_is_refused_as_the_api_refuses_it(tmp_path):
 def test_a_spent_budget_refuses_a_streamed_request_in_the_apis_error_shape(tmp_path):
     options = GatewayOptions(budgets=Budgets(attempt=Budget(tokens=100)))
     turns = [reply("first", usage=TurnUsage(input_tokens=90, output_tokens=20))]
-    with ScriptedLLM(LlmScript(turns=turns)) as llm, Gateway(options) as gw:
-        with gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
-            c = client(gw, lease.token)
-            list(c.responses.create(model="m", input="one", stream=True))
-            with pytest.raises(openai.BadRequestError) as caught:
-                c.responses.create(model="m", input="two", stream=True)
+    with (ScriptedLLM(LlmScript(turns=turns)) as llm, Gateway(options) as gw,
+          gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease):
+        c = client(gw, lease.token)
+        list(c.responses.create(model="m", input="one", stream=True))
+        with pytest.raises(openai.BadRequestError) as caught:
+            c.responses.create(model="m", input="two", stream=True)
     assert caught.value.body["code"] == "isobench_budget_exhausted"
     assert classify_text(str(caught.value), "agent").name == "budget_exhausted"
     assert [c.gateway_error for c in read_calls(tmp_path / "calls.jsonl")] == \
@@ -127,13 +127,13 @@ def post(gw: Gateway, token: str, body: dict) -> Answer:
 
 def test_a_record_replays_to_a_client_that_mints_new_ids_but_not_to_another_request(tmp_path):
     record = tmp_path / "calls.jsonl"
-    with ScriptedLLM(LlmScript(turns=[reply("recorded answer")])) as llm, Gateway() as gw:
-        with gw.leased(record, upstream=upstream(llm)) as lease:
-            first = post(gw, lease.token, responses_body("speed it up", "a1b2c3d4", "0.31"))
+    with (ScriptedLLM(LlmScript(turns=[reply("recorded answer")])) as llm, Gateway() as gw,
+          gw.leased(record, upstream=upstream(llm)) as lease):
+        first = post(gw, lease.token, responses_body("speed it up", "a1b2c3d4", "0.31"))
     assert first.status_code == 200 and "recorded answer" in first.text
-    with Gateway() as gw:
-        with gw.leased(tmp_path / "again.jsonl", replay=replay_from(record)) as lease:
-            again = post(gw, lease.token, responses_body("speed it up", "ffee9988", "2.07"))
+    with (Gateway() as gw,
+          gw.leased(tmp_path / "again.jsonl", replay=replay_from(record)) as lease):
+        again = post(gw, lease.token, responses_body("speed it up", "ffee9988", "2.07"))
         with gw.leased(tmp_path / "other.jsonl", replay=replay_from(record)) as lease:
             other = post(gw, lease.token, responses_body("make it slower", "ffee9988", "0.31"))
     assert again.status_code == 200 and again.text == first.text
@@ -143,12 +143,12 @@ def test_a_record_replays_to_a_client_that_mints_new_ids_but_not_to_another_requ
 
 def test_an_error_met_mid_stream_arrives_as_response_failed(tmp_path):
     turns = [fail("server_error", in_stream=True), fail("server_error", in_stream=True)]
-    with ScriptedLLM(LlmScript(turns=turns)) as llm, Gateway() as gw:
-        with gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease:
-            c = client(gw, lease.token)
-            events = list(c.responses.create(model="m", input="go", stream=True))
-            with pytest.raises(openai.InternalServerError):  # not streamed: the HTTP error
-                c.responses.create(model="m", input="go")
+    with (ScriptedLLM(LlmScript(turns=turns)) as llm, Gateway() as gw,
+          gw.leased(tmp_path / "calls.jsonl", upstream=upstream(llm)) as lease):
+        c = client(gw, lease.token)
+        events = list(c.responses.create(model="m", input="go", stream=True))
+        with pytest.raises(openai.InternalServerError):  # not streamed: the HTTP error
+            c.responses.create(model="m", input="go")
     assert [e.type for e in events] == ["response.created", "response.in_progress",
                                         "response.failed"]
     assert events[-1].response.status == "failed"

@@ -65,5 +65,5 @@ def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
 
 
 def test_a_provider_refusing_for_good_is_exit_16(docker_engine, base_image, tmp_path):
-    out, item = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 6)
+    out, _ = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 6)
     assert out.returncode == 16, out.stderr[-3000:]

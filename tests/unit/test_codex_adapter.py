@@ -14,9 +14,17 @@ from executor.core.errors import UserInputError
 from executor.engine.sandbox import ExecResult
 from executor.parts.agents import LlmAgentOptions, make_agent
 from executor.parts.agents.base import AgentEnding, AgentTask
-from executor.parts.agents.codex import (CODEX_LOCK, CODEX_VERSION, KEY_VARIABLE, CodexAgent,
-                                         CodexSettings, codex_command, codex_config, codex_env,
-                                         install_command)
+from executor.parts.agents.codex import (
+    CODEX_LOCK,
+    CODEX_VERSION,
+    KEY_VARIABLE,
+    CodexAgent,
+    CodexSettings,
+    codex_command,
+    codex_config,
+    codex_env,
+    install_command,
+)
 from executor.parts.agents.codex_events import read_codex_events, read_codex_run
 from executor.parts.agents.llm_common import Endpoint
 

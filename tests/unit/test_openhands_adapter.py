@@ -15,9 +15,14 @@ from executor.core.errors import UserInputError
 from executor.parts.agents import LlmAgentOptions, make_agent
 from executor.parts.agents.base import AgentEnding
 from executor.parts.agents.llm_common import Endpoint
-from executor.parts.agents.openhands import (OPENHANDS_WHEELS, OpenHandsAgent,
-                                             OpenHandsSettings, install_command,
-                                             openhands_command, openhands_env)
+from executor.parts.agents.openhands import (
+    OPENHANDS_WHEELS,
+    OpenHandsAgent,
+    OpenHandsSettings,
+    install_command,
+    openhands_command,
+    openhands_env,
+)
 from executor.parts.agents.openhands_events import conversation_dirs, read_conversation
 
 KEY = "sk-unit-openhands-0123456789abcdef"
@@ -96,8 +101,8 @@ def test_max_iterations_is_max_steps(tmp_path):
 
 
 @pytest.mark.parametrize("code,detail,name", [
-    ("LLMRateLimitError", "litellm.RateLimitError: OpenAIException - You exceeded your "
-     "current quota, please check your plan", "quota_exhausted"),
+    ("LLMRateLimitError", ("litellm.RateLimitError: OpenAIException - You exceeded your "
+                           "current quota, please check your plan"), "quota_exhausted"),
     ("LLMRateLimitError", "litellm.RateLimitError: rate limited", "rate_limit"),
     ("LLMBadRequestError", "isobench budget exhausted: this attempt has used 10 of 5 tokens",
      "budget_exhausted"),

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from executor.parts.agents import LlmAgentOptions
 
 
-def make_cli_agent(name: str, llm: "LlmAgentOptions", environ: dict[str, str] | None) -> Agent:
+def make_cli_agent(name: str, llm: LlmAgentOptions, environ: dict[str, str] | None) -> Agent:
     from executor.parts.agents.llm_common import Endpoint
 
     if not llm.model:
@@ -36,8 +36,11 @@ def make_cli_agent(name: str, llm: "LlmAgentOptions", environ: dict[str, str] | 
         settings = CodexSettings(endpoint=endpoint, version=llm.revision or CODEX_VERSION)
         return CodexAgent(settings, prices=llm.prices, verbose=llm.verbose, environ=environ)
     if name == "openhands":
-        from executor.parts.agents.openhands import (OPENHANDS_VERSION, OpenHandsAgent,
-                                                     OpenHandsSettings)
+        from executor.parts.agents.openhands import (
+            OPENHANDS_VERSION,
+            OpenHandsAgent,
+            OpenHandsSettings,
+        )
 
         settings = OpenHandsSettings(endpoint=endpoint,
                                      version=llm.revision or OPENHANDS_VERSION,

@@ -40,13 +40,29 @@ from executor.core.pricing import PriceTable
 from executor.core.redact import Redactor
 from executor.engine.images import sha256_hex
 from executor.engine.sandbox import Sandbox
-from executor.parts.agents.base import (AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
-                                        PrepareContext)
-from executor.parts.agents.bundle import (AgentBundle, BundleRecipe, ensure_bundle,
-                                          read_bundle_file)
+from executor.parts.agents.base import (
+    AgentInfo,
+    AgentPrep,
+    AgentRun,
+    AgentTask,
+    Log,
+    PrepareContext,
+)
+from executor.parts.agents.bundle import (
+    AgentBundle,
+    BundleRecipe,
+    ensure_bundle,
+    read_bundle_file,
+)
 from executor.parts.agents.codex_events import read_codex_run
-from executor.parts.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, copy_out, costed,
-                                              run_agent_process)
+from executor.parts.agents.llm_common import (
+    RUN_DIR,
+    Endpoint,
+    RoutedModel,
+    copy_out,
+    costed,
+    run_agent_process,
+)
 from executor.parts.agents.npm_pins import NpmLock, NpmPin
 from executor.parts.upstream import OPENAI_BASE_URL
 from executor.records.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
@@ -65,18 +81,18 @@ CODEX_LOCK = NpmLock(
                version=f"{CODEX_VERSION}-{os_}-{cpu}", integrity=integrity, os=(os_,),
                cpu=(cpu,), optional=True)
         for os_, cpu, integrity in (
-            ("darwin", "arm64", "sha512-hIYTkRUpuYpkVfTq4cpby0PXqhAVcIgE7f6FoyY1lt2RyARj3GXS1Can/dI"
-                                "YUBItVhXzhb98HYHZNzCX74QRlQ=="),
-            ("darwin", "x64", "sha512-pwN5uNEKx/mZjwBEf/6CKq6SJMfJS5kruV3sJQAk7ebIPvC58Ote3CicIxET"
-                              "DZtjLj35rNv3PLPd7mHCg6hGPw=="),
-            ("linux", "arm64", "sha512-9z17t4bbUJ9UCIb49O4PoA+ki+45q3rd8nZ8PeH6sYnlKkBld/Xpo/OS3h3T"
-                               "i954+foshX4o7k5TCU8N7zzqQA=="),
-            ("linux", "x64", "sha512-l66NZkQgdk2C3pbcfULDz42yEUB581MVA6I+Y43Wp4OIqEy73HCdmZ0GTjeAHY2"
-                             "ycuH4N00d9VsLrwT1jxshTw=="),
-            ("win32", "arm64", "sha512-kkavDHtAkkNaYtO7eBw4IdBbE/PsWP+Ezp9JXcr/mBu/Cc7EevzFVIVC3sZY"
-                               "vWsF9xuvyjIUv9CKeN0LU0+N9Q=="),
-            ("win32", "x64", "sha512-HKWBK25tLQxdEg6svw0CrBf+v0bQhRyF8EBVdNqeRxErqpfFa/dfSar6r3sJt6t"
-                             "yPqozOtgz2BH8B2G3n/+gnQ=="))))
+            ("darwin", "arm64",
+             "sha512-hIYTkRUpuYpkVfTq4cpby0PXqhAVcIgE7f6FoyY1lt2RyARj3GXS1Can/dIYUBItVhXzhb98HYHZNzCX74QRlQ=="),
+            ("darwin", "x64",
+             "sha512-pwN5uNEKx/mZjwBEf/6CKq6SJMfJS5kruV3sJQAk7ebIPvC58Ote3CicIxETDZtjLj35rNv3PLPd7mHCg6hGPw=="),
+            ("linux", "arm64",
+             "sha512-9z17t4bbUJ9UCIb49O4PoA+ki+45q3rd8nZ8PeH6sYnlKkBld/Xpo/OS3h3Ti954+foshX4o7k5TCU8N7zzqQA=="),
+            ("linux", "x64",
+             "sha512-l66NZkQgdk2C3pbcfULDz42yEUB581MVA6I+Y43Wp4OIqEy73HCdmZ0GTjeAHY2ycuH4N00d9VsLrwT1jxshTw=="),
+            ("win32", "arm64",
+             "sha512-kkavDHtAkkNaYtO7eBw4IdBbE/PsWP+Ezp9JXcr/mBu/Cc7EevzFVIVC3sZYvWsF9xuvyjIUv9CKeN0LU0+N9Q=="),
+            ("win32", "x64",
+             "sha512-HKWBK25tLQxdEg6svw0CrBf+v0bQhRyF8EBVdNqeRxErqpfFa/dfSar6r3sJt6tyPqozOtgz2BH8B2G3n/+gnQ=="))))
 
 PROVIDER_ID = "isobench"
 KEY_VARIABLE = "OPENAI_API_KEY"  # the provider's env_key: the attempt token at exec time
@@ -119,12 +135,12 @@ def install_command() -> str:
     pinned lock in src/, the installed tree listed, and a smoke test of the native binary."""
     return " && ".join([
         "apt-get update -qq",
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-        "nodejs npm > /dev/null",
+        ("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+         "nodejs npm > /dev/null"),
         'cd "$BUNDLE_DIR"',
         "cp src/package.json src/package-lock.json .",
-        "npm ci --ignore-scripts --no-audit --no-fund --cafile /etc/isobench/ca-bundle.crt "
-        "--loglevel=error",
+        ("npm ci --ignore-scripts --no-audit --no-fund --cafile /etc/isobench/ca-bundle.crt "
+         "--loglevel=error"),
         "npm ls --all --json > installed.json",
         f'"$({launcher_path("$BUNDLE_DIR")})" --version > version.txt',
         "cat version.txt",

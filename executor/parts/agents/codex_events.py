@@ -22,17 +22,26 @@ A run the controller killed at its budget is a timeout whatever the events say.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from executor.core.errors import (AGENT_TIMEOUT, ErrorSignature, classify_text, signature,
-                                  unclassified)
+from executor.core.errors import (
+    AGENT_TIMEOUT,
+    ErrorSignature,
+    classify_text,
+    signature,
+    unclassified,
+)
 from executor.core.journal import Usage
 from executor.engine.sandbox import ExecResult
 from executor.parts.agents.base import AgentEnding, AgentRun, AgentTask
-from executor.parts.agents.ending_rules import (AGENT_STARTUP_FAILED, AGENT_STOPPED_MID_TURN,
-                                                AGENT_TOOL_ERROR)
+from executor.parts.agents.ending_rules import (
+    AGENT_STARTUP_FAILED,
+    AGENT_STOPPED_MID_TURN,
+    AGENT_TOOL_ERROR,
+)
 
 SOURCE = "codex_events"
 TOOL_ITEMS = ("command_execution", "file_change", "mcp_tool_call", "web_search")
@@ -145,8 +154,8 @@ def read_codex_run(result: ExecResult, task: AgentTask, events: bytes | None,
                    cost: Callable[[Usage], Usage]) -> AgentRun:
     """The adapter's report: a timeout when the controller killed it, else the events'."""
     outcome = read_codex_events(events, session, result.stderr)
-    common = dict(usage=cost(outcome.usage), exit_code=result.exit_code,
-                  duration_s=result.duration_s, steps=outcome.steps, artifacts=artifacts)
+    common = {"usage": cost(outcome.usage), "exit_code": result.exit_code,
+              "duration_s": result.duration_s, "steps": outcome.steps, "artifacts": artifacts}
     if result.timed_out:
         return AgentRun(ending=AgentEnding.TIMEOUT, detail="used its whole budget",
                         signature=signature(AGENT_TIMEOUT, f"killed after {task.budget_s}s",

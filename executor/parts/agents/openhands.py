@@ -36,12 +36,28 @@ from executor.core.pricing import PriceTable
 from executor.core.redact import Redactor
 from executor.engine.images import sha256_hex
 from executor.engine.sandbox import Sandbox
-from executor.parts.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask,
-                                        Log, PrepareContext)
-from executor.parts.agents.bundle import (AgentBundle, BundleRecipe, ensure_bundle,
-                                          read_bundle_file)
-from executor.parts.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, costed,
-                                              run_agent_process)
+from executor.parts.agents.base import (
+    AgentEnding,
+    AgentInfo,
+    AgentPrep,
+    AgentRun,
+    AgentTask,
+    Log,
+    PrepareContext,
+)
+from executor.parts.agents.bundle import (
+    AgentBundle,
+    BundleRecipe,
+    ensure_bundle,
+    read_bundle_file,
+)
+from executor.parts.agents.llm_common import (
+    RUN_DIR,
+    Endpoint,
+    RoutedModel,
+    costed,
+    run_agent_process,
+)
 from executor.parts.agents.openhands_events import conversation_dirs, read_conversation
 from executor.records.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
 
@@ -101,11 +117,11 @@ def install_command() -> str:
     files = " ".join(f"/tmp/wheels/{pin.filename}" for pin in OPENHANDS_WHEELS)
     return " && ".join([
         'PY=python3',
-        'if [ -x "$BUNDLE_DIR/python/bin/python3" ]; then PY="$BUNDLE_DIR/python/bin/python3"; '
-        'export LD_LIBRARY_PATH="$BUNDLE_DIR/python/lib"; fi',
+        ('if [ -x "$BUNDLE_DIR/python/bin/python3" ]; then PY="$BUNDLE_DIR/python/bin/python3"; '
+         'export LD_LIBRARY_PATH="$BUNDLE_DIR/python/lib"; fi'),
         '"$PY" -m venv "$BUNDLE_DIR/venv"',
-        f'"$BUNDLE_DIR/venv/bin/pip" download --quiet --no-deps --only-binary=:all: '
-        f'-d /tmp/wheels {requirements}',
+        ('"$BUNDLE_DIR/venv/bin/pip" download --quiet --no-deps --only-binary=:all: '
+         f'-d /tmp/wheels {requirements}'),
         f'printf "{checks}" | sha256sum --check --strict',
         f'"$BUNDLE_DIR/venv/bin/pip" install --quiet {files}',
         '"$BUNDLE_DIR/venv/bin/pip" freeze --all > "$BUNDLE_DIR/freeze.txt"',
@@ -198,9 +214,9 @@ class OpenHandsAgent(RoutedModel):
         outcome = read_conversation(dirs[-1] if dirs else None, result.stderr)
         artifacts = [AGENT_STDOUT_NAME, AGENT_STDERR_NAME] + ([CONVERSATION_NAME] if dirs
                                                               else [])
-        common = dict(usage=costed(outcome.usage, self.settings.endpoint.model, self.prices),
-                      exit_code=result.exit_code, duration_s=result.duration_s,
-                      steps=outcome.steps, artifacts=artifacts)
+        common = {"usage": costed(outcome.usage, self.settings.endpoint.model, self.prices),
+                  "exit_code": result.exit_code, "duration_s": result.duration_s,
+                  "steps": outcome.steps, "artifacts": artifacts}
         if result.timed_out:
             return AgentRun(ending=AgentEnding.TIMEOUT, detail="used its whole budget",
                             signature=signature(AGENT_TIMEOUT, f"killed after "

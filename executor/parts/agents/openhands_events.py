@@ -31,20 +31,29 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from executor.core.errors import (MAX_STEPS, ErrorClass, ErrorSignature, classify_text,
-                                  signature, unclassified)
+from executor.core.errors import (
+    MAX_STEPS,
+    ErrorClass,
+    ErrorSignature,
+    classify_text,
+    signature,
+    unclassified,
+)
 from executor.core.journal import Usage
 from executor.parts.agents.base import AgentEnding
-from executor.parts.agents.ending_rules import (AGENT_STARTUP_FAILED, AGENT_STOPPED_MID_TURN,
-                                                AGENT_TOOL_ERROR)
+from executor.parts.agents.ending_rules import (
+    AGENT_STARTUP_FAILED,
+    AGENT_STOPPED_MID_TURN,
+    AGENT_TOOL_ERROR,
+)
 
 SOURCE = "openhands_conversation"
 BASE_STATE = "base_state.json"
 EVENTS_DIR = "events"
 EVENT_FILE = re.compile(r"^event-(?P<idx>\d{5})-[0-9a-fA-F\-]{8,}\.json$")
 AGENT_STUCK = ("agent_stuck", ErrorClass.PERMANENT,
-               "OpenHands' loop detector stopped the agent (the same action and result over "
-               "and over).")
+               ("OpenHands' loop detector stopped the agent (the same action and result over "
+                "and over)."))
 # The SDK's exception classes, in words the taxonomy knows (its details are the provider's
 # own message, which usually names the cause better; both are read).
 CODE_HINTS = {"LLMRateLimitError": "RateLimitError", "LLMAuthenticationError":
