@@ -8,8 +8,8 @@ only when asked:
     ISOBENCH_OPENHANDS_REAL=1 ISOBENCH_OPENHANDS_PYTHON=/path/to/cpython-3.12 \\
         .venv/bin/python -m pytest tests/integration/test_openhands_real.py
 
-The tool names (`terminal` with `command`, `finish` with `message`) are those of
-openhands-tools/openhands-sdk 1.21.0's default agent.
+The tool names (`terminal` with `command` and `security_risk`, `finish` with `message`) are
+those of openhands-tools/openhands-sdk 1.21.0's default agent, as OpenHands sent them here.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ KEY = "sk-isobench-openhands-8e1f5a2c7b"
 KEY_ENV = "ISOBENCH_OPENHANDS_TEST_KEY"
 MODEL = "scripted-model"
 ALLOCATOR = "/workspace/repo/minivllm/block_allocator.py"
+# The default agent's tools take a security_risk (LOW, MEDIUM, HIGH): without it the call is
+# refused as invalid ("Failed to provide security_risk field in tool 'terminal'").
 EDIT = reply("Editing.", call("terminal", command=f"printf '\\n# openhands was here\\n' >> "
-                                                  f"{ALLOCATOR}"))
+                                                  f"{ALLOCATOR}", security_risk="LOW"))
 FINISH = reply(None, call("finish", message="Done."))
 
 
@@ -67,3 +69,13 @@ def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
 def test_a_provider_refusing_for_good_is_exit_16(docker_engine, base_image, tmp_path):
     out, _ = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 6)
     assert out.returncode == 16, out.stderr[-3000:]
+
+
+def test_a_spent_token_budget_ends_budget_exhausted_and_keeps_the_patch(docker_engine,
+                                                                       base_image, tmp_path):
+    out, item = run_openhands(tmp_path, "oh-budget", [EDIT, FINISH],
+                              "--attempt-token-budget", "100")
+    assert out.returncode == 14, out.stderr[-3000:]
+    [attempt] = json.loads((item / "journal.json").read_text())["attempts"]
+    assert attempt["signature"]["name"] == "budget_exhausted"
+    assert "+# openhands was here" in (item / "model_patch.diff").read_text()

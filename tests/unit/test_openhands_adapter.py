@@ -142,3 +142,12 @@ def test_events_are_read_in_index_order_and_a_half_written_one_is_skipped(tmp_pa
     (folder / "events" / f"event-00003-{uuid.uuid4()}.json").write_text('{"kind": "Act')
     assert read_conversation(folder).ending == AgentEnding.FINISHED
     assert conversation_dirs(tmp_path) == [folder]
+
+
+def test_a_conversation_the_real_openhands_wrote_reads_as_finished():
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "openhands" / "edit_finished"
+    assert conversation_dirs(folder.parent) == [folder]
+    outcome = read_conversation(folder)
+    assert outcome.ending == AgentEnding.FINISHED and outcome.status == "finished"
+    assert outcome.steps == 2 and outcome.usage.llm_calls == 2  # terminal edit, finish
+    assert outcome.usage.input_tokens > 0 and outcome.usage.output_tokens > 0
