@@ -67,7 +67,9 @@ def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
 
 
 def test_a_provider_refusing_for_good_is_exit_16(docker_engine, base_image, tmp_path):
-    out, _ = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 6)
+    # The SDK retries every 429, quota included, in two layers (seen here: 3 calls a try,
+    # 8-64 s apart): enough refusals that its own retries run out on the provider's answer.
+    out, _ = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 40)
     assert out.returncode == 16, out.stderr[-3000:]
 
 
