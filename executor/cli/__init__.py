@@ -20,8 +20,8 @@ COMMANDS = {
                          "one commit, each trial in a fresh container."),
     "compare": LazyCommand("executor.cli.reruns", "Compare two runs of the same items: "
                            "verdicts, speedups, replay_valid, host differences."),
-    "doctor": LazyCommand("executor.cli.doctor", "Check the Docker engine, GPU runtime, disk "
-                          "and base image; say what to fix."),
+    "doctor": LazyCommand("executor.cli.doctor", "Check the container engine (--engine), GPU "
+                          "runtime, disk and base image; say what to fix."),
     "export": LazyCommand("executor.cli.reruns", "Write one run as a self-contained, "
                           "secret-free bundle another host can rerun."),
     "export-predictions": LazyCommand("executor.cli.predictions", "Write the agent patches of "

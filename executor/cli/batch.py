@@ -27,7 +27,7 @@ from executor.runs.batch.slurm_backend import SlurmBackend, SlurmOptions
 from executor.runs.batch.slurm_cli import SlurmCli
 from executor.runs.batch.slurm_job import JobFactory
 from executor.parts.agents import AgentChoice, LlmAgentOptions
-from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
+from executor.cli.common import (agent_llm, agent_options, batch_retry_options, engine_option,
                                  config_option, gateway_options, grouped, image_input_options,
                                  limit_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options)
@@ -172,6 +172,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @trial_options
 @grouped("Benchmark", aa_sample_option)
 @skip_bench_option
+@engine_option
 @limit_options
 @image_input_options
 @gateway_options

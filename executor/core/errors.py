@@ -99,7 +99,9 @@ RULES: tuple[SignatureRule, ...] = (
           "The agent re-sent items already stored under previous_response_id (a 400)."),
     _rule("quota_exhausted", P,
           r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)"
-          r"|usage_limit_reached|hit your usage limit",  # codex CLI on a ChatGPT plan
+          r"|usage_limit_reached|hit your usage limit"  # codex CLI on a ChatGPT plan
+          r"|credit balance is too low|enforced_spend_limit_reached"  # Anthropic
+          r"|Quota exceeded\. Check your plan",  # codex CLI given insufficient_quota
           "The account's quota or credit is spent; retrying will not help until it is topped up "
           "(or, for a ChatGPT plan's usage limit, until it resets)."),
     _rule("rate_limit", R,
@@ -130,7 +132,8 @@ RULES: tuple[SignatureRule, ...] = (
           _http(500, 502, 503, 504) + r"|InternalServerError|Bad Gateway|Service Unavailable|"
           r"overloaded|APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|"
           r"APIConnectionError|Connection error\.|litellm\.Timeout|"
-          r"Connection (reset|refused|aborted)|RemoteDisconnected",
+          r"Connection (reset|refused|aborted)|RemoteDisconnected|"
+          r"stream disconnected before completion",  # codex CLI: a stream that failed
           "The provider failed or timed out; retry with backoff."),
     _rule("ray_worker_lost", I,
           r"WorkerCrashedError|NodeDiedError|LocalRayletDiedError|ObjectLostError|"

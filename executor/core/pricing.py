@@ -32,7 +32,11 @@ class ModelPrice(BaseModel):
     cached_input: float | None = Field(default=None, ge=0,
                                        description="Input served from cache; None: unknown.")
     cache_write: float | None = Field(default=None, ge=0,
-                                      description="Input written to cache; None: unknown.")
+                                      description="Input written to cache (Anthropic: the "
+                                                  "5-minute lifetime); None: unknown.")
+    cache_write_1h: float | None = Field(default=None, ge=0,
+                                         description="Anthropic: input written to the 1-hour "
+                                                     "cache; None: unknown.")
     cached_in_input: bool = Field(default=True,
                                   description="input_tokens include the cached part (OpenAI).")
 
@@ -66,10 +70,21 @@ class PriceTable(BaseModel):
         return cls.model_validate(data)
 
 
+def _claude(input_: float) -> ModelPrice:
+    """Anthropic's list price from the base input rate: output 5x, 5-minute cache writes
+    1.25x, 1-hour writes 2x, cache reads 0.1x (platform.claude.com/docs/en/about-claude/pricing,
+    read 2026-12 for the models below); input_tokens exclude the cached part."""
+    return ModelPrice(input=input_, output=5 * input_, cache_write=1.25 * input_,
+                      cache_write_1h=2 * input_, cached_input=0.1 * input_,
+                      cached_in_input=False)
+
+
 # Editable defaults: OpenAI list prices (standard tier, USD per 1M tokens) as published in
-# 2025. Check them before relying on a cost; override or extend with `PriceTable.load`.
+# 2025 and Anthropic's as published in 2026. Check them before relying on a cost; override or
+# extend with `PriceTable.load`.
 DEFAULT_PRICES = PriceTable(
-    source="isobench defaults: OpenAI standard-tier list prices, 2025 (verify before use)",
+    source="isobench defaults: OpenAI standard-tier list prices, 2025; Anthropic list prices, "
+           "2026-12 (verify before use)",
     models={
         "gpt-5": ModelPrice(input=1.25, cached_input=0.125, output=10.0),
         "gpt-5-mini": ModelPrice(input=0.25, cached_input=0.025, output=2.0),
@@ -80,6 +95,12 @@ DEFAULT_PRICES = PriceTable(
         "gpt-4o-mini": ModelPrice(input=0.15, cached_input=0.075, output=0.60),
         "o3": ModelPrice(input=2.0, cached_input=0.50, output=8.0),
         "o4-mini": ModelPrice(input=1.10, cached_input=0.275, output=4.40),
+        "claude-opus-4-1": _claude(15.0),
+        "claude-opus-4-5": _claude(5.0),
+        "claude-opus-4-6": _claude(5.0),
+        "claude-opus-4-7": _claude(5.0),
+        "claude-sonnet-4-5": _claude(3.0),
+        "claude-haiku-4-5": _claude(1.0),
     },
 )
 

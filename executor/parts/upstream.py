@@ -7,11 +7,14 @@ agents was a cycle; scripts/import_graph.py).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from executor.core.pricing import PriceTable
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
 
 
 class Upstream(BaseModel):
@@ -26,6 +29,9 @@ class Upstream(BaseModel):
     model: str = Field(default="none", description="Model the agent was configured with.")
     prices: PriceTable | None = Field(default=None,
                                       description="Prices for the cost of each call.")
+    wire: Literal["openai", "anthropic"] = Field(
+        default="openai", description="The provider's API: OpenAI's (Bearer key) or "
+                                      "Anthropic's Messages (x-api-key, anthropic-version).")
 
     def url(self, tail: str) -> str:
         """`tail` (the part after /v1 of the gateway's path) on the provider."""

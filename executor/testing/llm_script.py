@@ -23,6 +23,7 @@ ErrorKind = Literal[
     "rate_limit",  # 429 rate_limit_exceeded, with a retry-after header
     "insufficient_quota",  # 429 insufficient_quota: will not heal by waiting
     "server_error",  # 500 server_error
+    "overloaded",  # Anthropic: 529 overloaded_error (OpenAI: 503)
     "invalid_api_key",  # 401 invalid_api_key, whatever key was sent
     "bad_request",  # 400 invalid_request_error (an unsupported parameter, by default)
     "context_length_exceeded",  # 400 context_length_exceeded
@@ -53,6 +54,8 @@ class TurnUsage(BaseModel):
         default=None, description="Completion tokens (reasoning included); None: output chars / 4.")
     cached_tokens: int = Field(default=0, description="Part of input_tokens served from cache.")
     reasoning_tokens: int = Field(default=0, description="Part of output_tokens spent reasoning.")
+    cache_write_tokens: int = Field(default=0, description="Anthropic: part of input_tokens "
+                                    "written to the prompt cache.")
 
 
 class Reply(BaseModel):
@@ -79,6 +82,10 @@ class ScriptedError(BaseModel):
     error: ErrorKind = Field(description="Which failure (status, type and code follow from it).")
     message: str | None = Field(default=None, description="Override the real service's message.")
     retry_after_s: float = Field(default=1.0, description="retry-after header on rate_limit.")
+    in_stream: bool = Field(
+        default=False, description="A streamed Responses request gets HTTP 200 and a stream "
+        "that ends in response.failed carrying this error, as the service reports an error "
+        "met while the model runs; other requests get the HTTP error as usual.")
 
 
 Turn = Annotated[Union[Reply, ScriptedError], Field(discriminator="kind")]
@@ -131,6 +138,8 @@ def reply(text: str | None = None, *calls: ScriptedToolCall, usage: TurnUsage | 
                  truncated=truncated)
 
 
-def fail(error: ErrorKind, message: str | None = None, retry_after_s: float = 1.0) -> ScriptedError:
-    """A failing turn: `fail("rate_limit")`."""
-    return ScriptedError(error=error, message=message, retry_after_s=retry_after_s)
+def fail(error: ErrorKind, message: str | None = None, retry_after_s: float = 1.0,
+         in_stream: bool = False) -> ScriptedError:
+    """A failing turn: `fail("rate_limit")`; `in_stream=True`: as response.failed in a stream."""
+    return ScriptedError(error=error, message=message, retry_after_s=retry_after_s,
+                         in_stream=in_stream)

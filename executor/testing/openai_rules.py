@@ -55,6 +55,9 @@ def scripted_error(turn: ScriptedError, model: str) -> ApiError:
     if kind == "server_error":
         return ApiError(500, msg or "The server had an error while processing your request. "
                         "Sorry about that!", "server_error")
+    if kind == "overloaded":
+        return ApiError(503, msg or "The engine is currently overloaded, please try again "
+                        "later.", "server_error")
     if kind == "invalid_api_key":
         return wrong_key_error("sk-scripted-invalid-key")
     if kind == "context_length_exceeded":

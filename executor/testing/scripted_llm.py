@@ -30,11 +30,13 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr
 
 from executor.core.redact import MASK, Redactor
+from executor.testing import anthropic_messages
 from executor.testing import openai_rules as rules
 from executor.testing.llm_script import LlmScript, Reply, ScriptedError, Turn
 from executor.testing.openai_bodies import (IdMint, chat_body, models_body, resolve_call_ids,
                                             responses_body)
 from executor.testing.openai_stream import chat_stream, responses_stream
+from executor.testing.responses_stream import failed_stream
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
 
@@ -133,6 +135,12 @@ class ScriptedLLM:
         route = path.split("?", 1)[0].rstrip("/")
         body: Any = None
         turn_no: int | None = None
+        if anthropic_messages.is_anthropic_route(route) or "anthropic-version" in headers:
+            done = anthropic_messages.answer(self, method, route, headers, raw)
+            answer = _Answer(status=done.status, body=done.body, headers=done.headers,
+                             events=done.events)
+            self._record(method, route, headers, done.request, answer, done.turn)
+            return answer
         try:
             self._check_key(headers)
             if method == "GET" and route == "/v1/models":
@@ -171,7 +179,10 @@ class ScriptedLLM:
             rules.check_chat_pairing(messages)
         turn_no, turn = self._take_turn()
         if isinstance(turn, ScriptedError):
-            raise _TurnError(rules.scripted_error(turn, model), turn_no)
+            error = rules.scripted_error(turn, model)
+            if turn.in_stream and route == "/v1/responses" and body.get("stream"):
+                return _failed_in_stream(turn, body, model, self._ids, error), turn_no
+            raise _TurnError(error, turn_no)
         call_ids = resolve_call_ids(turn, self._ids)
         if route == "/v1/responses":
             reply = responses_body(turn, body, model, self._ids, call_ids)
@@ -269,6 +280,13 @@ class _TurnError(rules.ApiError):
         super().__init__(error.status, error.message, error.type, error.param, error.code,
                          error.headers)
         self.turn_no = turn_no
+
+
+def _failed_in_stream(turn: ScriptedError, request: dict[str, Any], model: str, ids: IdMint,
+                      error: rules.ApiError) -> _Answer:
+    body = responses_body(Reply(), request, model, ids, [])
+    code = error.code or turn.error
+    return _Answer(status=200, body=body, events=failed_stream(body, code, error.message))
 
 
 def _parse_json(raw: bytes) -> dict[str, Any]:

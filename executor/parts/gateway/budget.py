@@ -20,7 +20,8 @@ BUDGET_ERROR_CODE = "isobench_budget_exhausted"
 class Budget(BaseModel):
     """A ceiling in tokens (input + output) and/or dollars; None: unlimited."""
 
-    tokens: int | None = Field(default=None, ge=1, description="Input plus output tokens.")
+    tokens: int | None = Field(default=None, ge=1, description="Input plus output tokens "
+                               "(the prompt's cache reads and writes counted as input).")
     usd: float | None = Field(default=None, gt=0, description="Cost in USD (price table).")
 
     @property
@@ -43,9 +44,13 @@ class Spend:
         self.tokens = 0
         self.usd = 0.0
 
-    def add(self, usage: Usage) -> None:
+    def add(self, usage: Usage, cache_reads_beside: bool = False) -> None:
+        """`cache_reads_beside`: the provider counts cache reads apart from input_tokens
+        (Anthropic; OpenAI's input_tokens include them). Cache writes are always apart."""
         with self._lock:
-            self.tokens += usage.input_tokens + usage.output_tokens
+            self.tokens += (usage.input_tokens + usage.output_tokens
+                            + usage.cache_creation_input_tokens
+                            + (usage.cached_input_tokens if cache_reads_beside else 0))
             self.usd += usage.cost_usd or 0.0
 
     def over(self, budget: Budget) -> str | None:

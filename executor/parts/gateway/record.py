@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from executor.core.journal import ModelTraffic, Usage, utcnow
 from executor.core.pricing import DEFAULT_PRICES, PriceTable, with_cost
+from executor.parts.gateway import anthropic
 
 
 class CallRecord(BaseModel):
@@ -49,6 +50,9 @@ class CallRecord(BaseModel):
         "unknown_token, upstream_timeout, upstream_unreachable, replay_mismatch...")
     request_sha256: str = Field(description="sha256 of the request body as received "
                                             "(replay matches on it).")
+    replay_key: str | None = Field(
+        default=None, description="Responses requests: sha256 of the body less the values a "
+        "client mints per run (gateway/responses.py); replay matches on it too.")
     request_body: Any = Field(default=None, description="Request body (redacted), if kept.")
     response_type: str = Field(default="application/json", description="Content type answered.")
     response_body: Any = Field(default=None, description="Response body (redacted; SSE as "
@@ -65,6 +69,8 @@ def normalise_usage(raw: dict[str, Any] | None, model: str | None,
     journal's Usage, priced; None when the provider reported none."""
     if not isinstance(raw, dict):
         return None
+    if anthropic.is_anthropic_usage(raw):  # Messages API: input excludes the cached part
+        return anthropic.normalise_usage(raw, model, prices)
     details_in = raw.get("input_tokens_details") or raw.get("prompt_tokens_details") or {}
     details_out = raw.get("output_tokens_details") or raw.get("completion_tokens_details") or {}
     usage = Usage(
@@ -138,6 +144,7 @@ def summarise(calls: list[CallRecord], record_name: str) -> tuple[ModelTraffic, 
         total.input_tokens += call.tokens.input_tokens
         total.output_tokens += call.tokens.output_tokens
         total.cached_input_tokens += call.tokens.cached_input_tokens
+        total.cache_creation_input_tokens += call.tokens.cache_creation_input_tokens
         total.reasoning_tokens += call.tokens.reasoning_tokens
         total.llm_calls += 1
         if call.tokens.cost_usd is None:

@@ -34,11 +34,13 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr
 
+from executor.parts.gateway import anthropic
 from executor.parts.gateway.budget import Budgets, Spend, budget_error_body
 from executor.parts.gateway.limiter import Limits, SharedLimiter
 from executor.parts.gateway.record import (CallRecord, RecordWriter, body_sha256, normalise_usage,
                                      usage_in, usage_in_sse)
 from executor.parts.gateway.replay import ReplaySource
+from executor.parts.gateway.responses import replay_key
 from executor.parts.gateway.upstream import ModelRoute, Upstream
 from executor.core.redact import Redactor
 
@@ -240,7 +242,7 @@ class Gateway:
     def _lease_for(self, request: web.Request) -> Lease | None:
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.startswith("Bearer ") else \
-            request.headers.get("api-key", "")
+            request.headers.get("api-key", "") or anthropic.attempt_token(request.headers)
         with self._leases_lock:
             return self._leases.get(token)
 
@@ -250,14 +252,16 @@ class Gateway:
         started = time.monotonic()
         lease = self._lease_for(request)
         raw = await request.read()
-        if lease is None:
-            return _json_error(401, "Incorrect API key provided: this isobench attempt token "
-                               "is unknown or revoked.", "invalid_request_error",
-                               "invalid_api_key")
         tail = request.match_info["tail"]
+        speaks = anthropic.speaks_anthropic(tail, request.headers)  # the answers' dialect
+        if lease is None:
+            return _own(speaks, 401, _error_body(
+                "Incorrect API key provided: this isobench attempt token is unknown or "
+                "revoked.", "invalid_request_error", "invalid_api_key"))
         body = _parse(raw)
         call = CallRecord(seq=lease.next_seq(), method=request.method, path=tail, status=0,
                           request_sha256=body_sha256(raw),
+                          replay_key=replay_key(tail, raw),
                           stream=bool(isinstance(body, dict) and body.get("stream")),
                           model=body.get("model") if isinstance(body, dict) else None)
         if self.options.keep_bodies and raw:
@@ -268,8 +272,8 @@ class Gateway:
             refused = self._over_budget(lease)
             if refused is not None:
                 call.gateway_error = "budget_exhausted"
-                return self._answer(lease, call, _json_response(400, refused))
-            return await self._forward(request, lease, call, raw)
+                return self._answer(lease, call, _own(speaks, 400, refused))
+            return await self._forward(request, lease, call, raw, speaks)
         finally:
             call.latency_s = round(time.monotonic() - started, 6)
             lease.writer.append(call)
@@ -284,7 +288,7 @@ class Gateway:
         return None
 
     async def _replayed(self, lease: Lease, call: CallRecord) -> web.StreamResponse:
-        answer = lease.replay.answer(call.path, call.request_sha256)
+        answer = lease.replay.answer(call.path, call.request_sha256, call.replay_key)
         if answer.call is None:
             call.gateway_error = "replay_mismatch"
         else:
@@ -297,11 +301,13 @@ class Gateway:
                             content_type=answer.content_type.split(";")[0])
 
     async def _forward(self, request: web.Request, lease: Lease, call: CallRecord,
-                       raw: bytes) -> web.StreamResponse:
+                       raw: bytes, speaks: bool = False) -> web.StreamResponse:
         upstream, limits = lease.upstream, self.options.limits
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() not in DROP_REQUEST_HEADERS}
-        headers["Authorization"] = f"Bearer {upstream.api_key.get_secret_value()}"
+        key = upstream.api_key.get_secret_value()
+        headers.update(anthropic.upstream_headers(key) if speaks
+                       else {"Authorization": f"Bearer {key}"})
         url = upstream.url(request.match_info["tail"])
         if request.query_string:
             url += "?" + request.query_string
@@ -317,22 +323,25 @@ class Gateway:
                         if resp.status == 429:
                             payload = await resp.read()
                             if wait is not None and try_no < limits.upstream_retries \
-                                    and b"insufficient_quota" not in payload:
+                                    and b"insufficient_quota" not in payload \
+                                    and not anthropic.refused_for_good(payload):
                                 self._limiter.hold_off(wait)
                                 call.upstream_retries += 1
                                 continue
                             return self._answer(lease, call, _passed(resp, payload))
                         if resp.content_type == "text/event-stream":
-                            return await self._stream(request, resp, lease, call, slot)
+                            return await self._stream(request, resp, lease, call, slot,
+                                                      speaks)
                         payload = await resp.read()
-                        call.usage = usage_in(_parse(payload))
+                        call.usage = (anthropic.usage_in if speaks else usage_in)(
+                            _parse(payload))
                         self._account(lease, call, slot)
                         return self._answer(lease, call, _passed(resp, payload))
                 except asyncio.TimeoutError:
                     call.upstream_statuses.append(0)
                     call.timeouts += 1
                     call.gateway_error = "upstream_timeout"
-                    return self._answer(lease, call, _json_response(504, _error_body(
+                    return self._answer(lease, call, _own(speaks, 504, _error_body(
                         f"Request timed out: the upstream {upstream.base_url} did not answer "
                         f"within {self.options.upstream_timeout_s:g}s (isobench gateway).",
                         "server_error", "upstream_timeout")))
@@ -340,14 +349,14 @@ class Gateway:
                     call.upstream_statuses.append(0)
                     call.timeouts += 1
                     call.gateway_error = "upstream_unreachable"
-                    return self._answer(lease, call, _json_response(502, _error_body(
+                    return self._answer(lease, call, _own(speaks, 502, _error_body(
                         f"Bad Gateway: cannot reach the upstream {upstream.base_url}: "
                         f"{type(exc).__name__} (isobench gateway).", "server_error",
                         "upstream_unreachable")))
         raise AssertionError("unreachable: the last try always answers")
 
     async def _stream(self, request: web.Request, resp: aiohttp.ClientResponse, lease: Lease,
-                      call: CallRecord, slot) -> web.StreamResponse:
+                      call: CallRecord, slot, speaks: bool = False) -> web.StreamResponse:
         """Server-sent events passed through chunk by chunk; the usage is read from the
         events once the stream has ended (the last chunk or `response.completed`)."""
         out = web.StreamResponse(status=resp.status, headers=_pass_headers(resp))
@@ -360,7 +369,7 @@ class Gateway:
         await out.write_eof()
         text = b"".join(chunks).decode(errors="replace")
         call.status, call.response_type = resp.status, "text/event-stream"
-        call.usage = usage_in_sse(text)
+        call.usage = (anthropic.usage_in_sse if speaks else usage_in_sse)(text)
         self._account(lease, call, slot)
         if self.options.keep_bodies:
             call.response_body = lease.redactor.text(text)
@@ -372,8 +381,9 @@ class Gateway:
         call.tokens = normalise_usage(call.usage, model, prices)
         if call.tokens is None:
             return
-        lease.spend.add(call.tokens)
-        self.run_spend.add(call.tokens)
+        beside = anthropic.is_anthropic_usage(call.usage)  # cache reads not in input_tokens
+        lease.spend.add(call.tokens, beside)
+        self.run_spend.add(call.tokens, beside)
         if slot is not None:
             slot.settle(call.tokens.input_tokens + call.tokens.output_tokens)
 
@@ -426,7 +436,8 @@ def _is_number(text: str) -> bool:
 
 def _pass_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items()
-            if k.lower() in PASS_RESPONSE_HEADERS or k.lower().startswith("x-ratelimit-")}
+            if k.lower() in PASS_RESPONSE_HEADERS + anthropic.PASS_RESPONSE_HEADERS
+            or k.lower().startswith(("x-ratelimit-",) + anthropic.PASS_RESPONSE_PREFIXES)}
 
 
 def _passed(resp: aiohttp.ClientResponse, payload: bytes) -> web.Response:
@@ -437,6 +448,13 @@ def _passed(resp: aiohttp.ClientResponse, payload: bytes) -> web.Response:
 
 def _error_body(message: str, type_: str, code: str) -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _own(speaks_anthropic: bool, status: int, body: dict) -> web.Response:
+    """The gateway's own error answer, in the dialect of the request it answers."""
+    if speaks_anthropic:
+        body = anthropic.error_body(status, body["error"]["message"])
+    return _json_response(status, body)
 
 
 def _json_error(status: int, message: str, type_: str, code: str) -> web.Response:

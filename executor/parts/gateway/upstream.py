@@ -17,6 +17,7 @@ from executor.core.errors import UserInputError
 from executor.parts.upstream import OPENAI_BASE_URL, Upstream  # noqa: F401 (re-exported)
 
 PREFLIGHT_TIMEOUT_S = 15
+ANTHROPIC_VERSION = "2023-06-01"  # the Messages API's only version; its GET /models needs one
 
 
 class ModelRoute(BaseModel):
@@ -30,8 +31,10 @@ class ModelRoute(BaseModel):
 def check_upstream(upstream: Upstream) -> None:
     """One authenticated GET /models before any attempt starts: a missing, wrong or
     unreachable upstream is a one-line error (exit 2) instead of a batch of failed attempts."""
-    request = urllib.request.Request(upstream.url("models"), headers={
-        "Authorization": f"Bearer {upstream.api_key.get_secret_value()}"})
+    key = upstream.api_key.get_secret_value()
+    request = urllib.request.Request(upstream.url("models"), headers=(
+        {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+        if upstream.wire == "anthropic" else {"Authorization": f"Bearer {key}"}))
     try:
         with urllib.request.urlopen(request, timeout=PREFLIGHT_TIMEOUT_S):
             return

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -52,6 +53,7 @@ from executor.runs.cancel import Cancel
 from executor.core.errors import INTERRUPTED, UserInputError, signature
 from executor.core.journal import Attempt, RunStatus, utcnow
 from executor.records.state import PATCH_NAME
+from executor.engine.chosen import ENGINE_ENV
 from executor.core.task import PlanItem
 
 # How often the driver's main thread comes back from ray.wait to let a pending Ctrl-C run.
@@ -179,9 +181,12 @@ class RayExecutor:
     def __init__(self, ctx: BatchContext, factory: RunItemFactory, options: RayOptions,
                  capacity: int):
         self.ctx, self.factory, self.options, self.capacity = ctx, factory, options, capacity
+        # the run's container engine (--engine) on every node: the driver's choice, not the
+        # node's environment
         self._task = ray.remote(run_attempt_task).options(
             num_gpus=options.gpus_per_item, num_cpus=options.cpus_per_item, max_retries=0,
-            name="isobench-attempt")
+            name="isobench-attempt",
+            runtime_env={"env_vars": {ENGINE_ENV: os.environ.get(ENGINE_ENV) or "docker"}})
         self._in_flight: dict[ray.ObjectRef, Ticket] = {}
         self._woken = threading.Event()
         self._cancel: Cancel | None = None
