@@ -225,3 +225,38 @@ def test_a_lost_node_is_an_infra_attempt_named_slurm_node_lost_and_is_retried(
 
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_slurm_jobs_use_the_engine_the_run_chose_podman(base_image, plan, tmp_path, slurm):
+    """--engine podman on the controller: every job runs its sandboxes on rootless podman
+    (the engine's name and socket travel as ISOBENCH_* variables; nothing else of the
+    controller's environment does)."""
+    import json
+    import subprocess
+
+    from executor.engine.podman import SOCKET_ENV
+    from tests.conftest import REPO_ROOT
+
+    ready = subprocess.run([str(REPO_ROOT / "scripts" / "ensure-podman.sh")],
+                           capture_output=True, text=True, timeout=900, check=False)
+    if ready.returncode != 0:
+        if os.environ.get("ISOBENCH_SKIP_DOCKER") == "1":
+            pytest.skip(f"no rootless podman here: {ready.stderr.strip()[-300:]}")
+        pytest.fail(f"scripts/ensure-podman.sh failed: {ready.stderr.strip()[-800:]}")
+    socket = ready.stdout.strip().splitlines()[-1]
+    state = tmp_path / "state"
+    out = run_cli(*run_args(plan, state, "sl-podman", "--backend", "slurm", *POLL,
+                            "--slurm-gres", "none", "--workers", "2", "--engine", "podman"),
+                  env={**slurm.env, SOCKET_ENV: socket, "ISOBENCH_ENGINE": "docker"})
+    assert out.returncode == 0, out.stderr[-3000:] + slurm.logs()
+    done = journals(state, "sl-podman", agent="replay")
+    assert sorted(done) == ITEMS
+    assert all(j.attempts[-1].status == RunStatus.SUCCESS for j in done.values())
+    import docker
+
+    on_podman = docker.DockerClient(base_url=socket)
+    for item in ITEMS:
+        manifest = (state / "runs/demo/replay/none" / rid("sl-podman") / item / "manifest.json")
+        assert '"engine": "podman"' in json.dumps(json.loads(manifest.read_text()))
+        base_id = done[item].attempts[-1].images["base"]  # the sandbox ran from podman's image
+        assert on_podman.images.get(base_id).id == base_id
