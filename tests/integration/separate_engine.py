@@ -112,4 +112,13 @@ def separate_engine(data_root: Path | None = None) -> Iterator[SeparateEngine]:
         yield engine
     finally:
         engine.stop()
+        # dockerd leaves its default netns bind-mounted under the exec root
+        for mount in _mounts_under(root):
+            subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    with open("/proc/mounts") as table:
+        points = [line.split()[1] for line in table]
+    return sorted((p for p in points if p.startswith(f"{root}/")), reverse=True)
