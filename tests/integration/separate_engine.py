@@ -3,7 +3,7 @@
 Restarting or filling the machine's engine would break every other test session using it, so
 these tests start a second dockerd with its own data root, exec root (and so its own managed
 containerd), pidfile and unix socket under a temp dir, without a bridge or iptables rules (the
-tests' sandboxes use no network or the host's). The isobench images a run needs are copied
+tests' sandboxes use no network or the host's, which here is an empty namespace of its own). The isobench images a run needs are copied
 from the shared engine (`docker save | docker load`: the layers, not a rebuild). A test points
 `DOCKER_HOST` at `engine.host`. Teardown stops only the dockerd this module started.
 """
@@ -49,8 +49,12 @@ class SeparateEngine:
 
     def start(self) -> None:
         log = (self.root / "dockerd.log").open("a")
+        # In a network namespace of its own (`unshare --net`): a dockerd started with
+        # `--bridge=none` deletes any interface called docker0 it can see, and in the host's
+        # namespace that is the shared engine's bridge, which every bridged container of every
+        # other test session on this host needs. The API socket is a file: reachable all the same.
         self.proc = subprocess.Popen(
-            ["dockerd", f"--data-root={self.data_root}", f"--exec-root={self.root}/exec",
+            ["unshare", "--net", "--", "dockerd", f"--data-root={self.data_root}", f"--exec-root={self.root}/exec",
              f"--pidfile={self.root}/docker.pid", f"--host={self.host}", "--bridge=none",
              "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
