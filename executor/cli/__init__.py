@@ -20,8 +20,8 @@ COMMANDS = {
                          "one commit, each trial in a fresh container."),
     "compare": LazyCommand("executor.cli.reruns", "Compare two runs of the same items: "
                            "verdicts, speedups, replay_valid, host differences."),
-    "doctor": LazyCommand("executor.cli.doctor", "Check the Docker engine, GPU runtime, disk "
-                          "and base image; say what to fix."),
+    "doctor": LazyCommand("executor.cli.doctor", "Check the container engine (--engine), GPU "
+                          "runtime, disk and base image; say what to fix."),
     "export": LazyCommand("executor.cli.reruns", "Write one run as a self-contained, "
                           "secret-free bundle another host can rerun."),
     "export-predictions": LazyCommand("executor.cli.predictions", "Write the agent patches of "
@@ -60,6 +60,11 @@ class IsobenchGroup(LazyGroup):
             # imported here: executor.core.errors needs pydantic, which --help does not
             from executor.core.errors import IsobenchError
 
+            if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                where = f" ({exc.filename})" if exc.filename else ""
+                click.echo(f"isobench: error: no space left on device{where}: free space "
+                           f"there, then run again (the same --run-id, or --resume)", err=True)
+                ctx.exit(20)  # infrastructure
             if not isinstance(exc, IsobenchError):
                 raise
             click.echo(f"isobench: error: {exc}", err=True)

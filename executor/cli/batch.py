@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -22,8 +23,11 @@ from executor.runs.batch.plans import catalogue_plan, demo_plan, make_plan, read
 from executor.core.policy import RetryPolicy
 from executor.runs.batch.progress import BatchProgress
 from executor.runs.batch.runner import load_run_item_factory, prepare_run, resolve_run_key
+from executor.runs.batch.slurm_backend import SlurmBackend, SlurmOptions
+from executor.runs.batch.slurm_cli import SlurmCli
+from executor.runs.batch.slurm_job import JobFactory
 from executor.parts.agents import AgentChoice, LlmAgentOptions
-from executor.cli.common import (agent_llm, agent_options, batch_retry_options,
+from executor.cli.common import (agent_llm, agent_options, batch_retry_options, engine_option,
                                  config_option, gateway_options, grouped, image_input_options,
                                  limit_options, run_options, skip_bench_option,
                                  state_dir_option, task_options, trial_options)
@@ -50,10 +54,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 class BatchFlags(BaseModel):
     """How `run` spreads a plan's attempts: backend, workers, GPU leases, order, output."""
 
-    backend: Literal["local", "ray"] = Field(
+    backend: Literal["local", "ray", "slurm"] = Field(
         default="local", json_schema_extra={"flag": "--backend"},
         description="local: worker threads on this host; ray: one Ray task per attempt on a "
-                    "cluster's GPU nodes.")
+                    "cluster's GPU nodes; slurm: one Slurm job per attempt (sbatch), from a "
+                    "login node whose state dir the nodes share.")
     ray_address: str | None = Field(
         default=None, json_schema_extra={"flag": "--ray-address"},
         description="ray: the cluster ('auto' on a node of it, or HOST:6379); default "
@@ -62,6 +67,31 @@ class BatchFlags(BaseModel):
         default=None, ge=1, json_schema_extra={"flag": "--workers"},
         description="Attempts at once (default: one per GPU lease, or 1 without GPUs; ray: the "
                     "cluster's GPUs / --gpus-per-item).")
+    slurm_gres: str | None = Field(
+        default=None, json_schema_extra={"flag": "--slurm-gres"},
+        description="slurm: --gres of each job (default gpu:<--gpus-per-item>; 'none' asks "
+                    "for no GPU).")
+    slurm_partition: str | None = Field(default=None, json_schema_extra={
+        "flag": "--slurm-partition"}, description="slurm: the partition jobs go to.")
+    slurm_time: str | None = Field(default=None, json_schema_extra={"flag": "--slurm-time"},
+                                   description="slurm: each job's time limit (e.g. 2:00:00).")
+    slurm_mem: str | None = Field(default=None, json_schema_extra={"flag": "--slurm-mem"},
+                                  description="slurm: each job's memory (e.g. 64G).")
+    slurm_cpus: int | None = Field(default=None, ge=1, json_schema_extra={
+        "flag": "--slurm-cpus"}, description="slurm: --cpus-per-task of each job.")
+    slurm_args: str | None = Field(default=None, json_schema_extra={"flag": "--slurm-args"},
+                                   description="slurm: more sbatch arguments, as one string "
+                                               "(e.g. '--account=perf --qos=high').")
+    slurm_spool: Path | None = Field(
+        default=None, json_schema_extra={"flag": "--slurm-spool"},
+        description="slurm: where job specs, results and output go; must be on a filesystem "
+                    "every node sees (default <state-dir>/.slurm).")
+    slurm_node_dir: str | None = Field(
+        default=None, json_schema_extra={"flag": "--slurm-node-dir"},
+        description="slurm: parent of each job's node-local working dir (default the node's "
+                    "temp dir).")
+    slurm_poll: float = Field(default=5.0, gt=0, json_schema_extra={"flag": "--slurm-poll"},
+                              description="slurm: seconds between squeue polls.")
     gpus: str = Field(default="none", json_schema_extra={"flag": "--gpus"},
                       description="local: GPU ids to lease, e.g. 0,1,2,3; 'none' for CPU slots. "
                                   "ray: leave it; Ray assigns devices.")
@@ -142,6 +172,7 @@ def plan_command(shas, commit_file, from_plan, catalogue, demo_items, task_id, r
 @trial_options
 @grouped("Benchmark", aa_sample_option)
 @skip_bench_option
+@engine_option
 @limit_options
 @image_input_options
 @gateway_options
@@ -168,9 +199,12 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
     if predictions_path is not None:
         plan, patches = plan_from_predictions(plan, predictions_path, agent)
     gpu_ids = parse_gpus(batch.gpus)
-    if batch.backend == "ray" and gpu_ids:
-        raise UserInputError("--gpus names local devices; with --backend ray, Ray assigns them "
-                             "(--gpus-per-item sets how many)")
+    if batch.backend in ("ray", "slurm") and gpu_ids:
+        raise UserInputError(f"--gpus names local devices; with --backend {batch.backend}, "
+                             f"{batch.backend.capitalize()} assigns them (--gpus-per-item sets "
+                             f"how many)")
+    if batch.backend == "slurm":
+        SlurmCli().check()
     if vllm.target_device == "cpu" and plan.task_id == "vllm_core":
         # the CPU track's runs live apart from the CUDA benchmark's, as run-commit's do
         from executor.parts.vllm.catalog_task import CPU_TASK
@@ -190,8 +224,8 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
         # One gateway for the whole batch: local workers and Ray tasks share its limiter and
         # budgets; its key check runs before anything is written.
         served = gateways.enter_context(controller_gateway(probe_agent(spec), gateway))
-        if served is not None and batch.backend == "ray":
-            # Tasks lease from it over HTTP; their nodes need no key.
+        if served is not None and batch.backend in ("ray", "slurm"):
+            # Tasks and jobs lease from it over HTTP; their nodes need no key.
             spec.gateway = served.remote()
             spec.llm = spec.llm.model_copy(update={"key_on_controller": True})
         spec = spec.model_copy(update={"patches": patches or {}})
@@ -208,7 +242,11 @@ def run_command(ctx, plan_file, state_dir, run_id, resume, agent: AgentChoice,
     priority = (longest_first(history_estimates(layout, key.task, exclude_run=key.run_id))
                 if batch.order == "history" else None)
     cancel = Cancel()
-    if batch.backend == "ray":
+    if batch.backend == "slurm":
+        run = functools.partial(
+            SlurmBackend(slurm_options(batch, layout, llm)).run, plan.items,
+            job_factory(batch, factory), state, cancel=cancel, priority=priority)
+    elif batch.backend == "ray":
         run = functools.partial(ray_backend(batch.ray_address, batch.workers,
                                             batch.gpus_per_item, batch.verbose).run,
                                 plan.items, factory, state, cancel=cancel, priority=priority)
@@ -291,6 +329,31 @@ def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeed
                 pass
     return needs_for(job, gpus=gpus, agent=spec.agent, agent_python=spec.llm.python,
                      base_recipe=spec.run.images.base_recipe)
+
+
+def slurm_options(batch: BatchFlags, layout: StateLayout, llm: LlmAgentOptions
+                  ) -> SlurmOptions:
+    gres = batch.slurm_gres or f"gpu:{batch.gpus_per_item}"
+    return SlurmOptions(
+        gres=None if gres.lower() == "none" else gres, partition=batch.slurm_partition,
+        time_limit=batch.slurm_time, mem=batch.slurm_mem, cpus_per_item=batch.slurm_cpus,
+        extra_args=shlex.split(batch.slurm_args or ""), workers=batch.workers or 8,
+        spool=(batch.slurm_spool or layout.root / ".slurm").absolute(),
+        node_state_dir=batch.slurm_node_dir, poll_s=batch.slurm_poll,
+        secret_env=[llm.api_key_env])
+
+
+def job_factory(batch: BatchFlags, factory) -> JobFactory:
+    """What a Slurm job builds its run_item from: data, not a pickled function."""
+    if batch.run_item:
+        return JobFactory(run_item=batch.run_item)
+    spec: CommitItemSpec = factory.args[0]
+    gateway = spec.gateway
+    # exclude_unset: validators that read which fields were given (--trials vs --max-trials)
+    # see the same on the node.
+    return JobFactory(commit=spec.model_dump(mode="json", exclude={"gateway"}, exclude_unset=True),
+                      gateway_url=gateway.url if gateway else None,
+                      gateway_secret=gateway.admin_secret if gateway else None)
 
 
 def ray_backend(address: str | None, workers: int | None, gpus_per_item: int, verbose: bool):

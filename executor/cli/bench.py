@@ -11,7 +11,7 @@ from rich.table import Table
 
 from executor.parts.bench.results import BenchResults
 from executor.parts.bench.run import BenchOptions, benchmark
-from executor.cli.common import (TRIAL_FIELDS, config_option, console, grouped,
+from executor.cli.common import (TRIAL_FIELDS, config_option, console, engine_option, grouped,
                                  image_input_options, job_options, log_line,
                                  reap_dead_controllers, record_options, sandbox_options,
                                  sigterm_as_interrupt)
@@ -104,6 +104,7 @@ def register(group: click.Group) -> None:
                                         only=TRIAL_FIELDS + MEASURE_FIELDS))
     @grouped("Record", click.option("--json", "as_json", is_flag=True,
                                     help="Also print results.json on stdout."))
+    @engine_option
     @sandbox_options
     @image_input_options
     def bench_cmd(sha, job_source: JobSource, patch_file, run_dir, predictions_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -41,6 +42,28 @@ def log_line(message: str) -> None:
 sandbox_options = grouped("Resources", model_options(Resources, "resources"))
 limit_options = grouped("Resources", model_options(Resources, "resources",
                                                    exclude={"gpus"}))  # batches lease GPUs
+
+
+def engine_option(fn):
+    """--engine docker|podman: which container engine this command's containers and images
+    live on, chosen before anything touches an engine (use_engine also hands it to the
+    command's workers through $ISOBENCH_ENGINE). Recorded with the options and, as the
+    engine's facts, with every benchmark's host facts."""
+    from executor.engine.chosen import ENGINE_NAMES
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from executor.engine.chosen import use_engine
+
+        use_engine(kwargs.pop("engine"))
+        return fn(*args, **kwargs)
+
+    return grouped("Resources", click.option(
+        "--engine", type=click.Choice(ENGINE_NAMES),
+        default=lambda: os.environ.get("ISOBENCH_ENGINE") or "docker",
+        show_default="docker, or $ISOBENCH_ENGINE",
+        help="Container engine: docker (the root daemon) or podman (rootless: its API "
+             "service, GPUs through CDI; docs/podman.md)."))(wrapper)
 
 
 # --task, --repo (and for one commit --base, --item-id) arrive as `job_source: JobSource`.

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from executor.cli.common import console, default_state_dir
+from executor.cli.common import console, default_state_dir, engine_option
 from executor.runs.doctor import run_checks
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -18,8 +18,9 @@ def register(group: click.Group) -> None:
     @group.command("doctor")
     @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
                   default=default_state_dir, show_default="./state or $ISOBENCH_STATE")
+    @engine_option
     def doctor_cmd(state_dir: Path) -> None:
-        """Check the Docker engine, GPU runtime, disk and base image; say what to fix.
+        """Check the container engine (--engine), GPU runtime, disk and base image; say what to fix.
 
         Exits 1 when something blocks runs (a 'fail' row), else 0.
         """

@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from executor.cli.common import image_input_options
+from executor.cli.common import engine_option, image_input_options
 from executor.core.errors import UserInputError
 
 console = Console()
@@ -46,6 +46,7 @@ def register(group: click.Group) -> None:
         """Plan, build, list and prune sandbox images (content-addressed, reused)."""
 
     @images.command("base")
+    @engine_option
     @click.option("--suite", default="trixie", show_default=True, help="Debian suite.")
     @click.option("--mirror", "deb_mirror", default="http://deb.debian.org/debian",
                   show_default=True, help="Debian mirror (a local one on air-gapped hosts).")
@@ -128,6 +129,7 @@ def register(group: click.Group) -> None:
                       f"{len(plans) - runnable} not runnable; * = torch from the date table")
 
     @images.command("build")
+    @engine_option
     @click.argument("shas", nargs=-1, required=True)
     @click.option("--mirror", "--repo", "mirror", required=True,
                   type=click.Path(path_type=Path, file_okay=False),
@@ -161,6 +163,7 @@ def register(group: click.Group) -> None:
                               f"{'built' if ref.built else 'reused'} in {ref.seconds:.0f}s")
 
     @images.command("ls")
+    @engine_option
     def ls() -> None:
         """isobench's images (labelled), with size and age."""
         from executor.engine.image_store import isobench_images
@@ -176,6 +179,7 @@ def register(group: click.Group) -> None:
         console.print(table)
 
     @images.command("prune")
+    @engine_option
     @click.option("--keep-days", type=click.FloatRange(0), default=14, show_default=True,
                   help="Keep images younger than this.")
     @click.option("--max-gb", type=click.FloatRange(0), default=None,

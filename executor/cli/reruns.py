@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from executor.cli.common import console, log_line, sigterm_as_interrupt, state_dir_option
+from executor.cli.common import (console, engine_option, log_line, sigterm_as_interrupt,
+                                  state_dir_option)
 from executor.core.errors import UserInputError
 from executor.runs.rerun.compare import (DEFAULT_TOLERANCE, HEADER, compare_runs, render_markdown,
                                     rows, summary_lines)
@@ -25,10 +26,12 @@ PATH = click.Path(path_type=Path)
 @click.option("-o", "--out", type=PATH, required=True,
               help="The bundle to write: a new directory, or NAME.tar.")
 @click.option("--with-images", is_flag=True,
-              help="Add a `docker save` archive of every image (hosts without a registry).")
+              help="Add a `docker save` archive of every image (hosts without a registry; "
+                   "from the engine the run used: --engine).")
 @click.option("--repo/--no-repo", "with_repo", default=True, show_default=True,
               help="Add a git bundle of the items' commits (large for big repositories; "
                    "without it the rerun host needs the repository the task names).")
+@engine_option
 def export_command(source, run_id, out, with_images, with_repo) -> None:
     """Write one run as a self-contained, secret-free bundle another host can rerun.
 
@@ -61,6 +64,7 @@ def export_command(source, run_id, out, with_images, with_repo) -> None:
               help="CPU quota of the benchmark containers (default: as recorded).")
 @click.option("--cpuset", default=None, help="Pin benchmark containers to these CPUs (default: "
                                              "as recorded).")
+@engine_option
 def rerun_command(bundle, state_dir, run_id, items, with_agent, cpus, cpuset) -> None:
     """Rerun an exported bundle on this host and record it as a new run.
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from executor.parts.agents import AgentChoice, LlmAgentOptions, make_agent
 from executor.runs.attempts import run_commit_with_retries
 from executor.parts.bench.run import BenchOptions
-from executor.cli.common import (agent_llm, agent_options, commit_retry_options,
+from executor.cli.common import (agent_llm, agent_options, commit_retry_options, engine_option,
                                  config_option, console, gateway_options, grouped,
                                  image_input_options, job_options, log_line,
                                  reap_dead_controllers, record_options, run_options,
@@ -57,6 +57,7 @@ def register(group: click.Group) -> None:
     @commit_retry_options
     @grouped("Agent", click.option("-v", "--verbose", is_flag=True,
                                    help="Stream the agent's output."))
+    @engine_option
     @sandbox_options
     @image_input_options
     @gateway_options

@@ -75,6 +75,11 @@ def _http(*codes: int) -> str:
 # 400 before the generic invalid request). Texts are those the openai client (1.x and later),
 # litellm and TRAE print; FIELD_NOTES sections 2-4 say where each comes from.
 RULES: tuple[SignatureRule, ...] = (
+    _rule("disk_full", I,
+          r"No space left on device|ENOSPC|Disk quota exceeded|Out of diskspace|"
+          r"out of disk space",
+          "No space left on a device the attempt writes to (the state directory or the "
+          "engine's data root); free space, then resume."),
     _rule("budget_exhausted", P,
           r"isobench_budget_exhausted|isobench budget exhausted",
           "The attempt or the run spent its token or dollar budget; the gateway refused "
@@ -95,7 +100,8 @@ RULES: tuple[SignatureRule, ...] = (
     _rule("quota_exhausted", P,
           r"insufficient_quota|exceeded your current quota|billing.*(hard limit|not active)"
           r"|usage_limit_reached|hit your usage limit"  # codex CLI on a ChatGPT plan
-          r"|credit balance is too low|enforced_spend_limit_reached",  # Anthropic
+          r"|credit balance is too low|enforced_spend_limit_reached"  # Anthropic
+          r"|Quota exceeded\. Check your plan",  # codex CLI given insufficient_quota
           "The account's quota or credit is spent; retrying will not help until it is topped up "
           "(or, for a ChatGPT plan's usage limit, until it resets)."),
     _rule("rate_limit", R,
@@ -128,7 +134,8 @@ RULES: tuple[SignatureRule, ...] = (
           _http(500, 502, 503, 504) + r"|InternalServerError|Bad Gateway|Service Unavailable|"
           r"overloaded|APITimeoutError|Request timed out|ReadTimeout|ConnectTimeout|"
           r"APIConnectionError|Connection error\.|litellm\.Timeout|"
-          r"Connection (reset|refused|aborted)|RemoteDisconnected",
+          r"Connection (reset|refused|aborted)|RemoteDisconnected|"
+          r"stream disconnected before completion",  # codex CLI: a stream that failed
           "The provider failed or timed out; retry with backoff."),
     _rule("ray_worker_lost", I,
           r"WorkerCrashedError|NodeDiedError|LocalRayletDiedError|ObjectLostError|"
@@ -147,6 +154,7 @@ RULES: tuple[SignatureRule, ...] = (
           "The host's disk filled up under the agent; free space, then rerun."),
     _rule("docker_unreachable", I,
           r"Cannot connect to the Docker daemon|Error while fetching server API version|"
+          r"cannot reach the container engine|"
           r"docker\.sock.*(No such file|Connection refused)",
           "The Docker engine does not answer; start it (scripts/ensure-docker.sh)."),
     _rule("image_build_failed", P,
@@ -192,6 +200,36 @@ EMPTY_PATCH = ("empty_patch", P,
 IMAGE_BUILD_FAILED = ("image_build_failed", P,
                       "The sandbox image did not build; read the build log.")
 
+# Slurm (runs/batch/slurm_backend): a job that ended in one of these states is an
+# infrastructure attempt, with Slurm's state, exit code and reason as its evidence.
+SLURM_CANCELLED = ("slurm_job_cancelled", I,
+                   ("The Slurm job was cancelled (scancel by a user or an admin) before it "
+                    "finished; the attempt is retried."))
+SLURM_TIMEOUT = ("slurm_job_timeout", I,
+                 ("The Slurm job reached its time limit; raise --slurm-time if the item needs "
+                  "longer."))
+SLURM_PREEMPTED = ("slurm_job_preempted", I,
+                   ("A higher-priority job preempted the Slurm job; the attempt is retried."))
+SLURM_NODE_LOST = ("slurm_node_lost", I,
+                   ("The node running the Slurm job failed or stopped answering (NODE_FAIL: "
+                    "slurmd gone, node down); the attempt is retried on a healthy node."))
+SLURM_OOM = ("slurm_job_oom", I,
+             ("Slurm killed the job for memory (--slurm-mem); raise it or use a larger node."))
+SLURM_JOB_FAILED = ("slurm_job_failed", I,
+                    ("The Slurm job ended without a result (non-zero exit, boot failure, "
+                     "deadline); read slurm.out in the attempt dir."))
+SLURM_JOB_LOST = ("slurm_job_lost", I,
+                  ("Slurm no longer knows the job and it left no result (purged from squeue, "
+                   "no accounting); the attempt is retried."))
+# Our own machine failed under the attempt, named apart from the provider's failures.
+ENGINE_LOST = ("engine_lost", I,
+               ("The container engine went away or restarted during the attempt (its socket "
+                "dropped or refused the connection, or it stopped the sandbox); the attempt is "
+                "retried once the engine answers."))
+DISK_FULL = ("disk_full", I,
+             ("No space left on a device the attempt writes to (the state directory or the "
+              "engine's data root); free space, then resume."))
+
 
 def signature(spec: tuple[str, ErrorClass, str], evidence: str, source: str) -> ErrorSignature:
     """Build a signature from one of the structured constants above."""
@@ -232,6 +270,35 @@ def classify_text(text: str | Iterable[str], source: str) -> ErrorSignature | No
                                                  cause=rule.cause))
                 break
     return best[1] if best else None
+
+
+# What an engine client's own exception can mean. Its texts ("Connection aborted", "500 Server
+# Error", "Read timed out") look like a provider's failure to RULES; an exception raised by the
+# engine's client is never the provider's, so it is named by these rules alone.
+ENGINE_LOST_PATTERN = re.compile(
+    r"Connection (aborted|refused|reset)|RemoteDisconnected|ConnectionResetError|"
+    r"BrokenPipeError|Broken pipe|UnixHTTPConnectionPool|http\+docker://|Read timed out|"
+    r"is not running|is restarting|No such container|No such exec instance|"
+    r"Failed to establish a new connection|IncompleteRead|ProtocolError",
+    re.IGNORECASE)
+ENGINE_RULE_NAMES = ("disk_full", "container_oom", "docker_unreachable", "nvml_detached",
+                     "image_build_failed")
+
+
+def classify_engine(text: str, source: str = "engine") -> ErrorSignature | None:
+    """Name a failure raised by the container engine's client: disk full, OOM, an engine that
+    does not answer, else an engine lost mid-attempt; never a provider's failure."""
+    rules = [r for r in RULES if r.name in ENGINE_RULE_NAMES]
+    lines = text.splitlines() or [text]
+    for rule in rules:
+        for line in reversed(lines):
+            if rule.pattern.search(line):
+                return ErrorSignature(name=rule.name, error_class=rule.error_class,
+                                      evidence=_clip(line), source=source, cause=rule.cause)
+    for line in reversed(lines):
+        if ENGINE_LOST_PATTERN.search(line):
+            return signature(ENGINE_LOST, line, source)
+    return None
 
 
 def unclassified(line: str, source: str) -> ErrorSignature:

@@ -222,6 +222,13 @@ def write_json_atomic(path: Path, data: BaseModel | dict | list) -> None:
     write_bytes_atomic(path, text.encode() + b"\n")
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT: the filesystem (or the user's quota on it) has no room left."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def current_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it
     os.umask(mask)

@@ -14,10 +14,11 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.types import DeviceRequest, Ulimit
+from docker.utils import parse_bytes  # noqa: F401 (podman.py's byte sizes, as docker-py reads them)
 
 from executor.core.errors import EngineUnavailable
 from executor.core.resources import GpuRequest
-from executor.engine.base import ContainerEngine
+from executor.engine.base import ContainerEngine, limits_beyond_reach
 
 NotFound = docker.errors.NotFound
 ImageNotFound = docker.errors.ImageNotFound
@@ -55,6 +56,21 @@ def _limits_for_gpu_work() -> dict[str, Any]:
                         Ulimit(name="stack", soft=64 * 1024 * 1024, hard=64 * 1024 * 1024)]}
 
 
+def docker_facts(version: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
+    """The facts isobench records about a Docker engine, from its /version and /info."""
+    rootless = any("name=rootless" in str(option)
+                   for option in info.get("SecurityOptions") or [])
+    cgroup_version = str(info.get("CgroupVersion") or "1")
+    return {"engine": "docker", "engine_version": str(version.get("Version", "")),
+            "engine_api": str(version.get("ApiVersion", "")),
+            "storage_driver": str(info.get("Driver", "")),
+            "engine_kernel": str(info.get("KernelVersion", "")),
+            "rootless": str(rootless).lower(),
+            "cgroup_manager": str(info.get("CgroupDriver", "")),
+            "cgroup_version": cgroup_version,
+            "unenforced_limits": ",".join(limits_beyond_reach(rootless, cgroup_version))}
+
+
 class DockerEngine(ContainerEngine):
     name = "docker"
 
@@ -72,11 +88,7 @@ class DockerEngine(ContainerEngine):
 
     def facts(self) -> dict[str, str]:
         client = self.client()
-        version, info = client.version(), client.info()
-        return {"engine": self.name, "docker_version": str(version.get("Version", "")),
-                "docker_api": str(version.get("ApiVersion", "")),
-                "storage_driver": str(info.get("Driver", "")),
-                "engine_kernel": str(info.get("KernelVersion", ""))}
+        return docker_facts(client.version(), client.info())
 
     def gpu_ready(self) -> bool:
         info = self.client(timeout=30).info()

@@ -1,4 +1,4 @@
-"""What a measurement ran on: CPU, kernel, Docker engine, GPUs. Recorded with every benchmark
+"""What a measurement ran on: CPU, kernel, container engine (Docker or podman), GPUs. Recorded with every benchmark
 (results.json `host`) so that `isobench compare` can say what differed between two hosts when
 their numbers differ. Old results have none: they read as "not recorded"."""
 
@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 
 class GpuFact(BaseModel):
@@ -33,8 +33,17 @@ class HostFacts(BaseModel):
     cpus: float | None = Field(default=None, description="CPU quota of the benchmark containers "
                                                          "(--cpus); None: no quota.")
     kernel: str = Field(description="Kernel release (uname -r).")
-    docker_version: str | None = Field(default=None, description="Docker engine version.")
-    storage_driver: str | None = Field(default=None, description="Docker storage driver.")
+    engine: str = Field(default="docker", description="Container engine: docker or podman "
+                                                      "(records from before podman: docker).")
+    engine_version: str | None = Field(
+        default=None, validation_alias=AliasChoices("engine_version", "docker_version"),
+        description="The engine's version (older records: docker_version).")
+    storage_driver: str | None = Field(default=None, description="The engine's storage driver.")
+    rootless: bool | None = Field(default=None, description="Whether the engine runs "
+                                                            "unprivileged; None: not recorded.")
+    unenforced_limits: list[str] = Field(
+        default_factory=list, description="Limits the engine could not set on the containers "
+                                          "(e.g. rootless podman on cgroup v1: all of them).")
     gpus: list[GpuFact] = Field(default_factory=list, description="GPUs nvidia-smi lists.")
 
 
@@ -78,8 +87,11 @@ def collect_host_facts(cpuset: str | None = None, cpus: float | None = None) -> 
         from executor.engine.sandbox import engine_facts
 
         engine = engine_facts()
-        facts.docker_version = engine["docker_version"]
-        facts.storage_driver = engine["storage_driver"]
+        facts.engine = engine.get("engine", facts.engine)
+        facts.engine_version = engine.get("engine_version")
+        facts.storage_driver = engine.get("storage_driver")
+        facts.rootless = engine.get("rootless") == "true" if "rootless" in engine else None
+        facts.unenforced_limits = [x for x in engine.get("unenforced_limits", "").split(",") if x]
     except Exception:  # noqa: BLE001 - facts are a record, never a reason to fail a benchmark
         pass
     return facts
@@ -93,9 +105,11 @@ def host_differences(a: HostFacts | None, b: HostFacts | None) -> list[str]:
         return [f"host facts: {'not recorded' if a is None else 'recorded'} -> "
                 f"{'not recorded' if b is None else 'recorded'}"]
     diffs = []
-    for field in ("cpu_model", "cpu_count", "cpuset", "cpus", "kernel", "docker_version",
-                  "storage_driver"):
+    for field in ("cpu_model", "cpu_count", "cpuset", "cpus", "kernel", "engine",
+                  "engine_version", "storage_driver", "rootless", "unenforced_limits"):
         old, new = getattr(a, field), getattr(b, field)
+        if field == "rootless" and (old is None or new is None):
+            continue  # recorded only since podman: an older record says nothing
         if old != new:
             diffs.append(f"{field}: {old} -> {new}")
     old_gpus = [(g.name, g.driver, g.cuda) for g in a.gpus]

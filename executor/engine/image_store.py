@@ -4,6 +4,7 @@ read one file, remove. Engine-neutral: the client is the current engine's (engin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -52,17 +53,44 @@ def export_image_path(tag: str, path: str, dest: Path,
 
 
 def load_image_archive(path: Path, client=None) -> list[str]:
-    """`docker load` an image tarball (air-gapped hosts); returns the tags it brought."""
+    """`docker load` an image tarball (air-gapped hosts); returns the tags it brought.
+
+    The engine's answer is read here rather than by docker-py's `images.load`: podman names
+    all the images of one archive on one line (`Loaded image: a,b,c`), which docker-py takes
+    for one name."""
     client = client or engine_client(timeout=None)
+    names: list[str] = []
     try:
         with open(path, "rb") as archive:
-            images = client.images.load(archive)
-    except OSError as exc:
-        raise UserInputError(f"cannot read image archive {path}: {exc.strerror}") from exc
+            for event in client.api.load_image(archive):
+                if "errorDetail" in event or "error" in event:
+                    detail = event.get("errorDetail", {}).get("message") or event.get("error")
+                    raise UserInputError(f"{path} is not a loadable image archive: {detail}")
+                loaded = re.match(r"Loaded image(?: ID)?: (.+)", event.get("stream", "").strip())
+                if loaded:
+                    names += [name.strip() for name in loaded.group(1).split(",")
+                              if name.strip()]
     except APIError as exc:
         raise UserInputError(f"{path} is not a loadable image archive: "
                              f"{exc.explanation or exc}") from exc
-    return [tag for image in images for tag in image.tags]
+    except OSError as exc:
+        raise UserInputError(f"cannot read image archive {path}: "
+                             f"{exc.strerror or exc}") from exc
+    tags: list[str] = []
+    for name in names:
+        for tag in map(short_tag, client.images.get(name).tags):
+            if tag not in tags:
+                tags.append(tag)
+    return tags
+
+
+def short_tag(tag: str) -> str:
+    """A tag as isobench names it: podman lists local images under the registry it assumed
+    (`docker.io/isobench/...` from an import or build, `localhost/...` from a load)."""
+    for prefix in ("docker.io/", "localhost/"):
+        if tag.startswith(prefix + "isobench/"):
+            return tag[len(prefix):]
+    return tag
 
 
 class ImageInfo(BaseModel):
@@ -78,7 +106,7 @@ class ImageInfo(BaseModel):
 def isobench_images(client=None) -> list[ImageInfo]:
     """Every image with isobench's label on this engine (never any other image)."""
     found = (client or engine_client()).images.list(filters={"label": LABEL_IMAGE})
-    return [ImageInfo(id=image.id, name=", ".join(image.tags) or image.short_id,
+    return [ImageInfo(id=image.id, name=", ".join(map(short_tag, image.tags)) or image.short_id,
                       kind=(image.labels or {}).get(LABEL_IMAGE, "?"),
                       created=float(c) if (c := (image.labels or {}).get(LABEL_CREATED))
                       else None, size=int(image.attrs.get("Size", 0))) for image in found]

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,17 +157,37 @@ def ensure_base_image(recipe: BaseImageRecipe, client=None,
                        check=True)
         repo, tag = recipe.tag.split(":")
         log(f"docker import -> {recipe.tag}")
+        # one LABEL per label: podman's import reads `LABEL a=1 b=2` as one label `a`
+        labels = {LABEL_IMAGE: "base", LABEL_RECIPE: recipe.content_hash()[:12],
+                  LABEL_CREATED: str(int(time.time()))}
         changes = ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
                    'ENV LANG=C.UTF-8', 'CMD ["bash"]',
-                   f'LABEL {LABEL_IMAGE}=base {LABEL_RECIPE}={recipe.content_hash()[:12]} '
-                   f'{LABEL_CREATED}={int(time.time())}']
-        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
-                                          changes=changes)
+                   *(f"LABEL {key}={value}" for key, value in labels.items())]
+        answer = client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
+                                                   changes=changes)
+        tag_imported(client, str(answer), recipe.tag)
     ref = find_image(client, recipe.tag)
     if ref is None:
         raise ImageBuildError(f"docker import did not produce {recipe.tag}")
     return ref.model_copy(update={"built": True, "seconds": time.monotonic() - started,
                                   **identity})
+
+
+def tag_imported(client, import_answer: str, tag: str) -> None:
+    """Make sure an imported image carries `tag`: podman's import ignores the tag it is given
+    (it names the image `<repository>:latest`), Docker's applies it. The image is the last id
+    the import answered with."""
+    if find_image(client, tag) is not None:
+        return
+    ids = re.findall(r"sha256:[0-9a-f]{64}", import_answer)
+    if not ids:
+        raise ImageBuildError(f"the engine's import named no image for {tag}: "
+                              f"{import_answer[-200:]}")
+    repository, _, version = tag.rpartition(":")
+    image = client.images.get(ids[-1])
+    image.tag(repository, version)
+    if version != "latest" and any(t.endswith(f"{repository}:latest") for t in image.tags):
+        client.images.remove(f"{repository}:latest")  # the name podman gave it: only a tag
 
 
 def resolve_named_base(name: str, client=None,

@@ -18,6 +18,7 @@ import io
 import os
 import re
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -27,9 +28,9 @@ from typing import Callable, Literal
 
 from executor.engine.chosen import current_engine, engine_client
 from executor.engine.cgroup_cpu import cpu_usage_file, read_cpu_seconds
-from executor.engine.docker import ENGINE_ERRORS, APIError, ImageNotFound, NotFound  # noqa: F401
+from executor.engine.docker import ENGINE_ERRORS, APIError, ImageNotFound, NotFound
 from executor.core.determinism import DETERMINISM_ENV
-from executor.core.errors import InfraError, classify_text, unclassified
+from executor.core.errors import EngineUnavailable, InfraError, classify_text, unclassified
 from executor.core.redact import LineRedactor, Redactor
 from executor.core.resources import ExecResult, SandboxSpec
 
@@ -46,12 +47,37 @@ CAPTURE_LIMIT = 2 * 1024 * 1024  # bytes of each stream kept in memory; files ge
 WATCHDOG_GRACE_S = 60  # after `timeout -k` should have killed everything
 
 
+# The cgroup's OOM-kill counter, seen from inside the container (cgroup v2, then v1).
+OOM_COUNT_COMMAND = ("cat /sys/fs/cgroup/memory.events 2>/dev/null || "
+                     "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || true")
+
+
 # --------------------------------------------------------------------------- the engine
 
 
 def engine_facts() -> dict[str, str]:
     """The current engine's name, version, storage driver and kernel (hostfacts records them)."""
     return current_engine().facts()
+
+
+_warned_limits: set[str] = set()
+
+
+def warn_unenforced_limits(spec: SandboxSpec) -> None:
+    """Say once per process, in one line, which of the sandbox's limits the engine cannot set
+    (rootless podman on cgroup v1: none of them); the host facts record them too."""
+    asked = [name for name in ("cpus", "cpuset", "memory", "pids")
+             if getattr(spec.limits, name) is not None]
+    try:
+        unenforced = current_engine().unenforced_limits()
+    except (EngineUnavailable, *ENGINE_ERRORS):
+        return  # a warning never fails a sandbox: starting it will say what is wrong
+    unset = [name for name in unenforced if name in asked and name not in _warned_limits]
+    if unset:
+        _warned_limits.update(unset)
+        print(f"isobench: warning: {current_engine().name} cannot enforce the "
+              f"{', '.join(unset)} limit(s) on this host (rootless on cgroup v1, or controllers "
+              f"not delegated): sandboxes run without them; see docs/podman.md", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- controller identity
@@ -219,8 +245,10 @@ class Sandbox:
         spec = self.spec
         if _item_stopped(spec):
             raise SandboxStopped(f"{spec.item} was stopped: sandbox {spec.phase} not started")
+        warn_unenforced_limits(spec)
         try:
-            self.container = self._client.containers.run(**container_kwargs(spec, self.name))
+            self.container = current_engine().run_container(self._client,
+                                                            container_kwargs(spec, self.name))
         except ImageNotFound as exc:
             raise InfraError(f"image {spec.image} is not on this engine; build it first") from exc
         except APIError as exc:
@@ -250,9 +278,18 @@ class Sandbox:
         return self.container.id
 
     def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of this sandbox for its memory limit. The
+        engine's OOMKilled flag covers only the main process; an exec'd one (the agent, a
+        trial) killed by the cgroup's OOM killer shows only in the cgroup's oom_kill count."""
         try:
             self.container.reload()
-            return bool(self.container.attrs["State"].get("OOMKilled"))
+            if self.container.attrs["State"].get("OOMKilled"):
+                return True
+            if self.container.status != "running":
+                return False
+            out = self.container.exec_run(["sh", "-c", OOM_COUNT_COMMAND], user="root")
+            return any(line.split()[:1] == ["oom_kill"] and line.split()[1:2] != ["0"]
+                       for line in out.output.decode(errors="replace").splitlines())
         except NotFound:
             return False
 
@@ -337,8 +374,11 @@ class Sandbox:
         run labels, so containers started from it are not mistaken for this one.
         """
         repository, _, version = tag.rpartition(":")
+        # Unpaused where the engine cannot freeze (rootless podman on cgroup v1): only the
+        # sandbox's `sleep` runs while a commit copies, so nothing writes meanwhile.
         image = self.container.commit(repository=repository, tag=version,
-                                      conf={"Labels": labels, "Cmd": ["bash"]})
+                                      conf={"Labels": labels, "Cmd": ["bash"]},
+                                      pause=current_engine().can_pause())
         return image.id
 
     def cpu_usage_s(self) -> float | None:
@@ -349,6 +389,8 @@ class Sandbox:
         microseconds, against about half a second for the engine's stats API, which stays the
         fallback (a remote engine)."""
         if self._cpu_file is None:  # looked up once per container
+            if not current_engine().measures_container_cpu():
+                return None
             self._cpu_file = self._find_cpu_file() or False
         if self._cpu_file and (seconds := read_cpu_seconds(self._cpu_file)) is not None:
             return seconds

@@ -42,8 +42,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from executor.core.errors import CONTROLLER_LOST, signature
-from executor.core.journal import (Attempt, Journal, Manifest, RunStatus, load_journal, utcnow,
-                                   write_json_atomic)
+from executor.core.journal import (Attempt, Journal, Manifest, RunStatus, is_disk_full,
+                                   load_journal, utcnow, write_json_atomic)
 from executor.core.task import Plan, PlanItem
 
 JOURNAL_NAME = "journal.json"
@@ -304,7 +304,20 @@ def save_journal(journal_path: Path, journal: Journal) -> None:
     """The one writer of journal.json (batch, pipeline and rerun all write through here):
     stamped with the time of writing, atomic, so a reader sees the old or the new one."""
     journal.written_at = utcnow()
-    write_json_atomic(journal_path, journal)
+    try:
+        write_json_atomic(journal_path, journal)
+    except OSError as exc:
+        # A full disk must not leave the attempt `running` for ever (the one record of what
+        # happened): rewritten in place, which needs only the bytes the journal grew by (on
+        # most filesystems none: it stays in its last block). Not atomic, so only when the
+        # atomic write could not be.
+        if not is_disk_full(exc) or not journal_path.is_file():
+            raise
+        with open(journal_path, "r+b") as handle:
+            handle.write(journal.model_dump_json(indent=2).encode() + b"\n")
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def save_manifest(item_dir: Path, manifest: Manifest) -> None:

@@ -56,8 +56,16 @@ def run_checks(state_dir: Path) -> list[Check]:
                             action=engine.start_hint()))
         return checks
     checks.append(Check(name=label, level="ok",
-                        finding=f"{facts.get('docker_version')} ({facts.get('storage_driver')}, "
+                        finding=f"{facts.get('engine_version')} ({facts.get('storage_driver')}, "
+                                f"{'rootless, ' if facts.get('rootless') == 'true' else ''}"
                                 f"root {engine.data_root()})"))
+    if unenforced := engine.unenforced_limits():
+        checks.append(Check(name="limits", level="warn",
+                            finding=f"{engine.name} cannot enforce {', '.join(unenforced)} "
+                                    f"limits here (rootless on cgroup v{facts.get('cgroup_version')})",
+                            action="sandboxes run without them; for enforced limits use a cgroup "
+                                   "v2 host with delegated controllers (docs/podman.md) or "
+                                   "--engine docker"))
 
     gpus = host_gpus()
     if gpus and engine.gpu_ready():

@@ -41,12 +41,13 @@ from executor.parts.bench.run import BenchOptions, bench_record, benchmark
 from executor.engine.images import (BaseImageRecipe, ImageRef, base_identity, ensure_base_image,
                             ensure_sandbox_image, resolve_named_base, sandbox_recipe)
 from executor.core.determinism import DETERMINISM_ENV
-from executor.core.errors import (IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
+from executor.core.errors import (DISK_FULL, EngineUnavailable, IMAGE_BUILD_FAILED, INTERRUPTED, LEAK_DETECTED,
                              ErrorSignature, ImageBuildError, IsobenchError, LeakDetected,
-                             classify_text, unclassified)
+                             classify_engine, classify_text, unclassified)
 from executor.core.errors import signature as error_signature
 from executor.core.journal import (Attempt, Journal, Manifest, PhaseTiming, RunStatus, exit_code_for,
-                              load_journal, utcnow, write_bytes_atomic, write_json_atomic)
+                              is_disk_full, load_journal, utcnow, write_bytes_atomic,
+                              write_json_atomic)
 from executor.parts.gateway.attempt import route_attempt
 from executor.parts.prompt import render_prompt
 from executor.core.redact import Redactor
@@ -297,6 +298,8 @@ def _infra_signature(exc: BaseException, source: str) -> ErrorSignature:
     if isinstance(exc, IsobenchError) and exc.signature:
         return exc.signature
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (*ENGINE_ERRORS, EngineUnavailable)):  # never the provider's fault
+        return classify_engine(text, source) or unclassified(text, source)
     return classify_text(text, source) or unclassified(text, source)
 
 
@@ -398,6 +401,9 @@ def _run_commit(job: CommitJob, agent: Agent, options: RunOptions, log: Log,
     except (IsobenchError, *ENGINE_ERRORS) as exc:
         return done(RunStatus.INFRA_ERROR, _infra_signature(exc, "docker"), str(exc))
     except Exception as exc:  # a bug in isobench: record it, never call it success
+        if is_disk_full(exc):  # not a bug: the state dir's disk is full (no room for a trace)
+            return done(RunStatus.INFRA_ERROR, error_signature(DISK_FULL, f"{exc}", "controller"),
+                        str(exc))
         (attempt_dir / TRACEBACK_NAME).write_text(
             redactor.text(traceback.format_exc()))
         return done(RunStatus.INFRA_ERROR, unclassified(f"{type(exc).__name__}: {exc}",

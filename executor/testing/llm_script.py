@@ -82,6 +82,10 @@ class ScriptedError(BaseModel):
     error: ErrorKind = Field(description="Which failure (status, type and code follow from it).")
     message: str | None = Field(default=None, description="Override the real service's message.")
     retry_after_s: float = Field(default=1.0, description="retry-after header on rate_limit.")
+    in_stream: bool = Field(
+        default=False, description="A streamed Responses request gets HTTP 200 and a stream "
+        "that ends in response.failed carrying this error, as the service reports an error "
+        "met while the model runs; other requests get the HTTP error as usual.")
 
 
 Turn = Annotated[Union[Reply, ScriptedError], Field(discriminator="kind")]
@@ -134,6 +138,8 @@ def reply(text: str | None = None, *calls: ScriptedToolCall, usage: TurnUsage | 
                  truncated=truncated)
 
 
-def fail(error: ErrorKind, message: str | None = None, retry_after_s: float = 1.0) -> ScriptedError:
-    """A failing turn: `fail("rate_limit")`."""
-    return ScriptedError(error=error, message=message, retry_after_s=retry_after_s)
+def fail(error: ErrorKind, message: str | None = None, retry_after_s: float = 1.0,
+         in_stream: bool = False) -> ScriptedError:
+    """A failing turn: `fail("rate_limit")`; `in_stream=True`: as response.failed in a stream."""
+    return ScriptedError(error=error, message=message, retry_after_s=retry_after_s,
+                         in_stream=in_stream)

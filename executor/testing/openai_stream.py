@@ -1,12 +1,15 @@
 """Server-sent event streams (`stream: true`) built from a finished reply body, in the shapes
 the real service streams: Chat Completions as `chat.completion.chunk`s (usage in a last chunk
-only with `stream_options.include_usage`) ending in `data: [DONE]`; the Responses API as typed
-events ending in `response.completed`, which carries the usage."""
+only with `stream_options.include_usage`) ending in `data: [DONE]`; the Responses API's typed
+events (created ... deltas ... `response.completed`, which carries the usage) are built in
+responses_stream.py."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from executor.testing.responses_stream import responses_stream  # noqa: F401 (re-exported)
 
 
 def _event(data: dict[str, Any], name: str | None = None) -> str:
@@ -34,18 +37,4 @@ def chat_stream(body: dict[str, Any], request: dict[str, Any]) -> list[str]:
     if (request.get("stream_options") or {}).get("include_usage"):
         events.append(_event({**base, "choices": [], "usage": body["usage"]}))
     events.append("data: [DONE]\n\n")
-    return events
-
-
-def responses_stream(body: dict[str, Any]) -> list[str]:
-    """created, one output_item.done per item, completed (with the whole response)."""
-    started = {**body, "status": "in_progress", "output": [], "usage": None}
-    events = [_event({"type": "response.created", "sequence_number": 0,
-                      "response": started}, "response.created")]
-    for index, item in enumerate(body["output"]):
-        events.append(_event({"type": "response.output_item.done", "output_index": index,
-                              "sequence_number": index + 1, "item": item},
-                             "response.output_item.done"))
-    events.append(_event({"type": "response.completed", "sequence_number": len(events),
-                          "response": body}, "response.completed"))
     return events

@@ -36,6 +36,7 @@ from executor.testing.llm_script import LlmScript, Reply, ScriptedError, Turn
 from executor.testing.openai_bodies import (IdMint, chat_body, models_body, resolve_call_ids,
                                             responses_body)
 from executor.testing.openai_stream import chat_stream, responses_stream
+from executor.testing.responses_stream import failed_stream
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
 
@@ -178,7 +179,10 @@ class ScriptedLLM:
             rules.check_chat_pairing(messages)
         turn_no, turn = self._take_turn()
         if isinstance(turn, ScriptedError):
-            raise _TurnError(rules.scripted_error(turn, model), turn_no)
+            error = rules.scripted_error(turn, model)
+            if turn.in_stream and route == "/v1/responses" and body.get("stream"):
+                return _failed_in_stream(turn, body, model, self._ids, error), turn_no
+            raise _TurnError(error, turn_no)
         call_ids = resolve_call_ids(turn, self._ids)
         if route == "/v1/responses":
             reply = responses_body(turn, body, model, self._ids, call_ids)
@@ -276,6 +280,13 @@ class _TurnError(rules.ApiError):
         super().__init__(error.status, error.message, error.type, error.param, error.code,
                          error.headers)
         self.turn_no = turn_no
+
+
+def _failed_in_stream(turn: ScriptedError, request: dict[str, Any], model: str, ids: IdMint,
+                      error: rules.ApiError) -> _Answer:
+    body = responses_body(Reply(), request, model, ids, [])
+    code = error.code or turn.error
+    return _Answer(status=200, body=body, events=failed_stream(body, code, error.message))
 
 
 def _parse_json(raw: bytes) -> dict[str, Any]:

@@ -16,10 +16,7 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import docker
@@ -29,12 +26,12 @@ from executor.parts.demo import DEMO_HUMAN_SHA
 from executor.runs.rerun.bundle import BundleIndex
 from executor.runs.rerun.rerun import RerunRecord
 from tests.conftest import run_cli
+from tests.integration.separate_engine import separate_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 TRIALS = "4"
 RUN_ID = "recorded"
-ENGINE_START_S = 60  # only turns a hang into a failure
 REBUILD_LIMIT_S = 2700  # the same, for a rerun that builds every image (base included)
 
 
@@ -108,55 +105,13 @@ class Engine:
 
 @pytest.fixture(scope="module")
 def second_engine():
-    """A second dockerd on this machine: own data-root, exec-root, pidfile, socket; no bridge
-    (so no network for its containers) and no iptables rules (the first engine owns those).
-
-    It runs in a network namespace of its own (`unshare --net`): a dockerd started with
-    `--bridge none` deletes any interface called docker0 it can see, and in the host's namespace
-    that is the first engine's bridge, which every bridged container of every other run on this
-    host needs. The API socket is a file, so the test reaches the engine all the same."""
-    dockerd, unshare = shutil.which("dockerd"), shutil.which("unshare")
-    if dockerd is None or unshare is None or os.geteuid() != 0:
+    """A second dockerd on this machine (tests/integration/separate_engine.py: own data-root,
+    exec-root, pidfile, socket, network namespace; no bridge, so no network for its
+    containers)."""
+    if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("a second Docker engine needs dockerd, unshare and root (CI has all three)")
-    root = Path(tempfile.mkdtemp(prefix="isobench-e2-", dir="/tmp"))  # short: a socket path
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "w")
-    proc = subprocess.Popen([unshare, "--net", "--", dockerd, "--data-root", str(root / "data"),
-                             "--exec-root", str(root / "exec"),
-                             "--pidfile", str(root / "docker.pid"),
-                             "--host", f"unix://{sock}", "--bridge", "none",
-                             "--iptables=false", "--ip-masq=false"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + ENGINE_START_S
-        while True:
-            try:  # the client asks the engine's version as it is made: inside the loop
-                client = docker.DockerClient(base_url=f"unix://{sock}", timeout=600)
-                client.ping()
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"second dockerd did not start: "
-                                f"{(root / 'dockerd.log').read_text()[-2000:]}")
-                time.sleep(0.2)  # polling for readiness, not waiting for work
-        yield Engine(f"unix://{sock}", client)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
-        log.close()
-        _unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _unmount_under(root: Path) -> None:
-    """Mounts a killed dockerd can leave (overlay, netns), deepest first."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for point in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
+    with separate_engine() as engine:
+        yield Engine(engine.host, docker.DockerClient(base_url=engine.host, timeout=600))
 
 
 def rerun(bundle: Path, state: Path, run_id: str, engine: Engine, *extra: str,

@@ -117,7 +117,7 @@ def test_model_bounds_hold_for_gateway_and_retry_flags(tmp_path):
                  ["--max-attempts", "0"], ["--retry-wait-max", "-5"]):
         out = _invoke("run-commit", "a0476e8c", *args, "--state-dir", str(tmp_path / "s"))
         assert out.exit_code == 2 and args[0] in out.output, (args, out.output)
-    out = _invoke("run", str(tmp_path / "missing.json"), "--backend", "slurm")
+    out = _invoke("run", str(tmp_path / "missing.json"), "--backend", "kubernetes")
     assert out.exit_code == 2 and "--backend" in out.output
 
 

@@ -71,6 +71,10 @@ CASES = [
      "the client or by setting the OPENAI_API_KEY environment variable", "auth", P),
     ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "
      "running?", "docker_unreachable", I),
+    ("OSError: [Errno 28] No space left on device: '/state/runs/x/agent_stdout.log'",
+     "disk_full", I),
+    ("fatal: sha1 file '/tmp/.isobench_index.cGAmqC.lock' write error. Out of diskspace",
+     "disk_full", I),
     ("The command '/bin/sh -c pip install -e .' returned a non-zero code: 1",
      "image_build_failed", P),
 ]

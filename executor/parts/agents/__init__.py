@@ -11,9 +11,10 @@ from executor.parts.agents.base import Agent
 from executor.core.errors import UserInputError
 from executor.core.pricing import DEFAULT_PRICES, PriceTable
 
-AgentName = Literal["replay", "script", "trae", "mini-swe-agent", "claude-code"]
+AgentName = Literal["replay", "script", "trae", "mini-swe-agent", "claude-code", "codex",
+                    "openhands"]
 AGENTS: tuple[str, ...] = get_args(AgentName)
-LLM_AGENTS = ("trae", "mini-swe-agent", "claude-code")  # the agents that take --model
+LLM_AGENTS = ("trae", "mini-swe-agent", "claude-code", "codex", "openhands")  # take --model
 
 
 class AgentChoice(BaseModel):
@@ -144,6 +145,10 @@ def make_agent(name: str, *, patch_file: Path | None = None, script_file: Path |
         from executor.parts.agents.claude_code_make import make_claude_code
 
         return make_claude_code(llm or LlmAgentOptions(), _placeholder_environ)
+    if name in ("codex", "openhands"):
+        from executor.parts.agents.cli_agents import make_cli_agent
+
+        return make_cli_agent(name, llm or LlmAgentOptions(), _placeholder_environ(llm))
     if name in ("trae", "mini-swe-agent"):
         llm = llm or LlmAgentOptions()
         if llm.must_patch and name != "trae":

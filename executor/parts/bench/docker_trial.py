@@ -137,7 +137,9 @@ class DockerTrialRunner(MetricReader):
                                 f"{self.bound.floor_s:g}s")
                 return record
             if not result.ok:
-                why = "timed out" if result.timed_out else f"exit {result.exit_code}"
+                why = ("timed out" if result.timed_out else
+                       "OOMKilled by the trial's memory limit" if sandbox.oom_killed() else
+                       f"exit {result.exit_code}")
                 record.error = f"benchmark {why}: {result.tail(3)[-300:]}"
                 return record
             output = None

@@ -38,13 +38,17 @@ class ReplaySource:
         with self._lock:
             return self._next
 
-    def answer(self, path: str, request_sha256: str) -> ReplayAnswer:
+    def answer(self, path: str, request_sha256: str, key: str | None = None) -> ReplayAnswer:
+        """The next recorded answer, if this request is the recorded one: the same body, or
+        for a Responses request the same replay key (gateway/responses.py)."""
         with self._lock:
             if self._next >= len(self.calls):
                 return _error(f"replay: the record has no call left ({len(self.calls)} "
                               "served)", "replay_exhausted")
             call = self.calls[self._next]
-            if call.path != path or call.request_sha256 != request_sha256:
+            same = call.request_sha256 == request_sha256 or (
+                key is not None and call.replay_key == key)
+            if call.path != path or not same:
                 return _error(f"replay: call {self._next + 1} differs from the record "
                               f"(recorded {call.path} {call.request_sha256[:12]}, got {path} "
                               f"{request_sha256[:12]}); the agent did not repeat itself",

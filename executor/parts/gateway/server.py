@@ -40,6 +40,7 @@ from executor.parts.gateway.limiter import Limits, SharedLimiter
 from executor.parts.gateway.record import (CallRecord, RecordWriter, body_sha256, normalise_usage,
                                      usage_in, usage_in_sse)
 from executor.parts.gateway.replay import ReplaySource
+from executor.parts.gateway.responses import replay_key
 from executor.parts.gateway.upstream import ModelRoute, Upstream
 from executor.core.redact import Redactor
 
@@ -260,6 +261,7 @@ class Gateway:
         body = _parse(raw)
         call = CallRecord(seq=lease.next_seq(), method=request.method, path=tail, status=0,
                           request_sha256=body_sha256(raw),
+                          replay_key=replay_key(tail, raw),
                           stream=bool(isinstance(body, dict) and body.get("stream")),
                           model=body.get("model") if isinstance(body, dict) else None)
         if self.options.keep_bodies and raw:
@@ -286,7 +288,7 @@ class Gateway:
         return None
 
     async def _replayed(self, lease: Lease, call: CallRecord) -> web.StreamResponse:
-        answer = lease.replay.answer(call.path, call.request_sha256)
+        answer = lease.replay.answer(call.path, call.request_sha256, call.replay_key)
         if answer.call is None:
             call.gateway_error = "replay_mismatch"
         else:

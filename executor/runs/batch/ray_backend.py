@@ -32,30 +32,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import ray
 import ray.exceptions
 from pydantic import BaseModel, Field
 
-from executor.runs.batch.artifacts import land_item_archive, pack_item_dir
+from executor.runs.batch.artifacts import land_item_archive
 from executor.runs.batch.base import BatchContext, BatchSummary, Observer
 from executor.runs.batch.dispatch import Completion, Dispatcher, Ticket
 from executor.runs.batch.leases import GpuLeasePool
+from executor.runs.batch.node_attempt import (NODE_DIR_PREFIX, claim_node_dir,  # noqa: F401
+                                             run_on_node, sweep_node_dirs)
 from executor.runs.batch.order import Priority
 from executor.runs.batch.runner import RunItemFactory
 from executor.runs.cancel import Cancel
 from executor.core.errors import INTERRUPTED, UserInputError, signature
-from executor.core.journal import (Attempt, Journal, RunStatus, load_journal, utcnow,
-                                   write_bytes_atomic)
-from executor.engine.sandbox import reap_orphans
-from executor.records.state import PATCH_NAME, save_journal, ItemLock, LockHeld, LockHolder, StateLayout
+from executor.core.journal import Attempt, RunStatus, utcnow
+from executor.records.state import PATCH_NAME
+from executor.engine.chosen import ENGINE_ENV
 from executor.core.task import PlanItem
 
 # How often the driver's main thread comes back from ray.wait to let a pending Ctrl-C run.
@@ -86,38 +84,6 @@ class RayOptions(BaseModel):
 # --------------------------------------------------------------------------- on the worker
 
 
-NODE_DIR_PREFIX = "isobench-node-"
-
-
-def claim_node_dir(parent: str | None) -> tuple[Path, ItemLock]:
-    """A fresh node-local state dir, locked by this process for the task's lifetime. Made under
-    a hidden name and renamed once locked, so a sweeper never sees it unlocked."""
-    parent_dir = Path(parent or tempfile.gettempdir())
-    parent_dir.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{NODE_DIR_PREFIX}", dir=parent_dir))
-    lock = ItemLock(new)
-    lock.acquire(LockHolder.me(purpose="ray task"))
-    root = parent_dir / new.name[1:]
-    os.rename(new, root)  # the flock lives on the lock file's inode: it moves along
-    return root, lock
-
-
-def sweep_node_dirs(parent: str | None) -> list[Path]:
-    """Remove node-local dirs whose task's worker died (kill -9, OOM, a crash): their lock is
-    free, since the kernel drops a flock with its holder."""
-    removed = []
-    for root in Path(parent or tempfile.gettempdir()).glob(f"{NODE_DIR_PREFIX}*"):
-        lock = ItemLock(root)
-        try:
-            lock.acquire()
-        except (LockHeld, OSError):
-            continue  # a live task's, or gone meanwhile
-        lock.release()
-        shutil.rmtree(root, ignore_errors=True)
-        removed.append(root)
-    return removed
-
-
 class StopFlag:
     """The batch's Ctrl-C, as tasks on any node can see it (a Ray actor, one per batch)."""
 
@@ -145,28 +111,11 @@ def run_attempt_task(factory: RunItemFactory, ctx_json: str, item_json: str, num
 def _run_attempt(factory: RunItemFactory, ctx: BatchContext, item: PlanItem, number: int,
                  journal_json: str, patch: bytes | None, node_state_dir: str | None,
                  stop: "ray.actor.ActorHandle") -> tuple[str, bytes]:
-    sweep_node_dirs(node_state_dir)
-    root, lock = claim_node_dir(node_state_dir)
-    try:
-        local = ctx.model_copy(update={"state": StateLayout(root=root)})
-        journal_path = local.state.journal_path(ctx.run, item.item_id)
-        save_journal(journal_path, Journal.model_validate_json(journal_json))
-        if patch is not None:
-            write_bytes_atomic(journal_path.parent / PATCH_NAME, patch)
-        reap_orphans()  # sandboxes of this node's earlier workers that died (kill, OOM, crash)
-        gpu_ids = [str(g) for g in ray.get_gpu_ids()]
-        returned = _interruptible(lambda cancel: factory(local)(item, number, gpu_ids, cancel),
-                                  item.item_id, lambda: _stop_requested(stop))
-        # As the dispatcher would: a run_item that journaled its attempt is believed there.
-        recorded = next((a for a in load_journal(journal_path).attempts
-                         if a.attempt == number and a.finished), returned)
-        if not recorded.gpu_ids:
-            recorded = recorded.model_copy(update={"gpu_ids": gpu_ids})
-        archive = pack_item_dir(local.state.item_dir(ctx.run, item.item_id))
-        return recorded.model_dump_json(), archive
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        lock.release()
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    recorded, archive = run_on_node(
+        factory, ctx, item, number, journal_json, patch, node_state_dir, gpu_ids,
+        lambda run: _interruptible(run, item.item_id, lambda: _stop_requested(stop)))
+    return recorded.model_dump_json(), archive
 
 
 @contextlib.contextmanager
@@ -232,9 +181,12 @@ class RayExecutor:
     def __init__(self, ctx: BatchContext, factory: RunItemFactory, options: RayOptions,
                  capacity: int):
         self.ctx, self.factory, self.options, self.capacity = ctx, factory, options, capacity
+        # the run's container engine (--engine) on every node: the driver's choice, not the
+        # node's environment
         self._task = ray.remote(run_attempt_task).options(
             num_gpus=options.gpus_per_item, num_cpus=options.cpus_per_item, max_retries=0,
-            name="isobench-attempt")
+            name="isobench-attempt",
+            runtime_env={"env_vars": {ENGINE_ENV: os.environ.get(ENGINE_ENV) or "docker"}})
         self._in_flight: dict[ray.ObjectRef, Ticket] = {}
         self._woken = threading.Event()
         self._cancel: Cancel | None = None
