@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +43,9 @@ from executor.parts.gateway.replay import ReplaySource
 from executor.parts.gateway.responses import replay_key
 from executor.parts.gateway.upstream import ModelRoute, Upstream
 from executor.core.redact import Redactor
+
+if TYPE_CHECKING:  # the remote handle imports this module: named for types only
+    from executor.parts.gateway.remote import RemoteGateway
 
 TOKEN_PREFIX = "isobench-attempt-"
 ADMIN_PATH = "/_isobench/leases"  # outside /v1: never reachable with an attempt token
