@@ -2,8 +2,8 @@
 
 Restarting or filling the machine's engine would break every other test session using it, so
 these tests start a second dockerd with its own data root, exec root (and so its own managed
-containerd), pidfile and unix socket under a temp dir, without a bridge or iptables rules (the
-tests' sandboxes use no network or the host's, which here is an empty namespace of its own). The isobench images a run needs are copied
+containerd), pidfile, unix socket and bridge interface under a temp dir, without iptables
+rules (the tests' sandboxes use no network or the host's). The isobench images a run needs are copied
 from the shared engine (`docker save | docker load`: the layers, not a rebuild). A test points
 `DOCKER_HOST` at `engine.host`. Teardown stops only the dockerd this module started.
 """
@@ -32,6 +32,11 @@ class SeparateEngine:
     proc: subprocess.Popen | None = None
 
     @property
+    def bridge(self) -> str:
+        """Its bridge interface (at most 15 characters, as Linux allows)."""
+        return "isob" + self.root.name[-8:].replace("_", "0")
+
+    @property
     def socket(self) -> Path:
         return self.root / "docker.sock"
 
@@ -49,13 +54,17 @@ class SeparateEngine:
 
     def start(self) -> None:
         log = (self.root / "dockerd.log").open("a")
-        # In a network namespace of its own (`unshare --net`): a dockerd started with
-        # `--bridge=none` deletes any interface called docker0 it can see, and in the host's
-        # namespace that is the shared engine's bridge, which every bridged container of every
-        # other test session on this host needs. The API socket is a file: reachable all the same.
+        # A bridge of its own: a dockerd started with `--bridge=none` deletes any interface
+        # called docker0, which in the host's namespace is the shared engine's bridge that every
+        # bridged container of every other test session needs. It stays in the host's network
+        # namespace, so `--network host` sandboxes reach the tests' model servers.
+        if not Path(f"/sys/class/net/{self.bridge}").exists():  # a restart keeps it
+            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"],
+                           check=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
         self.proc = subprocess.Popen(
-            ["unshare", "--net", "--", "dockerd", f"--data-root={self.data_root}", f"--exec-root={self.root}/exec",
-             f"--pidfile={self.root}/docker.pid", f"--host={self.host}", "--bridge=none",
+            ["dockerd", f"--data-root={self.data_root}", f"--exec-root={self.root}/exec",
+             f"--pidfile={self.root}/docker.pid", f"--host={self.host}", f"--bridge={self.bridge}",
              "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -116,6 +125,7 @@ def separate_engine(data_root: Path | None = None) -> Iterator[SeparateEngine]:
         yield engine
     finally:
         engine.stop()
+        subprocess.run(["ip", "link", "delete", engine.bridge], check=False, capture_output=True)
         # dockerd leaves its default netns bind-mounted under the exec root
         for mount in _mounts_under(root):
             subprocess.run(["umount", "-l", mount], check=False)
