@@ -17,6 +17,7 @@ from executor.core.errors import UserInputError
 from executor.core.journal import write_bytes_atomic
 from executor.views.report import plots
 from executor.views.report.model import Interval, Report
+from executor.views.report.side_by_side import side_by_side
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -62,7 +63,7 @@ def environment() -> Environment:
                       autoescape=select_autoescape(["html", "j2"], default=False),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=_num, pct=_pct, interval=_interval, money=_money, pretty=_pretty)
-    env.globals.update(speedup=_speedup)
+    env.globals.update(speedup=_speedup, side_by_side=side_by_side)
     return env
 
 
