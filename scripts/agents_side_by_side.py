@@ -34,7 +34,7 @@ import secrets
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
@@ -42,8 +42,8 @@ from pydantic import BaseModel, SecretStr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from executor.testing.llm_script import LlmScript, Reply, call, reply  # noqa: E402
-from executor.testing.scripted_llm import ScriptedLLM  # noqa: E402
+from executor.testing.llm_script import LlmScript, Reply, call, reply
+from executor.testing.scripted_llm import ScriptedLLM
 
 AGENTS = ("trae", "mini-swe-agent", "claude-code", "codex", "openhands")
 KEY_ENV = "ISOBENCH_SIDE_BY_SIDE_KEY"
@@ -104,9 +104,9 @@ def isobench(*args: str, env: dict[str, str] | None = None,
     command = [sys.executable, "-m", "executor.cli", *args]
     full_env = {**os.environ, **(env or {})}
     if log is None:
-        return subprocess.run(command, cwd=ROOT, env=full_env, capture_output=True, text=True)
+        return subprocess.run(command, check=False, cwd=ROOT, env=full_env, capture_output=True, text=True)
     with log.open("w") as sink:
-        return subprocess.run(command, cwd=ROOT, env=full_env, stdout=sink,
+        return subprocess.run(command, check=False, cwd=ROOT, env=full_env, stdout=sink,
                               stderr=subprocess.STDOUT, text=True)
 
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(made.stderr, file=sys.stderr)
         return 1
     key = "sk-isobench-sbs-" + secrets.token_hex(16)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
     rows = [run_agent(agent, args, plan, state, key, stamp) for agent in args.agents]
     report = isobench("report", str(state), "-o", str(report_dir),
