@@ -17,8 +17,9 @@ Token counts are the scripted server's estimates from each request's size (chars
 show how much each agent sends, not what a real model would bill.
 
 Without --bench each run stops after the agent phase (`--skip-bench`): verdicts are then
-"not measured". With --bench every item is also benchmarked (base, human, agent), which on a
-loaded 2-core machine takes several minutes per item.
+"not measured". With --bench every item is also benchmarked (base, human, agent; --trials 5
+fixed by default, about 40 s an item on a loaded 2-core machine; --trials 0 for the default
+sequential design, up to 30 trials a variant, the one whose verdicts to trust).
 
 Exit status: 0 when every agent's run succeeded on every item and the key was found nowhere,
 1 otherwise, 2 for bad input.
@@ -122,7 +123,10 @@ def run_agent(agent: str, args: argparse.Namespace, plan: Path, state: Path, key
         extra += ["--agent-source", str(args.trae_source)]
     if agent in ("trae", "mini-swe-agent", "claude-code"):  # codex and openhands have no limit
         extra += ["--max-steps", "10"]
-    extra += ["--trials", str(args.trials)] if args.bench else ["--skip-bench"]
+    if not args.bench:
+        extra += ["--skip-bench"]
+    elif args.trials:
+        extra += ["--trials", str(args.trials)]
     log = args.out / f"run-{agent}.log"
     print(f"[{agent}] running {args.items} item(s) as run {run_id} (log: {log}) ...",
           file=sys.stderr, flush=True)
@@ -214,7 +218,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bench", action="store_true",
                         help="Benchmark every item too (slow); default --skip-bench.")
     parser.add_argument("--trials", type=int, default=5,
-                        help="With --bench: fixed trials per variant (default 5).")
+                        help="With --bench: fixed trials per variant (default 5; 0: the "
+                             "sequential design).")
     args = parser.parse_args(argv)
     args.agents = [a for a in args.agents.split(",") if a]
     unknown = [a for a in args.agents if a not in AGENTS]
@@ -222,10 +227,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown agent(s): {', '.join(unknown)} (choose from {', '.join(AGENTS)})")
     needs_python = {"trae", "openhands"} & set(args.agents)
     if needs_python and not (args.agent_python and (args.agent_python / "bin").is_dir()):
-        parser.error(f"{', '.join(sorted(needs_python))} need --agent-python "
+        parser.error(f"{' and '.join(sorted(needs_python))} "
+                     f"need{'s' if len(needs_python) == 1 else ''} --agent-python "
                      "(a CPython 3.12 install prefix)")
     if "trae" in args.agents and not (args.trae_source and args.trae_source.exists()):
         parser.error("trae needs --trae-source (a checkout or mirror of trae-agent)")
+    if args.trials == 1 or args.trials < 0:
+        parser.error("--trials must be 0 (sequential) or at least 2")
     if args.items < 1:
         parser.error("--items must be at least 1")
     args.out = args.out.resolve()
