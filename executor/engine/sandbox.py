@@ -33,6 +33,7 @@ from executor.core.determinism import DETERMINISM_ENV
 from executor.core.errors import EngineUnavailable, InfraError, classify_text, unclassified
 from executor.core.redact import LineRedactor, Redactor
 from executor.core.resources import ExecResult, SandboxSpec
+from executor.core.tarballs import safe_extract
 
 LABEL_MANAGED = "isobench.managed"
 LABEL_RUN = "isobench.run_id"
@@ -442,6 +443,20 @@ class Sandbox:
             if member is None or not member.isfile():
                 raise FileNotFoundError(path)
             return tar.extractfile(member).read()
+
+    def get_tree(self, path: str, host_dir: Path) -> None:
+        """Copy a directory out of the container into host_dir (regular files and
+        directories only: no links, devices or paths outside it); FileNotFoundError if it is
+        not there. OpenHands' persisted conversation is read this way."""
+        try:
+            chunks, _ = self.container.get_archive(path)
+        except NotFound as exc:
+            raise FileNotFoundError(path) from exc
+        host_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            safe_extract(tar, host_dir, members=[m for m in tar.getmembers()
+                                                 if m.isfile() or m.isdir()])
+
 
 def engine_gpu_runtime() -> bool:
     """Whether the current engine can give containers GPUs (a runtime or a CDI spec)."""

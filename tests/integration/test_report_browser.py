@@ -26,7 +26,7 @@ from tests.conftest import REPO_ROOT, run_cli
 
 pytestmark = [pytest.mark.docker]
 
-PATCH = REPO_ROOT / "executor" / "demo" / "reference_agent.patch"
+PATCH = REPO_ROOT / "executor" / "parts" / "demo" / "reference_agent.patch"
 DEMO_SHA = "a0476e8c"
 # ISOBENCH_SCREENSHOT=docs/report.png keeps the screenshot (how docs/report.png is made).
 KEEP_SCREENSHOT = os.environ.get("ISOBENCH_SCREENSHOT")

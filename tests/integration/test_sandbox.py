@@ -53,6 +53,22 @@ def test_files_round_trip_and_output_capture(base_image, tmp_path):
         assert out.read_text().strip() == "to-stdout"
 
 
+def test_a_directory_comes_out_whole_and_links_stay_behind(base_image, tmp_path):
+    """get_tree (OpenHands' conversation is copied out with it): nested files arrive with
+    their bytes, a symlink (which could point anywhere on the host) does not."""
+    with Sandbox(spec(base_image)) as box:
+        box.check("mkdir -p /tmp/conv/a/events && printf one > /tmp/conv/a/base_state.json && "
+                  "printf two > /tmp/conv/a/events/event-00001.json && "
+                  "ln -s /etc/passwd /tmp/conv/a/link", 30)
+        box.get_tree("/tmp/conv", tmp_path / "out")
+        with pytest.raises(FileNotFoundError):
+            box.get_tree("/tmp/nowhere", tmp_path / "none")
+    got = {str(p.relative_to(tmp_path / "out")): p.read_text()
+           for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert got == {"conv/a/base_state.json": "one", "conv/a/events/event-00001.json": "two"}
+    assert not (tmp_path / "out" / "conv" / "a" / "link").exists()
+
+
 def test_secrets_live_only_in_the_exec_and_are_redacted(docker_engine, base_image, tmp_path):
     secret = "sk-test-0123456789abcdefghijklmnop"
     with Sandbox(spec(base_image)) as box:

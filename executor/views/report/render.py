@@ -80,6 +80,9 @@ def environment() -> Environment:
     env.filters.update(num=_num, pct=_pct, interval=_interval, money=_money, pretty=_pretty,
                        diff_html=_diff_html)
     env.globals.update(speedup=_speedup)
+    # Runs of one plan as columns, for the templates' "Runs side by side" section.
+    from executor.views.report.side_by_side import side_by_side
+    env.globals["side_by_side"] = side_by_side
     return env
 
 
