@@ -38,10 +38,15 @@ def docker_engine():
 
 @pytest.fixture(scope="session")
 def base_image(docker_engine):
-    """The offline Debian base (built once; minutes on a fresh machine, then cached)."""
+    """The offline Debian base (built once; minutes on a fresh machine, then cached). Parallel
+    workers (pytest -n) take a host-wide lock, so one of them builds it and the rest find it."""
+    import fcntl
+
     from executor.engine.images import BaseImageRecipe, ensure_base_image
 
-    return ensure_base_image(BaseImageRecipe())
+    with open("/tmp/isobench-tests-base-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return ensure_base_image(BaseImageRecipe())
 
 
 @pytest.fixture(scope="session")
