@@ -168,7 +168,8 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
             stopping.reason = "bench_failed"
             break
         newly = _freeze(verdict.analysis, frozen, k + 1, timed)
-        undecided = [key for key in required if key not in frozen]
+        undecided = [key for key in required + _human_match_question(frozen)
+                     if key not in frozen]
         stopping.looks.append(Look(look=k + 1, trials_per_variant=timed, alpha=levels[k],
                                    decided=newly, undecided=undecided))
         log(f"bench: look {k + 1}/{len(looks)} at {timed} trials/variant (alpha {levels[k]:.4g})"
@@ -196,6 +197,16 @@ def _run_slot(runner: TrialRunner, spec: TrialSpec, index: int, planned: int,
     records.append(record)
     _log_trial(log, record, f"{index + 1}/{planned}")
     return record
+
+
+def _human_match_question(frozen: dict[str, Decision]) -> list[str]:
+    """agent/human must be decided too once the agent and the human are both improved over
+    base: whether the agent matches the human is then the question the verdict answers
+    (stats.decide_human_match), and stopping before it is decided would leave it to noise."""
+    improved = [frozen.get(key) for key in ("agent/base", "human/base")]
+    if all(d is not None and d.verdict is Verdict.IMPROVED for d in improved):
+        return ["agent/human"]
+    return []
 
 
 def _freeze(analysis: dict, frozen: dict[str, Decision], look: int, trials: int) -> list[str]:

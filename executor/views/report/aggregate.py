@@ -48,14 +48,21 @@ def _share(values: np.ndarray) -> float:
 
 
 def matches_human(commit: CommitReport) -> bool:
-    """GSO's rule, as the benchmark decides it: agent improved and >= 95% of an improved
-    human's speedup (the verdict says so when the benchmark applied it)."""
+    """The interval rule, as the benchmark decides it (stats.decide_human_match): agent and
+    human improved over base and agent/human matches_human (or better). A verdict that
+    ended `suspect` or `incorrect` does not match, whatever its numbers. Results written
+    before the interval rule have no such agent/human verdict: their point estimate against
+    HUMAN_FRACTION is used."""
     if commit.verdict == "matches_human":
         return True
+    if commit.verdict not in IMPROVED or \
+            any(_verdict_of(commit, p) != "improved" for p in ("agent/base", "human/base")):
+        return False
+    versus = _verdict_of(commit, "agent/human")
+    if versus in ("matches_human", "improved", "below_human", "inconclusive"):
+        return versus in ("matches_human", "improved")
     agent, human = speedup_of(commit, "agent/base"), speedup_of(commit, "human/base")
-    return bool(agent and human and _verdict_of(commit, "agent/base") == "improved"
-                and _verdict_of(commit, "human/base") == "improved"
-                and agent >= HUMAN_FRACTION * human)
+    return bool(agent and human and agent >= HUMAN_FRACTION * human)
 
 
 def aggregate(commits: list[CommitReport]) -> Aggregate:
