@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from executor.parts.bench import evidence as hook
 from executor.parts.bench.gpu import GpuGuard
 from executor.parts.bench.results import TrialRecord, VariantInfo
 from executor.parts.bench.schedule import TrialSpec
@@ -115,9 +116,10 @@ class DockerTrialRunner(MetricReader):
                     if output_file:
                         record.metric_file_prewritten = self._clear_metric_file(sandbox,
                                                                                  variant)
+                    command, key = self._prepare_hook(sandbox)
                     cpu_before = sandbox.cpu_usage_s()
                     started = time.monotonic()
-                    result = sandbox.exec(self.task.bench_command, limit_s, env=TIMED_ENV,
+                    result = sandbox.exec(command, limit_s, env=TIMED_ENV,
                                           workdir=REPO_DIR, stdout_file=log_file,
                                           stderr_file=log_file)
                     record.duration_s = time.monotonic() - started
@@ -144,12 +146,29 @@ class DockerTrialRunner(MetricReader):
                 try:
                     output = sandbox.get_file(self.task.metric.output_file)
                 except FileNotFoundError:
-                    record.error = f"benchmark wrote no {self.task.metric.output_file}"
-                    return record
+                    output = None
+            if key is not None:
+                record.evidence = hook.read_evidence(_file_or_none(sandbox, hook.OUT_PATH),
+                                                     key, output)
+            if self.task.metric.output_file and output is None:
+                record.error = f"benchmark wrote no {self.task.metric.output_file}"
+                return record
         record = self.read(record, output, result.stdout)
         if spec.variant == "base" and record.ok:
             self.base_durations.append(record.duration_s)
         return record
+
+    def _prepare_hook(self, sandbox: Sandbox) -> tuple[str, str | None]:
+        """The command to run, and the key of this run's evidence (None: no hook). The hook
+        and its configuration go in right before the run, the evidence file is cleared."""
+        spec = self.task.evidence
+        if spec is None:
+            return self.task.bench_command, None
+        key, config = hook.hook_config(spec, self.task.metric.output_file)
+        sandbox.put_file(hook.HOOK_PATH, hook.HOOK_SOURCE.read_bytes())
+        sandbox.put_file(hook.CONFIG_PATH, config, mode=0o600)
+        sandbox.exec(f"rm -f {shlex.quote(hook.OUT_PATH)}", 60)
+        return hook.hook_command(self.task.bench_command, spec), key
 
     def _clear_metric_file(self, sandbox: Sandbox, variant: VariantInfo) -> bool:
         """Delete the metric file if the container holds one before the run; whether it did.
@@ -167,3 +186,10 @@ class DockerTrialRunner(MetricReader):
         if found.ok and not present and not self.task.server_command:
             self.images_without_metric_file.add(image)
         return present
+
+
+def _file_or_none(sandbox: Sandbox, path: str) -> bytes | None:
+    try:
+        return sandbox.get_file(path)
+    except FileNotFoundError:
+        return None

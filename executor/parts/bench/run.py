@@ -246,7 +246,7 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
     results.analysis = decision.analysis
     if decision.analysis and "base2/base" in decision.analysis["comparisons"]:
         results.noise_floor = item_noise_floor(decision.analysis).model_dump(mode="json")
-    judge(results, report)
+    judge(results, report, task.evidence.reference if task.evidence else "base")
     if report.trials_cut and results.verdict == "bench_failed":
         results.verdict_reason += f"; {report.trials_cut[0]}"
     return results
