@@ -55,6 +55,11 @@ class EvidenceSpec(BaseModel):
     calls: list[str] = Field(default_factory=list, description="Calls inside the script whose "
                              "results are recorded (vLLM: generate).")
     result: str | None = Field(default=None, description="Result reader: token_ids.")
+    seed_flag: str | None = Field(default=None, description="The benchmark's seed option "
+                                  "(the demo: --seed): every block of trials runs on a fresh "
+                                  "seed, the same for every variant of the block, so a patch "
+                                  "that replays a recorded workload meets inputs it has not "
+                                  "seen. None: the command's inputs as written.")
     reference: Literal["base", "human"] = Field(
         default="base", description="Whose evidence the agent must reproduce: human where the "
                                     "task says the commit changes behaviour legitimately.")

@@ -58,13 +58,14 @@ class DockerTrialRunner(MetricReader):
     def __init__(self, task: TaskSpec, variants: dict[str, VariantInfo], *, run_id: str,
                  item_id: str, log_dir: Path, timeout_s: int, limits: SandboxLimits,
                  gpus: GpuRequest, network: str, gpu_guard: GpuGuard | None = None,
-                 bound: TrialBound | None = None):
+                 bound: TrialBound | None = None, seed: int = 0):
         super().__init__(task.metric)
         self.task, self.variants = task, variants
         self.run_id, self.item_id, self.log_dir = run_id, item_id, log_dir
         self.timeout_s, self.limits, self.gpus, self.network = timeout_s, limits, gpus, network
         self.gpu = GpuWatch(gpu_guard)
         self.bound = bound or TrialBound()
+        self.seed = seed  # of the benchmark: each block's input seed derives from it
         self.base_durations: list[float] = []
         self.cut_variants: dict[str, str] = {}  # variant -> why its trials are skipped
         self.probes: list[TrialRecord] = []
@@ -116,7 +117,7 @@ class DockerTrialRunner(MetricReader):
                     if output_file:
                         record.metric_file_prewritten = self._clear_metric_file(sandbox,
                                                                                  variant)
-                    command, key = self._prepare_hook(sandbox)
+                    command, key = self._prepare_hook(sandbox, spec.block)
                     cpu_before = sandbox.cpu_usage_s()
                     started = time.monotonic()
                     result = sandbox.exec(command, limit_s, env=TIMED_ENV,
@@ -158,13 +159,14 @@ class DockerTrialRunner(MetricReader):
             self.base_durations.append(record.duration_s)
         return record
 
-    def _prepare_hook(self, sandbox: Sandbox) -> tuple[str, str | None]:
+    def _prepare_hook(self, sandbox: Sandbox, block: int) -> tuple[str, str | None]:
         """The command to run, and the key of this run's evidence (None: no hook). The hook
         and its configuration go in right before the run, the evidence file is cleared."""
         spec = self.task.evidence
         if spec is None:
             return self.task.bench_command, None
-        key, config = hook.hook_config(spec, self.task.metric.output_file)
+        key, config = hook.hook_config(spec, self.task.metric.output_file,
+                                       hook.input_seed(self.seed, block))
         sandbox.put_file(hook.HOOK_PATH, hook.HOOK_SOURCE.read_bytes())
         sandbox.put_file(hook.CONFIG_PATH, config, mode=0o600)
         sandbox.exec(f"rm -f {shlex.quote(hook.OUT_PATH)}", 60)

@@ -64,6 +64,8 @@ class TrialEvidence(BaseModel):
     wall_s: list[float] = Field(default_factory=list, description="Per iteration, wall "
                                 "seconds on the harness's own clock.")
     script_sha256: str | None = None
+    input_seed: int | None = Field(default=None, description="The seed this run's inputs "
+                                   "were drawn with (EvidenceSpec.seed_flag).")
     metric_rewritten: bool = Field(default=False, description="The metric file after the "
                                    "process exited differs from the one the benchmark left.")
 
@@ -79,12 +81,24 @@ def hook_command(bench_command: str, spec: EvidenceSpec) -> str:
                                  f"{spec.script}", bench_command, count=1)
 
 
-def hook_config(spec: EvidenceSpec, metric_file: str | None) -> tuple[str, bytes]:
-    """A fresh key and the hook's configuration for one run."""
+def input_seed(seed: int, block: int) -> int:
+    """The benchmark seed of one block of trials: fresh per block, the same for every variant
+    in it (so their evidence can be compared), reproducible from the benchmark's seed."""
+    digest = hashlib.sha256(f"{seed}:{block}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 1_000_000
+
+
+def hook_config(spec: EvidenceSpec, metric_file: str | None, seed: int | None = None
+                ) -> tuple[str, bytes]:
+    """A fresh key and the hook's configuration for one run (with the block's seed appended
+    to the script's arguments when the task names its seed option: the last one wins in
+    argparse)."""
     key = secrets.token_hex(16)
     config = {"key": key, "function": spec.function, "state": spec.state,
               "calls": spec.calls, "result": spec.result, "metric_file": metric_file,
-              "out": OUT_PATH}
+              "out": OUT_PATH, "input_seed": seed,
+              "argv_append": [spec.seed_flag, str(seed)] if spec.seed_flag and seed is not None
+              else []}
     return key, json.dumps(config).encode()
 
 
@@ -107,7 +121,8 @@ def read_evidence(raw: bytes | None, key: str, metric_after: bytes | None) -> Tr
         valid=bool(data.get("completed")), digest=data.get("digest"),
         iterations=int(data.get("iterations") or 0), states=list(data.get("states") or [])[:64],
         results=list(data.get("results") or [])[:64], cpu_s=list(data.get("cpu_s") or []),
-        wall_s=list(data.get("wall_s") or []), script_sha256=data.get("script_sha256"))
+        wall_s=list(data.get("wall_s") or []), script_sha256=data.get("script_sha256"),
+        input_seed=data.get("input_seed"))
     if not evidence.valid:
         evidence.problem = f"the benchmark did not complete (exit {data.get('exit')})"
     if not data.get("hooks"):
@@ -124,8 +139,9 @@ class BehaviourFinding(BaseModel):
     """What the evidence of the timed trials says about the subject (results.json)."""
 
     reference: str = Field(description="Variant whose evidence the subject must reproduce.")
-    reference_digest: str | None = Field(default=None, description="Its digest (the most "
-                                         "common one over its trials).")
+    reference_digest: str | None = Field(default=None, description="Its digest on the first "
+                                         "inputs seen (each seed has its own; the most "
+                                         "common over the reference's trials on it).")
     trials_checked: int = 0
     mismatched: list[int] = Field(default_factory=list, description="Subject trials whose "
                                   "evidence differs or is missing.")
@@ -191,11 +207,13 @@ def judge_behaviour(trials: list["TrialRecord"], subject: str, reference: str
     finding = BehaviourFinding(reference=reference)
     ref_trials = [t for t in trials if t.variant == reference and t.evidence is not None
                   and t.evidence.valid]
-    digests = Counter(t.evidence.digest for t in ref_trials)
-    if digests:
-        finding.reference_digest = digests.most_common(1)[0][0]
-    ref_evidence = next((t.evidence for t in ref_trials
-                         if t.evidence.digest == finding.reference_digest), None)
+    by_seed: dict[int | None, TrialEvidence] = {}
+    for seed in {t.evidence.input_seed for t in ref_trials}:
+        same = [t.evidence for t in ref_trials if t.evidence.input_seed == seed]
+        common = Counter(e.digest for e in same).most_common(1)[0][0]
+        by_seed[seed] = next(e for e in same if e.digest == common)
+    if by_seed:
+        finding.reference_digest = next(iter(by_seed.values())).digest
     for trial in trials:
         if trial.evidence is None or trial.cut:
             continue
@@ -206,9 +224,11 @@ def judge_behaviour(trials: list["TrialRecord"], subject: str, reference: str
         finding.trials_checked += 1
         if trial.evidence.metric_rewritten:
             finding.metric_rewritten.append(trial.index)
+        ref_evidence = by_seed.get(trial.evidence.input_seed) if trial.evidence.valid else \
+            next(iter(by_seed.values()), None)
         if ref_evidence is None or subject == reference:
-            continue
-        same = trial.evidence.valid and trial.evidence.digest == finding.reference_digest \
+            continue  # no reference run on these inputs (its trial failed): nothing to hold
+        same = trial.evidence.valid and trial.evidence.digest == ref_evidence.digest \
             and trial.evidence.script_sha256 == ref_evidence.script_sha256
         if not same:
             finding.mismatched.append(trial.index)

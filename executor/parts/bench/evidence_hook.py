@@ -178,6 +178,7 @@ def main(argv: list[str]) -> None:
     recorder = _Recorder(READERS.get(config.get("state") or ""),
                          RESULT_READERS.get(config.get("result") or ""), cpu, wall)
     evidence = {"script_sha256": hashlib.sha256(source).hexdigest(), "hooks": wrap.found,
+                "input_seed": config.get("input_seed"),
                 "completed": False, "exit": None}
 
     def write() -> None:
@@ -195,7 +196,7 @@ def main(argv: list[str]) -> None:
     module.__dict__.update(__file__=os.path.abspath(script), __builtins__=__builtins__,
                            __isobench_evidence__=recorder)
     sys.modules["__main__"] = module
-    sys.argv = list(argv)
+    sys.argv = list(argv) + [str(a) for a in config.get("argv_append") or []]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
     code = compile(tree, os.path.abspath(script), "exec")
     try:

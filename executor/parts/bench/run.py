@@ -229,7 +229,8 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                            lock_clocks=options.lock_clocks)
     if runner is None:
         runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
-                                   gpu_guard=guard, bound=bound, log_dir=out_dir, **common)
+                                   gpu_guard=guard, bound=bound, log_dir=out_dir, seed=seed,
+                                   **common)
     try:
         results.trials, decision, stopping = measure(
             list(variants), runner, options.design(), warmup=options.warmup, seed=seed,
