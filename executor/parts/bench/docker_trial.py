@@ -161,15 +161,14 @@ class DockerTrialRunner(MetricReader):
 
     def _prepare_hook(self, sandbox: Sandbox, block: int) -> tuple[str, str | None]:
         """The command to run, and the key of this run's evidence (None: no hook). The hook
-        and its configuration go in right before the run, the evidence file is cleared."""
+        and its configuration go in right before the run, in one archive. An evidence file
+        the image already holds cannot count: it is not signed with this run's key."""
         spec = self.task.evidence
         if spec is None:
             return self.task.bench_command, None
         key, config = hook.hook_config(spec, self.task.metric.output_file,
                                        hook.input_seed(self.seed, block))
-        sandbox.put_file(hook.HOOK_PATH, hook.HOOK_SOURCE.read_bytes())
-        sandbox.put_file(hook.CONFIG_PATH, config, mode=0o600)
-        sandbox.exec(f"rm -f {shlex.quote(hook.OUT_PATH)}", 60)
+        sandbox.put_archive("/", hook.hook_archive(config))
         return hook.hook_command(self.task.bench_command, spec), key
 
     def _clear_metric_file(self, sandbox: Sandbox, variant: VariantInfo) -> bool:

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import re
 import secrets
+import tarfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,6 +103,22 @@ def hook_config(spec: EvidenceSpec, metric_file: str | None, seed: int | None = 
               "argv_append": [spec.seed_flag, str(seed)] if spec.seed_flag and seed is not None
               else []}
     return key, json.dumps(config).encode()
+
+
+def hook_archive(config: bytes) -> bytes:
+    """A tar of the hook and its configuration, to unpack at / (one copy into the
+    container instead of a mkdir and two copies: this runs before every trial)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(HOOK_PATH.lstrip("/").rsplit("/", 1)[0])
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+        tar.addfile(folder)
+        for path, data, mode in ((HOOK_PATH, HOOK_SOURCE.read_bytes(), 0o644),
+                                 (CONFIG_PATH, config, 0o600)):
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def read_evidence(raw: bytes | None, key: str, metric_after: bytes | None) -> TrialEvidence:
