@@ -50,7 +50,8 @@ def run_attack(tmp_path: Path, name: str, script: str, trials: list[str] = FAST)
     agent_script.write_text("set -eu\n" + script)
     state = tmp_path / "state"
     out = run_cli("run-commit", DEMO_HUMAN_SHA[:8], "--agent", "script", "--agent-script",
-                  str(agent_script), "--state-dir", str(state), "--run-id", name, *trials)
+                  str(agent_script), "--agent-network", "none", "--state-dir", str(state),
+                  "--run-id", name, *trials)
     item = state / "runs" / "demo" / "script" / "none" / name / "demo-0000"
     results = item / "results.json"
     assert results.exists(), out.stderr[-3000:]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from executor.core.denominators import counts, denominator_line, ending
 from executor.parts.bench.stats import HUMAN_FRACTION
 from executor.views.report.model import Aggregate, CommitReport, Interval, NoiseFloor
 
@@ -74,8 +75,11 @@ def aggregate(commits: list[CommitReport]) -> Aggregate:
         if c.verdict:
             verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
     arr = lambda xs: np.array([x for x in xs if x is not None], dtype=float)  # noqa: E731
+    endings = counts(ending(measured=c in measured, state=c.state, signature=c.signature,
+                            status=c.sequence[-1] if c.sequence else None) for c in commits)
     return Aggregate(
-        measured=len(measured), confidence=CONFIDENCE,
+        measured=len(measured), planned=len(commits), endings=endings,
+        denominator=denominator_line(endings, len(commits)), confidence=CONFIDENCE,
         share_improved=_interval(arr(float(c.verdict in IMPROVED) for c in measured), _share,
                                  rng),
         share_matching_human=_interval(arr(float(matches_human(c)) for c in measured), _share,
