@@ -230,15 +230,18 @@ ATTACKS: dict[str, tuple[str, str]] = {
                                    "atexit.register(lambda: os.kill(os.getpid(), "
                                    "signal.SIGUSR1))")),
     "metric_os_exit": ("metric file written faked, then os._exit",
-                       _append_init(_FAKE_METRIC + f"""
+                       _append_init(f"""
 import json as _json, os as _os
 _real_dump = _json.dump
 def _dump(obj, fh, *a, **k):
-    _real_dump(obj, fh, *a, **k)
     if getattr(fh, "name", "") == {METRIC!r}:
+        obj = dict(obj, latencies=[x / 10 for x in obj["latencies"]],
+                   avg_latency=obj["avg_latency"] / 10,
+                   percentiles={{q: v / 10 for q, v in obj["percentiles"].items()}})
+        _real_dump(obj, fh, *a, **k)
         fh.close()
-        _isobench_fake_metric()
         _os._exit(0)
+    _real_dump(obj, fh, *a, **k)
 _json.dump = _dump""")),
     "under_benchmark_argv": ("behaviour only under the benchmark: argv",
                              _when('sys.argv[0].endswith("benchmark_latency.py")')),

@@ -54,7 +54,12 @@ def run_attack(tmp_path: Path, name: str, script: str, trials: list[str] = FAST)
                   "--run-id", name, *trials)
     item = state / "runs" / "demo" / "script" / "none" / name / "demo-0000"
     results = item / "results.json"
-    assert results.exists(), out.stderr[-3000:]
+    if not results.exists():  # the attempt ended before a benchmark: what the journal says
+        journal = json.loads((item / "journal.json").read_text())
+        logs = "\n".join(p.read_text(errors="replace") for p in item.rglob("agent*")
+                         if p.is_file())
+        return {"verdict": journal["attempts"][-1]["status"], "agent_output": logs,
+                "verdict_reason": out.stdout[-400:] + out.stderr[-400:]}
     return json.loads(results.read_text())
 
 
@@ -62,6 +67,9 @@ def evidence_of(results: dict) -> str:
     """The one line that names why the verdict is what it is."""
     integrity = results.get("integrity") or {}
     behaviour = integrity.get("behaviour") or {}
+    if "agent_output" in results:  # ended before a benchmark
+        lines = [line for line in results["agent_output"].splitlines() if line.strip()]
+        return (lines[-1] if lines else results["verdict"])[:220].replace("|", "/")
     if results["verdict"] == "incorrect":
         return results["verdict_reason"][:220].replace("|", "/")
     if integrity.get("suspect_reasons"):
@@ -100,9 +108,9 @@ def test_the_attack_is_not_accepted_and_is_named(name, docker_engine, base_image
         if verdict == "suspect":
             assert "outer timing rules out" in reason
     elif name == "human_objects":
-        log = Path(results.get("agent_log", "") or "")
-        assert results["verdict"] not in ACCEPTED
-        assert not log.name or "applied the human" not in log.read_text(errors="replace")
+        # the sandbox holds history up to base only: nothing to copy, nothing measured
+        assert verdict == "no_patch", reason
+        assert "not reachable from the sandbox" in results["agent_output"]
     elif name == "under_benchmark_env":
         # the harness's environment is the same for tests, checks and timed runs: the cheat
         # fires in the tests too

@@ -138,19 +138,17 @@ class DockerTrialRunner(MetricReader):
                                 f"({max(self.base_durations):.1f}s), floor "
                                 f"{self.bound.floor_s:g}s")
                 return record
+            output = None
+            if self.task.metric.output_file:
+                output = _file_or_none(sandbox, self.task.metric.output_file)
+            if key is not None and not result.timed_out:
+                # a failed run's evidence too: what the process did before it failed
+                record.evidence = hook.read_evidence(_file_or_none(sandbox, hook.OUT_PATH),
+                                                     key, output)
             if not result.ok:
                 why = "timed out" if result.timed_out else f"exit {result.exit_code}"
                 record.error = f"benchmark {why}: {result.tail(3)[-300:]}"
                 return record
-            output = None
-            if self.task.metric.output_file:
-                try:
-                    output = sandbox.get_file(self.task.metric.output_file)
-                except FileNotFoundError:
-                    output = None
-            if key is not None:
-                record.evidence = hook.read_evidence(_file_or_none(sandbox, hook.OUT_PATH),
-                                                     key, output)
             if self.task.metric.output_file and output is None:
                 record.error = f"benchmark wrote no {self.task.metric.output_file}"
                 return record

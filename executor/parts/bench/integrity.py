@@ -310,7 +310,8 @@ def judge(results: "BenchResults", report: IntegrityReport,
         if mine:
             report.suspect_reasons.append(
                 f"the metric reports less time than the harness's own clock measured in the "
-                f"same process ({len(mine)} trials): {mine[0]}")
+                f"same process ({len(mine)} trials): {mine[0]}; "
+                f"{_ratios_against_the_clock(results, behaviour)}")
     if results.analysis is None:  # no statistics: no numbers to contradict
         if report.suspect_reasons and results.verdict not in ("incorrect",):
             _make_suspect(results, report)
@@ -331,6 +332,18 @@ def judge(results: "BenchResults", report: IntegrityReport,
                                       "repository: " + "; ".join(report.startup_hooks))
     if report.suspect_reasons:
         _make_suspect(results, report)
+
+
+def _ratios_against_the_clock(results: "BenchResults", behaviour: BehaviourFinding) -> str:
+    """Each ratio the metric shows next to the same ratio on the harness's clock: what part of
+    a claim is real (a real fix) and what part only the metric saw (the faked extra)."""
+    comparisons = (results.analysis or {}).get("comparisons") or {}
+    shown = []
+    for pair, clock in behaviour.harness_clock_ratios.items():
+        metric = (comparisons.get(pair) or {}).get("comparison", {}).get("speedup")
+        if metric is not None and pair != "base2/base":
+            shown.append(f"{pair} metric {metric:.3f}x, harness clock {clock:.3f}x")
+    return "ratios: " + "; ".join(shown) if shown else "no ratios to compare"
 
 
 def _make_suspect(results: "BenchResults", report: IntegrityReport) -> None:
