@@ -148,3 +148,33 @@ def test_call_results_give_vllm_style_token_ids(tmp_path):
     assert outs[0].valid and len(outs[0].results) == 2
     assert outs[0].results[0].startswith("requests=2 tokens=4 ids=")
     assert outs[0].digest == outs[1].digest != outs[2].digest
+
+
+def test_trials_stop_once_the_agent_computed_something_else():
+    """measure() asks after every block; the first block with a differing agent trial ends the
+    trials (a cheat is not timed 30 times)."""
+    from executor.parts.bench.measure import measure
+    from executor.parts.bench.schedule import TrialSpec
+    from executor.parts.bench.sequential import SequentialDesign
+    from executor.parts.bench.trial import new_record
+
+    class Runner:
+        metric_info = {"lower_is_better": True}
+
+        def __call__(self, spec: TrialSpec) -> TrialRecord:
+            record = new_record(spec)
+            digest = "cheat" if spec.variant == "agent" and spec.block >= 1 else "same"
+            record.value, record.ok = 1.0, True
+            record.evidence = evidence.TrialEvidence(valid=True, digest=digest,
+                                                     input_seed=spec.block, states=[digest])
+            return record
+
+    def stop(records):
+        finding = evidence.judge_behaviour(records, "agent", "base")
+        return finding.diff if finding and finding.mismatched else None
+
+    records, verdict, stopping = measure(["base", "agent"], Runner(),
+                                         SequentialDesign(max_trials=30), warmup=0, seed=1,
+                                         min_effect=0.02, stop=stop, log=lambda _: None)
+    assert stopping.reason == "stopped" and len(records) == 4  # blocks 0 and 1, then stop
+    assert "iteration 1: reference `same`, agent `cheat`" in verdict.reason
