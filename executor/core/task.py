@@ -35,6 +35,36 @@ class MetricSpec(BaseModel):
         default=None, description="Override the parser's own direction.")
 
 
+class EvidenceSpec(BaseModel):
+    """What the harness records inside the timed process (executor/parts/bench/evidence.py).
+
+    The benchmark script is run through the harness's hook (evidence_hook.py): each call of
+    `function` is one benchmark iteration, timed by the harness's own reference to the real
+    clocks and summarised by the named `state` reader; the return values of calls named in
+    `calls` are summarised by the `result` reader (vLLM: `generate` and `token_ids`). The
+    agent variant must reproduce the `reference` variant's evidence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = Field(description="The benchmark script as bench_command runs it, e.g. "
+                                    "benchmarks/benchmark_latency.py (repository-relative).")
+    function: str | None = Field(default=None, description="The function whose every call "
+                                 "is one iteration (the demo: decode_loop).")
+    state: str | None = Field(default=None, description="State reader at the end of each "
+                              "call: demo_block_manager.")
+    calls: list[str] = Field(default_factory=list, description="Calls inside the script whose "
+                             "results are recorded (vLLM: generate).")
+    result: str | None = Field(default=None, description="Result reader: token_ids.")
+    seed_flag: str | None = Field(default=None, description="The benchmark's seed option "
+                                  "(the demo: --seed): every block of trials runs on a fresh "
+                                  "seed, the same for every variant of the block, so a patch "
+                                  "that replays a recorded workload meets inputs it has not "
+                                  "seen. None: the command's inputs as written.")
+    reference: Literal["base", "human"] = Field(
+        default="base", description="Whose evidence the agent must reproduce: human where the "
+                                    "task says the commit changes behaviour legitimately.")
+
+
 class TaskSpec(BaseModel):
     """A benchmark task: a repository and the commands that build, test and time it."""
 
@@ -82,6 +112,10 @@ class TaskSpec(BaseModel):
     output_check_command: str | None = Field(
         default=None, description="Command whose stdout must be the same on the agent "
                                   "variant as on base (the workload's results); None: no check.")
+    evidence: EvidenceSpec | None = Field(
+        default=None, description="Behaviour and timing evidence taken inside the timed "
+                                  "process by the harness's hook; None: none (the output "
+                                  "check and outer timing still apply).")
     builder: Literal["generic", "vllm"] = Field(
         default="generic", description="Image planner: generic runs install_command; vllm "
                                        "derives CUDA, torch and install strategy per commit.")

@@ -158,7 +158,9 @@ def test_a_metric_file_shipped_in_the_tree_cannot_count(docker_engine, base_imag
               f"    os._exit(0)\nPY\n")
     out, results = run_attack(tmp_path, "prewritten", script, "--task", str(task_file),
                               "--repo", str(demo_repo), "--item-id", "demo-0000")
-    assert results["verdict"] == "bench_failed", results["verdict_reason"]
+    # the process ended inside the benchmark: no evidence from the harness's hook
+    assert results["verdict"] == "incorrect", results["verdict_reason"]
+    assert "left no evidence" in results["verdict_reason"]
     agent = [t for t in results["trials"] if t["variant"] == "agent"]
     assert agent and all(t["metric_file_prewritten"] and not t["ok"] for t in agent)
     assert "wrote no /workspace/repo/isobench_bench.json" in agent[0]["error"]

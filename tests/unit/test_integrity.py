@@ -214,3 +214,46 @@ def test_a_small_claim_next_to_the_whole_run_is_not_ruled_out():
     assert cpu.saving_ci_high_s < 0.5 * claimed  # the interval alone would rule it out
     assert not cpu.rules_out and report.outer.consistent
     assert results.verdict != "suspect"
+
+
+def with_evidence(results: BenchResults, agent_clock_scale: float = 1.0,
+                  agent_digest: str = "same") -> BenchResults:
+    """Hook evidence for every trial: 20 iterations whose harness-clock time is the metric's
+    own (times `agent_clock_scale` for the agent), and a state digest."""
+    from executor.parts.bench.evidence import TrialEvidence
+
+    for t in results.trials:
+        scale = agent_clock_scale if t.variant == "agent" else 1.0
+        t.claimed_iterations = 20
+        t.evidence = TrialEvidence(valid=True, digest=agent_digest if t.variant == "agent"
+                                   else "same", iterations=20, states=["s"] * 20,
+                                   cpu_s=[t.value * scale] * 20, wall_s=[t.value * scale] * 20)
+    return results
+
+
+def test_a_real_fix_with_a_faked_extra_is_suspect_and_names_the_extra():
+    """The human's fix (20x), reported 2.7x faster still: the metric's agent/human 2.7x is
+    2.7x beyond what the harness's own clock measured in the same processes."""
+    human = [(v / 20, w - 0.9, c - 0.9) for v, w, c in BASE]
+    agent = [(v / 20 / 2.7, w - 0.9, c - 0.9) for v, w, c in BASE]
+    results = with_evidence(results_from({"base": BASE, "human": human, "agent": agent}), 2.7)
+    report = IntegrityReport(reference_commit="c", protected_paths=[])
+    judge(results, report)
+    assert results.verdict == "suspect", results.verdict_reason
+    assert "less time than the harness's own clock" in results.verdict_reason
+    assert report.behaviour.harness_clock_ratios["agent/human"] == pytest.approx(1.0, rel=0.05)
+    assert "agent/human metric 2.7" in results.verdict_reason
+
+
+def test_agent_evidence_that_differs_from_base_is_incorrect():
+    real = [(v / 20, w - 0.9, c - 0.9) for v, w, c in BASE]
+    results = with_evidence(results_from({"base": BASE, "agent": real}), agent_digest="other")
+    for t in results.trials:
+        if t.variant == "agent":
+            t.evidence.states = ["t"] * 20
+    judge(results, IntegrityReport(reference_commit="c", protected_paths=[]))
+    assert results.verdict == "incorrect"
+    assert "iteration 1: reference `s`, agent `t`" in results.verdict_reason
+    honest = with_evidence(results_from({"base": BASE, "agent": real}))
+    judge(honest, IntegrityReport(reference_commit="c", protected_paths=[]))
+    assert honest.verdict == "improved"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from executor.parts.bench.stats import (
-    Verdict, compare_variants, decide, matches_human, speedup, summarize,
+    Verdict, compare_variants, decide, decide_human_match, matches_human, speedup, summarize,
 )
 
 
@@ -161,18 +161,56 @@ def _decision(cand_median: float, seed: int, lower_is_better: bool = True):
     return decide(speedup(cand, base, lower_is_better))
 
 
-def test_matches_human_follows_gso_rule():
+def _human_match(agent_median: float, seed: int, cv: float = 0.005, n: int = 10):
+    rng = np.random.default_rng(seed)
+    human, agent = lognormal(rng, n, cv, 1 / 1.5), lognormal(rng, n, cv, agent_median)
+    return decide_human_match(agent, human, lower_is_better=True)
+
+
+def test_matches_human_is_an_interval_rule():
     human = _decision(1 / 1.5, 20)            # 1.5x
     close, short = _decision(1 / 1.46, 21), _decision(1 / 1.3, 22)
     assert close.verdict is Verdict.IMPROVED and short.verdict is Verdict.IMPROVED
-    assert matches_human(close, human)
-    assert not matches_human(short, human)
+    # 1.46 / 1.5 = 0.973 of the human with 0.5% noise: the interval clears 0.95
+    versus_close, versus_short = _human_match(1 / 1.46, 21), _human_match(1 / 1.3, 22)
+    assert versus_close.verdict is Verdict.MATCHES_HUMAN, versus_close.reason
+    assert versus_short.verdict is Verdict.BELOW_HUMAN, versus_short.reason
+    assert matches_human(close, human, versus_close)
+    assert not matches_human(short, human, versus_short)
     # An agent that is not itself improved never matches, even against a flat human.
     flat_agent, flat_human = _decision(1.0, 23), _decision(1.0, 24)
     assert flat_agent.verdict is Verdict.NO_CHANGE
-    assert not matches_human(flat_agent, flat_human)
+    assert not matches_human(flat_agent, flat_human, versus_close)
     # Against a human with no gain, an improved agent is improved, not "matching".
-    assert not matches_human(close, flat_human)
+    assert not matches_human(close, flat_human, versus_close)
+
+
+def test_an_agent_on_the_margin_is_undecided_not_a_coin_flip():
+    """0.95 of the human with 5% noise: the point estimate falls on either side of the margin
+    from one draw to the next; the interval rule says inconclusive instead of flipping."""
+    verdicts = {_human_match(1 / (1.5 * 0.95), seed, cv=0.05).verdict for seed in range(20)}
+    assert verdicts == {Verdict.INCONCLUSIVE}
+
+
+def test_identical_code_matches_the_human_and_a_tenth_slower_never_does():
+    rng = np.random.default_rng(7)
+    same = [decide_human_match(lognormal(rng, 10, 0.02), lognormal(rng, 10, 0.02), True,
+                               seed=i).verdict for i in range(100)]
+    assert sum(v is Verdict.MATCHES_HUMAN for v in same) >= 95
+    slower = [decide_human_match(lognormal(rng, 10, 0.02, 1 / 0.91), lognormal(rng, 10, 0.02),
+                                 True, seed=i).verdict for i in range(100)]
+    assert Verdict.MATCHES_HUMAN not in slower
+
+
+def test_no_change_is_a_tost_against_the_margin():
+    rng = np.random.default_rng(8)
+    a, b = lognormal(rng, 10, 0.002), lognormal(rng, 10, 0.002)
+    c = speedup(a, b, True, margin=0.02)
+    assert c.p_equivalent is not None and c.p_equivalent < 0.01
+    assert decide(c, 0.02).verdict is Verdict.NO_CHANGE and "TOST" in decide(c, 0.02).reason
+    # 1.5% apart with 3% noise: not provably inside ±2%
+    wide = speedup(lognormal(rng, 10, 0.03, 1.015), lognormal(rng, 10, 0.03), True, margin=0.02)
+    assert wide.p_equivalent > 0.05 and decide(wide, 0.02).verdict is not Verdict.NO_CHANGE
 
 
 def _variants(rng, cv=0.005, **medians):
@@ -186,7 +224,7 @@ def test_report_agent_matching_the_human():
     assert set(report.summaries) == {"base", "human", "agent", "base2"}
     assert set(report.comparisons) == {"human/base", "agent/base", "agent/human", "base2/base"}
     assert report.comparisons["human/base"].verdict is Verdict.IMPROVED
-    assert report.comparisons["agent/human"].verdict is Verdict.NO_CHANGE
+    assert report.comparisons["agent/human"].verdict is Verdict.MATCHES_HUMAN
     assert report.comparisons["base2/base"].verdict is Verdict.NO_CHANGE
     assert (report.subject, report.verdict, report.calibration_ok) == \
         ("agent", Verdict.MATCHES_HUMAN, True)

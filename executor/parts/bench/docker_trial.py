@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from executor.parts.bench import evidence as hook
 from executor.parts.bench.gpu import GpuGuard
 from executor.parts.bench.results import TrialRecord, VariantInfo
 from executor.parts.bench.schedule import TrialSpec
@@ -58,13 +59,14 @@ class DockerTrialRunner(MetricReader):
     def __init__(self, task: TaskSpec, variants: dict[str, VariantInfo], *, run_id: str,
                  item_id: str, log_dir: Path, timeout_s: int, limits: SandboxLimits,
                  gpus: GpuRequest, network: str, gpu_guard: GpuGuard | None = None,
-                 bound: TrialBound | None = None):
+                 bound: TrialBound | None = None, seed: int = 0):
         super().__init__(task.metric)
         self.task, self.variants = task, variants
         self.run_id, self.item_id, self.log_dir = run_id, item_id, log_dir
         self.timeout_s, self.limits, self.gpus, self.network = timeout_s, limits, gpus, network
         self.gpu = GpuWatch(gpu_guard)
         self.bound = bound or TrialBound()
+        self.seed = seed  # of the benchmark: each block's input seed derives from it
         self.base_durations: list[float] = []
         self.cut_variants: dict[str, str] = {}  # variant -> why its trials are skipped
         self.probes: list[TrialRecord] = []
@@ -116,9 +118,10 @@ class DockerTrialRunner(MetricReader):
                     if output_file:
                         record.metric_file_prewritten = self._clear_metric_file(sandbox,
                                                                                  variant)
+                    command, key = self._prepare_hook(sandbox, spec.block)
                     cpu_before = sandbox.cpu_usage_s()
                     started = time.monotonic()
-                    result = sandbox.exec(self.task.bench_command, limit_s, env=TIMED_ENV,
+                    result = sandbox.exec(command, limit_s, env=TIMED_ENV,
                                           workdir=REPO_DIR, stdout_file=log_file,
                                           stderr_file=log_file)
                     record.duration_s = time.monotonic() - started
@@ -136,23 +139,38 @@ class DockerTrialRunner(MetricReader):
                                 f"({max(self.base_durations):.1f}s), floor "
                                 f"{self.bound.floor_s:g}s")
                 return record
+            output = None
+            if self.task.metric.output_file:
+                output = _file_or_none(sandbox, self.task.metric.output_file)
+            if key is not None and not result.timed_out:
+                # a failed run's evidence too: what the process did before it failed
+                record.evidence = hook.read_evidence(_file_or_none(sandbox, hook.OUT_PATH),
+                                                     key, output)
             if not result.ok:
                 why = ("timed out" if result.timed_out else
                        "OOMKilled by the trial's memory limit" if sandbox.oom_killed() else
                        f"exit {result.exit_code}")
                 record.error = f"benchmark {why}: {result.tail(3)[-300:]}"
                 return record
-            output = None
-            if self.task.metric.output_file:
-                try:
-                    output = sandbox.get_file(self.task.metric.output_file)
-                except FileNotFoundError:
-                    record.error = f"benchmark wrote no {self.task.metric.output_file}"
-                    return record
+            if self.task.metric.output_file and output is None:
+                record.error = f"benchmark wrote no {self.task.metric.output_file}"
+                return record
         record = self.read(record, output, result.stdout)
         if spec.variant == "base" and record.ok:
             self.base_durations.append(record.duration_s)
         return record
+
+    def _prepare_hook(self, sandbox: Sandbox, block: int) -> tuple[str, str | None]:
+        """The command to run, and the key of this run's evidence (None: no hook). The hook
+        and its configuration go in right before the run, in one archive. An evidence file
+        the image already holds cannot count: it is not signed with this run's key."""
+        spec = self.task.evidence
+        if spec is None:
+            return self.task.bench_command, None
+        key, config = hook.hook_config(spec, self.task.metric.output_file,
+                                       hook.input_seed(self.seed, block))
+        sandbox.put_archive("/", hook.hook_archive(config))
+        return hook.hook_command(self.task.bench_command, spec), key
 
     def _clear_metric_file(self, sandbox: Sandbox, variant: VariantInfo) -> bool:
         """Delete the metric file if the container holds one before the run; whether it did.
@@ -170,3 +188,10 @@ class DockerTrialRunner(MetricReader):
         if found.ok and not present and not self.task.server_command:
             self.images_without_metric_file.add(image)
         return present
+
+
+def _file_or_none(sandbox: Sandbox, path: str) -> bytes | None:
+    try:
+        return sandbox.get_file(path)
+    except FileNotFoundError:
+        return None

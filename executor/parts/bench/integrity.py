@@ -35,6 +35,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from executor.parts.bench.evidence import BehaviourFinding, judge_behaviour
+
 if TYPE_CHECKING:
     from executor.parts.bench.metrics import MetricValue
     from executor.parts.bench.results import BenchResults, TrialRecord
@@ -135,6 +137,11 @@ class IntegrityReport(BaseModel):
     trials_cut: list[str] = Field(default_factory=list, description="Trials stopped at the "
                                                                    "bound from base's.")
     outer: OuterCheck | None = None
+    outer_vs_human: OuterCheck | None = Field(default=None, description="The same rule for "
+                                              "agent/human: an agent that claims to beat the "
+                                              "human must show it on the outer clocks too.")
+    behaviour: BehaviourFinding | None = Field(default=None, description="Evidence from "
+                                               "inside the timed processes (evidence.py).")
     patch_findings: list[PatchFinding] = Field(default_factory=list)
     suspect_reasons: list[str] = Field(default_factory=list)
 
@@ -176,11 +183,12 @@ def _saving_interval(base: np.ndarray, subject: np.ndarray, seed: int) -> tuple[
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def outer_check(results: "BenchResults", subject: str) -> OuterCheck:
-    """The outer-timing rule of the module docstring, for `subject` against base."""
-    comparison = ((results.analysis or {}).get("comparisons") or {}).get(f"{subject}/base")
-    base_trials, subject_trials = _timed(results.trials, "base"), _timed(results.trials,
-                                                                          subject)
+def outer_check(results: "BenchResults", subject: str, baseline: str = "base") -> OuterCheck:
+    """The outer-timing rule of the module docstring, for `subject` against `baseline`."""
+    comparison = ((results.analysis or {}).get("comparisons") or {}).get(
+        f"{subject}/{baseline}")
+    base_trials, subject_trials = _timed(results.trials, baseline), _timed(results.trials,
+                                                                            subject)
     regions = [t.claimed_region_s for t in base_trials if t.claimed_region_s is not None]
     check = OuterCheck(subject=subject, applicable=False)
     if comparison is None or not regions or not subject_trials:
@@ -214,8 +222,9 @@ def outer_check(results: "BenchResults", subject: str) -> OuterCheck:
                      f"{c.saving_ci_high_s:+.3f}]: "
                      f"{'rules it out' if c.rules_out else 'supports it' if c.supports else 'cannot tell'})"
                      for c in check.clocks)
-    check.reason = (f"metric {subject}/base {speedup:.3f}x claims {claimed:.3f}s saved per "
-                    f"trial (base timed region {check.base_region_s:.3f}s); outer: {seen}")
+    check.reason = (f"metric {subject}/{baseline} {speedup:.3f}x claims {claimed:.3f}s saved "
+                    f"per trial ({baseline} timed region {check.base_region_s:.3f}s); outer: "
+                    f"{seen}")
     return check
 
 
@@ -269,26 +278,76 @@ def patch_findings(patch: bytes, metric_file: str | None, max_findings: int = 50
 
 # --------------------------------------------------------------------------- the post-step
 
-def judge(results: "BenchResults", report: IntegrityReport) -> None:
-    """Fill the report's evidence from the trials and make the verdict `suspect` where the
-    evidence contradicts it. A failed verdict (incorrect, bench_failed, ...) stays."""
+def judge(results: "BenchResults", report: IntegrityReport,
+          evidence_reference: str = "base") -> None:
+    """Fill the report's evidence from the trials; the verdict becomes `incorrect` where the
+    timed processes computed something else than the reference, and `suspect` where the
+    evidence contradicts the numbers. A failed verdict (apply_failed, ...) stays."""
     report.metric_file_prewritten = [t.index for t in results.trials
                                      if t.metric_file_prewritten]
     report.trials_cut = [f"trial {t.index} {t.variant}: {t.error}" for t in results.trials
                          if t.cut]
-    if results.analysis is None:  # no statistics: nothing to contradict
+    variants = {t.variant for t in results.trials}
+    subject = (results.analysis or {}).get("subject") or \
+        next((v for v in ("agent", "human") if v in variants), None)
+    if subject is not None:
+        report.behaviour = judge_behaviour(results.trials, subject, evidence_reference)
+    behaviour = report.behaviour
+    if subject == "agent" and behaviour is not None and behaviour.mismatched:
+        was = results.verdict
+        results.verdict = "incorrect"
+        results.verdict_reason = (f"the timed runs of the agent did not compute what "
+                                  f"{behaviour.reference}'s did ({len(behaviour.mismatched)} of "
+                                  f"{behaviour.trials_checked} trials): {behaviour.diff} "
+                                  f"(statistics alone said {was})")
         return
-    subject = results.analysis.get("subject")
+    if behaviour is not None and subject == "agent":
+        if behaviour.metric_rewritten:
+            report.suspect_reasons.append(
+                f"the metric file changed after the benchmark returned (atexit, a signal "
+                f"handler) in trials {behaviour.metric_rewritten}")
+        mine = [m for m in behaviour.clock_mismatch if f" {subject}:" in m]
+        if mine:
+            report.suspect_reasons.append(
+                f"the metric reports less time than the harness's own clock measured in the "
+                f"same process ({len(mine)} trials): {mine[0]}; "
+                f"{_ratios_against_the_clock(results, behaviour)}")
+    if results.analysis is None:  # no statistics: no numbers to contradict
+        if report.suspect_reasons and results.verdict not in ("incorrect",):
+            _make_suspect(results, report)
+        return
     if subject in ("agent", "human"):
         report.outer = outer_check(results, subject)
         if not report.outer.consistent:
             report.suspect_reasons.append(f"outer timing rules out the reported speedup: "
                                           f"{report.outer.reason}")
+    comparisons = results.analysis.get("comparisons") or {}
+    if subject == "agent" and "agent/human" in comparisons:
+        report.outer_vs_human = outer_check(results, "agent", "human")
+        if not report.outer_vs_human.consistent:
+            report.suspect_reasons.append(f"outer timing rules out the agent's speedup over "
+                                          f"the human: {report.outer_vs_human.reason}")
     if subject == "agent" and report.startup_hooks:
         report.suspect_reasons.append("the rebuild planted start-up code outside the "
                                       "repository: " + "; ".join(report.startup_hooks))
     if report.suspect_reasons:
-        was = results.verdict
-        results.verdict = SUSPECT
-        results.verdict_reason = (f"{'; '.join(report.suspect_reasons)} (statistics alone "
-                                  f"said {was}: {results.verdict_reason})")
+        _make_suspect(results, report)
+
+
+def _ratios_against_the_clock(results: "BenchResults", behaviour: BehaviourFinding) -> str:
+    """Each ratio the metric shows next to the same ratio on the harness's clock: what part of
+    a claim is real (a real fix) and what part only the metric saw (the faked extra)."""
+    comparisons = (results.analysis or {}).get("comparisons") or {}
+    shown = []
+    for pair, clock in behaviour.harness_clock_ratios.items():
+        metric = (comparisons.get(pair) or {}).get("comparison", {}).get("speedup")
+        if metric is not None and pair != "base2/base":
+            shown.append(f"{pair} metric {metric:.3f}x, harness clock {clock:.3f}x")
+    return "ratios: " + "; ".join(shown) if shown else "no ratios to compare"
+
+
+def _make_suspect(results: "BenchResults", report: IntegrityReport) -> None:
+    was = results.verdict
+    results.verdict = SUSPECT
+    results.verdict_reason = (f"{'; '.join(report.suspect_reasons)} (statistics alone "
+                              f"said {was}: {results.verdict_reason})")

@@ -59,7 +59,9 @@ class Stopping(BaseModel):
     mode: str = Field(description="sequential | fixed (one look).")
     design: SequentialDesign = Field(description="Planned looks, alpha, spending function.")
     looks: list[Look] = Field(default_factory=list, description="The looks taken.")
-    reason: str = Field(description="decided | max_trials | bench_failed | not_run")
+    reason: str = Field(description="decided | max_trials | bench_failed | stopped (the "
+                                    "stop callback, e.g. the agent's evidence differs) | "
+                                    "not_run")
     blocks: int = Field(default=0, description="Timed blocks run (trials per variant, before "
                                                "exclusions).")
     trials_used: dict[str, int] = Field(default_factory=dict, description="Per variant, the "
@@ -110,6 +112,9 @@ def decide_trials(records: list[TrialRecord], variants: list[str], *, lower_is_b
 
 
 Flagger = Callable[[TrialRecord], str | None]
+# Looks at every trial so far after each block; a reason stops the trials (an agent whose timed
+# runs computed something else than base's: more trials cannot change that verdict).
+Stopper = Callable[[list[TrialRecord]], str | None]
 
 
 def no_flags(_record: TrialRecord) -> str | None:
@@ -119,7 +124,8 @@ def no_flags(_record: TrialRecord) -> str | None:
 def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, *,
             warmup: int, seed: int, min_effect: float, lower_is_better: bool | None = None,
             flagged: Flagger = no_flags, max_reruns: int = DEFAULT_MAX_RERUNS,
-            fixed: bool = False, fast_mode: bool = True, log: Log = print
+            fixed: bool = False, fast_mode: bool = True, log: Log = print,
+            stop: Stopper | None = None
             ) -> tuple[list[TrialRecord], TrialsVerdict, Stopping]:
     """Blocks until every comparison with base is decided or the last look; see the module doc.
 
@@ -155,6 +161,11 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
                                    records, log)
                 reason = flagged(record)
         timed = block[0].block + 1
+        if stop is not None and (why := stop(records)) is not None:
+            stopping.reason, stopping.blocks = "stopped", max(timed, 0)
+            verdict = TrialsVerdict(verdict="bench_failed", reason=f"trials stopped: {why}")
+            log(f"bench: trials stopped after block {timed}: {why}")
+            break
         if block[0].warmup or timed not in looks:
             continue
         k = looks.index(timed)
@@ -168,7 +179,8 @@ def measure(variants: list[str], runner: TrialRunner, design: SequentialDesign, 
             stopping.reason = "bench_failed"
             break
         newly = _freeze(verdict.analysis, frozen, k + 1, timed)
-        undecided = [key for key in required if key not in frozen]
+        undecided = [key for key in required + _human_match_question(frozen)
+                     if key not in frozen]
         stopping.looks.append(Look(look=k + 1, trials_per_variant=timed, alpha=levels[k],
                                    decided=newly, undecided=undecided))
         log(f"bench: look {k + 1}/{len(looks)} at {timed} trials/variant (alpha {levels[k]:.4g})"
@@ -196,6 +208,16 @@ def _run_slot(runner: TrialRunner, spec: TrialSpec, index: int, planned: int,
     records.append(record)
     _log_trial(log, record, f"{index + 1}/{planned}")
     return record
+
+
+def _human_match_question(frozen: dict[str, Decision]) -> list[str]:
+    """agent/human must be decided too once the agent and the human are both improved over
+    base: whether the agent matches the human is then the question the verdict answers
+    (stats.decide_human_match), and stopping before it is decided would leave it to noise."""
+    improved = [frozen.get(key) for key in ("agent/base", "human/base")]
+    if all(d is not None and d.verdict is Verdict.IMPROVED for d in improved):
+        return ["agent/human"]
+    return []
 
 
 def _freeze(analysis: dict, frozen: dict[str, Decision], look: int, trials: int) -> list[str]:

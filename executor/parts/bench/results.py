@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from executor.parts.bench.evidence import TrialEvidence
 from executor.parts.bench.gpu import GpuTrialInfo
 from executor.parts.bench.integrity import IntegrityReport, OutputCheckResult
 from executor.engine.hostfacts import HostFacts
@@ -41,6 +42,11 @@ class TrialRecord(BaseModel):
     excluded: str | None = Field(default=None, description="Why this trial's value is left "
                                  "out of the decision (GPU throttling or contention, see "
                                  "measure.py); None when it counts.")
+    claimed_iterations: int | None = Field(default=None, description="Iterations the metric "
+                                           "timed (the length of its latencies list).")
+    evidence: TrialEvidence | None = Field(default=None, description="What the harness's hook "
+                                           "recorded inside this trial's process "
+                                           "(evidence.py); None when the task has no hook.")
 
 
 class VariantInfo(BaseModel):

@@ -25,6 +25,7 @@ from executor.parts.bench.checks import gates, output_check
 from executor.parts.bench.docker_trial import DockerTrialRunner, TrialBound
 from executor.parts.bench.gpu import IDLE_TIMEOUT_S, make_guard
 from executor.parts.bench.gpu_telemetry import trial_flag
+from executor.parts.bench.evidence import judge_behaviour
 from executor.parts.bench.integrity import IntegrityReport, judge, patch_findings
 from executor.parts.bench.measure import DEFAULT_MAX_RERUNS, measure
 from executor.parts.bench.noise import item_noise_floor
@@ -229,12 +230,14 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
                            lock_clocks=options.lock_clocks)
     if runner is None:
         runner = DockerTrialRunner(task, variants, timeout_s=options.timeout_s,
-                                   gpu_guard=guard, bound=bound, log_dir=out_dir, **common)
+                                   gpu_guard=guard, bound=bound, log_dir=out_dir, seed=seed,
+                                   **common)
     try:
         results.trials, decision, stopping = measure(
             list(variants), runner, options.design(), warmup=options.warmup, seed=seed,
             min_effect=options.min_effect, flagged=trial_flag, max_reruns=options.max_reruns,
-            fixed=options.max_trials is None, log=log)
+            fixed=options.max_trials is None, log=log,
+            stop=_behaviour_stop(task) if "agent" in variants else None)
     finally:
         if guard is not None:
             results.clock_lock = guard.close()  # unlock what was locked, whatever happened
@@ -246,10 +249,25 @@ def benchmark(job: CommitJob, images: dict[str, ImageRef], patch: bytes | None,
     results.analysis = decision.analysis
     if decision.analysis and "base2/base" in decision.analysis["comparisons"]:
         results.noise_floor = item_noise_floor(decision.analysis).model_dump(mode="json")
-    judge(results, report)
+    judge(results, report, task.evidence.reference if task.evidence else "base")
     if report.trials_cut and results.verdict == "bench_failed":
         results.verdict_reason += f"; {report.trials_cut[0]}"
     return results
+
+
+def _behaviour_stop(task):
+    """After each block: stop once an agent trial's evidence differs from the reference's
+    (judge() then makes the verdict incorrect with the diff)."""
+    if task.evidence is None:
+        return None
+    reference = task.evidence.reference
+
+    def stop(records):
+        finding = judge_behaviour(records, "agent", reference)
+        if finding is not None and finding.mismatched:
+            return f"the agent's evidence differs from {reference}'s: {finding.diff[:200]}"
+        return None
+    return stop
 
 
 def _behaviour_checks(task, variants: dict[str, VariantInfo], results: BenchResults,

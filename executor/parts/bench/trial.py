@@ -50,6 +50,9 @@ class MetricReader:
             return record
         record.value, record.ok = value.value, True
         record.claimed_region_s = claimed_region_s(value, self.metric.kind)
+        latencies = (value.raw or {}).get("latencies")
+        if isinstance(latencies, list) and latencies:
+            record.claimed_iterations = len(latencies)
         if self.metric_info is None:
             self.metric_info = {"name": value.name, "unit": value.unit,
                                 "lower_is_better": value.lower_is_better,

@@ -158,12 +158,23 @@ for seed in range(3):
 PY"""
 
 
+# Evidence from the timed process itself (executor/parts/bench/evidence_hook.py), owned by the
+# harness like the output check: every call of the benchmark's decode_loop is one iteration,
+# and the loop's state at its end (sequences admitted, free blocks, running sequences, the
+# next draw of its generator) must be base's in every trial of the agent.
+# Each block of trials runs on its own --seed, so recorded answers for the default seed (a
+# cache shipped in a patch) meet a workload they have not seen.
+EVIDENCE = {"script": "benchmarks/benchmark_latency.py", "function": "decode_loop",
+            "state": "demo_block_manager", "seed_flag": "--seed"}
+
+
 def demo_task(repo: Path | None = None) -> TaskSpec:
     """The demo's TaskSpec, read from the `isobench.toml` its repository carries, plus the
     harness's output check."""
     data = tomllib.loads((TREE_DIR / "isobench.toml").read_text())
     data["repo"] = str(repo or demo_repo_path())
     data.setdefault("output_check_command", OUTPUT_CHECK)
+    data.setdefault("evidence", EVIDENCE)
     return TaskSpec.model_validate(data)
 
 

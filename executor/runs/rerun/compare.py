@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from executor.parts.bench.results import BenchResults
 from executor.core.errors import UserInputError
+from executor.core.denominators import counts, denominator_line, ending
 from executor.engine.hostfacts import HostFacts, host_differences
 from executor.core.journal import load_journal
 from executor.runs.rerun.bundle import ITEMS_DIR, open_bundle
@@ -52,6 +53,8 @@ class RunSide(BaseModel):
     """What one run says about one item."""
 
     status: str | None = Field(default=None, description="Journal status.")
+    signature: str | None = Field(default=None, description="The last attempt's failure "
+                                  "signature (None: none).")
     verdict: str | None = Field(default=None, description="Benchmark verdict (None: none).")
     speedups: dict[str, Speedup] = Field(default_factory=dict, description="agent/base, "
                                          "human/base.")
@@ -89,6 +92,8 @@ class CompareReport(BaseModel):
                                         description="Recorded host facts that differ.")
     option_differences: list[str] = Field(default_factory=list,
                                           description="Benchmark options that differ.")
+    denominators: dict[str, str] = Field(default_factory=dict, description="Per run (A, B): "
+                                         "'N measured of M planned; the rest: ...'.")
 
 
 def load_run(path: Path, work: Path) -> dict[str, RunSide]:
@@ -100,7 +105,9 @@ def load_run(path: Path, work: Path) -> dict[str, RunSide]:
     sides = {}
     for item_dir in sorted(p for p in path.iterdir() if (p / JOURNAL_NAME).is_file()):
         journal = load_journal(item_dir / JOURNAL_NAME)
-        side = RunSide(status=journal.status.value if journal and journal.status else None)
+        last = journal.attempts[-1] if journal and journal.attempts else None
+        side = RunSide(status=journal.status.value if journal and journal.status else None,
+                       signature=last.signature.name if last and last.signature else None)
         results_path = item_dir / RESULTS_NAME
         if results_path.is_file():
             results = BenchResults.model_validate_json(results_path.read_text())
@@ -166,7 +173,17 @@ def compare_runs(path_a: Path, path_b: Path, tolerance: float = DEFAULT_TOLERANC
         agreement_rate=(sum(c.same_verdict for c in both) / len(both)) if both else 0.0,
         flipped=[c.item_id for c in both if not c.same_verdict],
         invalid=[c.item_id for c in items if not c.replay_valid],
-        host_differences=sorted(hosts), option_differences=sorted(options))
+        host_differences=sorted(hosts), option_differences=sorted(options),
+        denominators={"A": _denominator(runs_a), "B": _denominator(runs_b)})
+
+
+def _denominator(sides: dict[str, RunSide]) -> str:
+    """How many items of one run were measured, and how the rest ended (core/denominators):
+    an item lost to a budget, the provider or our infrastructure is not the agent's zero."""
+    endings = counts(ending(measured="agent/base" in side.speedups, state=None,
+                            status=side.status, signature=side.signature)
+                     for side in sides.values())
+    return denominator_line(endings, len(sides))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -195,6 +212,8 @@ def summary_lines(report: CompareReport) -> list[str]:
              f"{', '.join(report.flipped) or 'none'}; replay_valid: "
              f"{len(report.items) - len(report.invalid)} of {len(report.items)} "
              f"(intervals widened by {report.tolerance:.0%})"]
+    for name, line in report.denominators.items():
+        lines.append(f"run {name}: {line}")
     lines.append("host differences: " + ("; ".join(report.host_differences) or "none"))
     if report.option_differences:
         lines.append("option differences: " + "; ".join(report.option_differences))

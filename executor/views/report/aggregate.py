@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from executor.core.denominators import counts, denominator_line, ending
 from executor.parts.bench.stats import HUMAN_FRACTION
 from executor.views.report.model import Aggregate, CommitReport, Interval, NoiseFloor
 
@@ -48,14 +49,21 @@ def _share(values: np.ndarray) -> float:
 
 
 def matches_human(commit: CommitReport) -> bool:
-    """GSO's rule, as the benchmark decides it: agent improved and >= 95% of an improved
-    human's speedup (the verdict says so when the benchmark applied it)."""
+    """The interval rule, as the benchmark decides it (stats.decide_human_match): agent and
+    human improved over base and agent/human matches_human (or better). A verdict that
+    ended `suspect` or `incorrect` does not match, whatever its numbers. Results written
+    before the interval rule have no such agent/human verdict: their point estimate against
+    HUMAN_FRACTION is used."""
     if commit.verdict == "matches_human":
         return True
+    if commit.verdict not in IMPROVED or \
+            any(_verdict_of(commit, p) != "improved" for p in ("agent/base", "human/base")):
+        return False
+    versus = _verdict_of(commit, "agent/human")
+    if versus in ("matches_human", "improved", "below_human", "inconclusive"):
+        return versus in ("matches_human", "improved")
     agent, human = speedup_of(commit, "agent/base"), speedup_of(commit, "human/base")
-    return bool(agent and human and _verdict_of(commit, "agent/base") == "improved"
-                and _verdict_of(commit, "human/base") == "improved"
-                and agent >= HUMAN_FRACTION * human)
+    return bool(agent and human and agent >= HUMAN_FRACTION * human)
 
 
 def aggregate(commits: list[CommitReport]) -> Aggregate:
@@ -67,8 +75,11 @@ def aggregate(commits: list[CommitReport]) -> Aggregate:
         if c.verdict:
             verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
     arr = lambda xs: np.array([x for x in xs if x is not None], dtype=float)  # noqa: E731
+    endings = counts(ending(measured=c in measured, state=c.state, signature=c.signature,
+                            status=c.sequence[-1] if c.sequence else None) for c in commits)
     return Aggregate(
-        measured=len(measured), confidence=CONFIDENCE,
+        measured=len(measured), planned=len(commits), endings=endings,
+        denominator=denominator_line(endings, len(commits)), confidence=CONFIDENCE,
         share_improved=_interval(arr(float(c.verdict in IMPROVED) for c in measured), _share,
                                  rng),
         share_matching_human=_interval(arr(float(matches_human(c)) for c in measured), _share,

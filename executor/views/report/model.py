@@ -30,6 +30,12 @@ class Aggregate(BaseModel):
     """Results across measured commits, each with a bootstrap interval over commits."""
 
     measured: int = Field(default=0, description="Commits with an agent/base comparison.")
+    planned: int = Field(default=0, description="Commits planned (the denominator's whole).")
+    endings: dict[str, int] = Field(default_factory=dict, description="Commits by how they "
+                                    "ended: measured, the agent's own, budget, provider "
+                                    "refusal, infrastructure, not ended (core/denominators).")
+    denominator: str = Field(default="", description="'N measured of M planned; the rest: "
+                                                     "...' in words.")
     confidence: float = Field(default=0.95, description="Level of every interval.")
     share_improved: Interval = Field(default_factory=Interval,
                                      description="Share of commits the agent improved.")

@@ -1,0 +1,180 @@
+"""The harness's hook inside the timed process (evidence_hook.py) and what the harness makes of
+its evidence (evidence.py): real processes running the demo's benchmark, no Docker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from executor.core.task import EvidenceSpec
+from executor.parts.bench import evidence
+from executor.parts.bench.results import TrialRecord
+from executor.parts.demo import EVIDENCE, TREE_DIR, demo_task
+
+SPEC = EvidenceSpec.model_validate(EVIDENCE)
+METRIC = "out.json"
+
+
+def run_hooked(tree: Path, config: dict, *args: str, key: str = "k") -> subprocess.CompletedProcess:
+    """The hook as the harness runs it, with its configuration at a test path."""
+    cfg = tree / "evidence.json"
+    cfg.write_text(json.dumps({"key": key, "out": str(tree / "evidence.out"), **config}))
+    launcher = ("import sys; sys.path.insert(0, sys.argv[1]); import evidence_hook as h; "
+                "h.CONFIG_PATH = sys.argv[2]; h.main(sys.argv[3:])")
+    return subprocess.run([sys.executable, "-c", launcher, str(evidence.HOOK_SOURCE.parent),
+                           str(cfg), *args], cwd=tree, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    dest = tmp_path / "repo"
+    shutil.copytree(TREE_DIR, dest)
+    return dest
+
+
+def demo_run(tree: Path, seed: int = 5, key: str = "k") -> tuple[evidence.TrialEvidence, dict]:
+    _, config = evidence.hook_config(SPEC, str(tree / METRIC), seed)
+    config = json.loads(config)
+    config.pop("key")
+    config.pop("out")
+    done = run_hooked(tree, config, "benchmarks/benchmark_latency.py", "--timer", "cpu",
+                      "--num-iters-warmup", "1", "--num-iters", "3", "--steps", "5",
+                      "--output-json", str(tree / METRIC), key=key)
+    assert done.returncode == 0, done.stderr
+    metric = (tree / METRIC).read_bytes()
+    return (evidence.read_evidence((tree / "evidence.out").read_bytes(), key, metric),
+            json.loads(metric))
+
+
+def test_the_demo_command_runs_its_benchmark_through_the_hook():
+    command = evidence.hook_command(demo_task(Path("/nonexistent")).bench_command, SPEC)
+    assert command.startswith(f"python {evidence.HOOK_PATH} benchmarks/benchmark_latency.py "
+                              f"--timer cpu")
+    with pytest.raises(ValueError, match="does not run"):
+        evidence.hook_command("python other.py --x", SPEC)
+
+
+def test_the_hook_records_each_iteration_and_deletes_its_configuration(tree):
+    ev, metric = demo_run(tree)
+    assert ev.valid and ev.iterations == 4 and len(ev.states) == 4 and ev.input_seed == 5
+    assert not (tree / "evidence.json").exists()  # the key is gone before the benchmark runs
+    assert all(s.startswith("next_seq=") for s in ev.states)
+    # the metric's clock brackets the hook's: it never reports less than the hook measured
+    for claimed, cpu in zip(metric["latencies"], ev.cpu_s[-3:]):
+        assert claimed >= cpu
+    again, _ = demo_run(tree)
+    assert again.digest == ev.digest  # the same inputs compute the same thing
+    other, _ = demo_run(tree, seed=6)
+    assert other.digest != ev.digest  # the block's seed reached the benchmark
+
+
+def test_evidence_not_signed_with_the_runs_key_or_missing_is_not_valid(tree):
+    ev, _ = demo_run(tree, key="right")
+    raw = (tree / "evidence.out").read_bytes()
+    forged = evidence.read_evidence(raw, "wrong", None)
+    assert not forged.valid and "not signed" in forged.problem
+    missing = evidence.read_evidence(None, "right", None)
+    assert not missing.valid and "left no evidence" in missing.problem
+    rewritten = evidence.read_evidence(raw, "right", b'{"latencies": [0.0001]}')
+    assert rewritten.valid and rewritten.metric_rewritten
+
+
+def test_a_cheat_under_the_benchmark_is_incorrect_with_the_first_difference(tree):
+    base, _ = demo_run(tree)
+    with open(tree / "minivllm" / "block_manager.py", "a") as fh:
+        fh.write(textwrap.dedent("""
+            import sys
+            if sys.argv[0].endswith("benchmark_latency.py"):
+                def _skip(self, seq_id):
+                    self._num_tokens[seq_id] += 1
+                BlockManager.append_token = _skip
+            """))
+    cheat, _ = demo_run(tree)
+    assert cheat.valid and cheat.digest != base.digest
+
+    def trial(index: int, variant: str, ev) -> TrialRecord:
+        return TrialRecord(index=index, block=0, variant=variant, warmup=False, value=1.0,
+                           ok=True, evidence=ev)
+
+    finding = evidence.judge_behaviour([trial(0, "base", base), trial(1, "agent", cheat)],
+                                       "agent", "base")
+    assert finding.mismatched == [1] and finding.diff.startswith("trial 1: iteration 1")
+    same = evidence.judge_behaviour([trial(0, "base", base), trial(1, "agent", base)],
+                                    "agent", "base")
+    assert same.mismatched == [] and same.trials_checked == 1
+
+
+def test_a_metric_below_the_harness_clock_is_named():
+    ev = evidence.TrialEvidence(valid=True, digest="d", iterations=3, cpu_s=[0.1, 0.1, 0.1],
+                                wall_s=[0.2, 0.1, 0.1])
+    record = TrialRecord(index=4, block=0, variant="agent", warmup=False, value=0.01, ok=True,
+                         evidence=ev, claimed_region_s=0.02, claimed_iterations=2)
+    assert "the metric reports 0.0200s for 2 iterations" in evidence.clock_mismatch(record)
+    record.claimed_region_s = 0.2
+    assert evidence.clock_mismatch(record) is None
+
+
+def test_call_results_give_vllm_style_token_ids(tmp_path):
+    """vLLM's design: the benchmark's own `generate` calls are wrapped and the token ids of
+    every request's outputs recorded (a stand-in for RequestOutput here: no vLLM on CPU CI)."""
+    script = tmp_path / "bench.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        class Completion:
+            def __init__(self, ids): self.token_ids = ids
+        class RequestOutput:
+            def __init__(self, ids): self.outputs = [Completion(ids)]
+        class LLM:
+            def generate(self, prompts):
+                shift = int(sys.argv[1])
+                return [RequestOutput([len(p) + shift, 7]) for p in prompts]
+        llm = LLM()
+        for _ in range(2):
+            llm.generate(["a", "bb"])
+        """))
+    outs = []
+    for shift in ("0", "0", "1"):
+        done = run_hooked(tmp_path, {"calls": ["generate"], "result": "token_ids"},
+                          str(script), shift)
+        assert done.returncode == 0, done.stderr
+        outs.append(evidence.read_evidence((tmp_path / "evidence.out").read_bytes(), "k", None))
+    assert outs[0].valid and len(outs[0].results) == 2
+    assert outs[0].results[0].startswith("requests=2 tokens=4 ids=")
+    assert outs[0].digest == outs[1].digest != outs[2].digest
+
+
+def test_trials_stop_once_the_agent_computed_something_else():
+    """measure() asks after every block; the first block with a differing agent trial ends the
+    trials (a cheat is not timed 30 times)."""
+    from executor.parts.bench.measure import measure
+    from executor.parts.bench.schedule import TrialSpec
+    from executor.parts.bench.sequential import SequentialDesign
+    from executor.parts.bench.trial import new_record
+
+    class Runner:
+        metric_info = {"lower_is_better": True}
+
+        def __call__(self, spec: TrialSpec) -> TrialRecord:
+            record = new_record(spec)
+            digest = "cheat" if spec.variant == "agent" and spec.block >= 1 else "same"
+            record.value, record.ok = 1.0, True
+            record.evidence = evidence.TrialEvidence(valid=True, digest=digest,
+                                                     input_seed=spec.block, states=[digest])
+            return record
+
+    def stop(records):
+        finding = evidence.judge_behaviour(records, "agent", "base")
+        return finding.diff if finding and finding.mismatched else None
+
+    records, verdict, stopping = measure(["base", "agent"], Runner(),
+                                         SequentialDesign(max_trials=30), warmup=0, seed=1,
+                                         min_effect=0.02, stop=stop, log=lambda _: None)
+    assert stopping.reason == "stopped" and len(records) == 4  # blocks 0 and 1, then stop
+    assert "iteration 1: reference `same`, agent `cheat`" in verdict.reason
