@@ -126,6 +126,17 @@ answers() {
   curl -sf --max-time 5 --unix-socket "$SOCKET" http://d/_ping >/dev/null 2>&1
 }
 
+# A service whose working directory was deleted (started from a checkout since removed) still
+# answers pings, but conmon fails every container start ("Failed to get working directory"):
+# stop it here, so that it is started again below, from the user's home.
+for pid in $(pgrep -u "$USER_NAME" -f "podman system service" 2>/dev/null); do
+  if readlink "/proc/$pid/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+    say "restarting $USER_NAME's podman service: its working directory was deleted"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+done
+
 if answers; then
   say "podman service of $USER_NAME answers at $SOCKET"
   echo "unix://$SOCKET"
@@ -162,8 +173,9 @@ else
   # As root, the shell moves itself into the delegated cgroup first (cgroup v2: moving a
   # process needs write access where source and target meet, which the user lacks), then
   # becomes the user; the service and its containers live there. setsid: it outlives us.
+  # cd: the service (and conmon under it) needs a working directory that outlives this run.
   setsid env CGROUP_PROCS="$CGROUP_PROCS" bash -c '[ -z "$CGROUP_PROCS" ] || echo $$ > "$CGROUP_PROCS"
-    exec "$@"' isobench-podman-service \
+    cd "$1" && shift && exec "$@"' isobench-podman-service "$HOME_DIR" \
     runuser -u "$USER_NAME" -- env -i HOME="$HOME_DIR" USER="$USER_NAME" \
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="$RUNTIME_DIR" \
     podman system service --time=0 "unix://$SOCKET" \
