@@ -63,7 +63,7 @@ def outcomes(journal) -> list[str]:
 
 def labelled(docker_engine, run_id: str, **labels: str) -> list:
     wanted = [LABEL_MANAGED, f"{LABEL_RUN}={rid(run_id)}"] + [f"{k}={v}" for k, v in labels.items()]
-    return docker_engine.containers.list(all=True, filters={"label": wanted})
+    return docker_engine.containers.list(all=True, ignore_removed=True, filters={"label": wanted})
 
 
 def status_of(state: Path, run_id: str) -> dict:

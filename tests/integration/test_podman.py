@@ -104,7 +104,7 @@ def test_sandbox_is_labelled_limited_or_says_which_limits_it_cannot(podman, podm
             if "memory" not in unenforced:
                 assert memory_max == str(256 * 1024 * 1024) and pids_max == "128"
         container_id = box.id
-    assert container_id not in {c.id for c in podman.client().containers.list(all=True)}
+    assert container_id not in {c.id for c in podman.client().containers.list(all=True, ignore_removed=True)}
     if unenforced:
         line = [x for x in capsys.readouterr().err.splitlines() if "cannot enforce" in x]
         assert line and "memory" in line[-1] and "pids" in line[-1]
@@ -139,7 +139,7 @@ def test_reaper_removes_containers_of_dead_controllers_only(podman, podman_base)
         with Sandbox(spec(podman_base, phase="alive")) as alive:
             removed = reap_orphans(client)
             assert orphan.name in removed or orphan.id not in \
-                {c.id for c in client.containers.list(all=True)}
+                {c.id for c in client.containers.list(all=True, ignore_removed=True)}
             assert alive.name not in removed and foreign.name not in removed
             assert client.containers.get(alive.id).status == "running"
     finally:
@@ -193,7 +193,7 @@ def test_podman_run_commit_of_the_demo(podman, podman_socket, tmp_path):
     options = json.loads((item / "manifest.json").read_text())
     assert '"engine": "podman"' in json.dumps(options)
     client = podman.client()
-    assert client.containers.list(all=True, filters={"label": [
+    assert client.containers.list(all=True, ignore_removed=True, filters={"label": [
         LABEL_MANAGED, f"{LABEL_RUN}={rid('podman-e2e')}"]}) == []
     # the sandbox images carry the recipes' content tags (the same on Docker: the tag hashes
     # the recipe, and isobench's base enters it by its recipe, not by its engine-local id)

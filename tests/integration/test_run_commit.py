@@ -26,7 +26,7 @@ def sigint_default() -> None:
 
 
 def labelled(docker_engine, run_id):
-    return docker_engine.containers.list(all=True, filters={"label": [
+    return docker_engine.containers.list(all=True, ignore_removed=True, filters={"label": [
         LABEL_MANAGED, f"{LABEL_RUN}={rid(run_id)}"]})
 
 

@@ -29,7 +29,7 @@ def test_container_is_labelled_limited_and_removed(docker_engine, base_image):
         assert attrs["HostConfig"]["Memory"] == 256 * 1024 * 1024
         assert attrs["HostConfig"]["PidsLimit"] == 128
         container_id = box.id
-    assert container_id not in {c.id for c in docker_engine.containers.list(all=True)}
+    assert container_id not in {c.id for c in docker_engine.containers.list(all=True, ignore_removed=True)}
 
 
 def test_exec_timeout_kills_the_whole_process_group(base_image):
@@ -91,7 +91,7 @@ def test_reaper_removes_containers_of_dead_controllers_only(docker_engine, base_
         removed = reap_orphans(docker_engine)
         # removed by this reaper, or already by another isobench process's (a shared engine)
         assert orphan.name in removed or orphan.id not in \
-            {c.id for c in docker_engine.containers.list(all=True)}
+            {c.id for c in docker_engine.containers.list(all=True, ignore_removed=True)}
         assert alive.name not in removed
         assert docker_engine.containers.get(alive.id).status == "running"
     foreign = docker_engine.containers.run(
@@ -115,6 +115,6 @@ def test_a_cancelled_attempt_ends_only_once_its_sandboxes_are_removed_and_logged
         with stop_on_cancel(cancel, rid("test-run"), "item", lines.append):
             cancel.set()  # as Ctrl-C does, then the attempt returns at once
         assert lines == ["cancelled: removed 1 sandbox(es)"]
-        assert box.id not in {c.id for c in docker_engine.containers.list(all=True)}
+        assert box.id not in {c.id for c in docker_engine.containers.list(all=True, ignore_removed=True)}
     finally:
         box.remove()
