@@ -163,11 +163,7 @@ class ClaudeCodeAgent(RoutedModel):
 
     def __init__(self, settings: ClaudeCodeSettings, prices: PriceTable | None = None,
                  verbose: bool = False, environ: dict[str, str] | None = None):
-        self.settings = settings
-        self.prices = prices
-        self.verbose = verbose
-        self.endpoint = settings.endpoint
-        self._key = settings.endpoint.api_key(environ)
+        self._hold(settings, prices, verbose, environ)
         self.bundle: AgentBundle | None = None
 
     def model_upstream(self):

@@ -231,12 +231,8 @@ class CodexAgent(RoutedModel):
 
     def __init__(self, settings: CodexSettings, prices: PriceTable | None = None,
                  verbose: bool = False, environ: dict[str, str] | None = None):
-        self.settings = settings
+        self._hold(settings, prices, verbose, environ)
         self.lock = settings.lock()
-        self.prices = prices
-        self.verbose = verbose
-        self.endpoint = settings.endpoint
-        self._key = settings.endpoint.api_key(environ)
         self.bundle: AgentBundle | None = None
 
     def info(self) -> AgentInfo:

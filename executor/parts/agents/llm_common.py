@@ -62,6 +62,15 @@ class RoutedModel:
     _key: str
     _route = None  # ModelRoute while an attempt runs through the gateway
 
+    def _hold(self, settings, prices: PriceTable | None, verbose: bool,
+              environ: dict[str, str] | None) -> None:
+        """What every routed adapter keeps from its construction: its settings, prices and
+        endpoint, the key read from `environ` (or the process's), and no bundle yet."""
+        self.settings, self.prices, self.verbose = settings, prices, verbose
+        self.endpoint = settings.endpoint
+        self._key = settings.endpoint.api_key(environ)
+        self.bundle = None
+
     def model_upstream(self):
         """The provider, with the real key: only the controller's gateway sees this."""
         from executor.parts.upstream import OPENAI_BASE_URL, Upstream

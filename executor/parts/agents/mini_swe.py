@@ -120,11 +120,7 @@ class MiniSweAgent(RoutedModel):
 
     def __init__(self, settings: MiniSweSettings, prices: PriceTable | None = None,
                  verbose: bool = False, environ: dict[str, str] | None = None):
-        self.settings = settings
-        self.prices = prices
-        self.verbose = verbose
-        self.endpoint = settings.endpoint
-        self._key = settings.endpoint.api_key(environ)
+        self._hold(settings, prices, verbose, environ)
         self.bundle: AgentBundle | None = None
 
     def info(self) -> AgentInfo:

@@ -165,12 +165,8 @@ class OpenHandsAgent(RoutedModel):
         if settings.max_iterations is not None:
             raise UserInputError("--max-steps: the openhands CLI has no step-limit option "
                                  "(its SDK stops at 500 iterations)")
-        self.settings = settings
-        self.prices = prices
-        self.verbose = verbose
+        self._hold(settings, prices, verbose, environ)
         self.python = python
-        self.endpoint = settings.endpoint
-        self._key = settings.endpoint.api_key(environ)
         self.bundle: AgentBundle | None = None
 
     def info(self) -> AgentInfo:
