@@ -23,7 +23,7 @@ from typing import Callable
 
 from pydantic import BaseModel, Field
 
-from executor.parts.bench.results import TrialRecord, timed_values
+from executor.parts.bench.results import TrialRecord, block_pairs, timed_values
 from executor.parts.bench.schedule import TrialSpec, interleaved_schedule
 from executor.parts.bench.sequential import SequentialDesign
 from executor.parts.bench.stats import Decision, Verdict, compare_variants
@@ -98,6 +98,8 @@ def decide_trials(records: list[TrialRecord], variants: list[str], *, lower_is_b
                   decided: dict[str, Decision] | None = None) -> TrialsVerdict:
     """Statistics on the timed trials; bench_failed when a variant has too few values."""
     values = {name: timed_values(records, name) for name in variants}
+    pairs = block_pairs(records, "agent", "human") if {"agent", "human"} <= set(variants) \
+        else None
     short = [name for name, vals in values.items() if len(vals) < MIN_GOOD_TRIALS]
     if short:
         failures = [t.error for t in records if not t.ok]
@@ -106,7 +108,8 @@ def decide_trials(records: list[TrialRecord], variants: list[str], *, lower_is_b
                                f"{', '.join(short)}; first error: "
                                f"{failures[0] if failures else 'none'}")
     report = compare_variants(values, lower_is_better=lower_is_better, min_effect=min_effect,
-                              alpha=alpha, seed=seed, fast_mode=fast_mode, decided=decided)
+                              alpha=alpha, seed=seed, fast_mode=fast_mode, decided=decided,
+                              human_pairs=pairs)
     return TrialsVerdict(verdict=report.verdict, reason=report.reason,
                     analysis=report.model_dump(mode="json"))
 

@@ -134,3 +134,15 @@ def timed_values(trials: list[TrialRecord], variant: str) -> list[float]:
     """The analysed values of one variant: timed (not warm-up) trials that produced a value."""
     return [t.value for t in trials if t.variant == variant and not t.warmup and t.ok
             and t.value is not None and not t.excluded]
+
+
+def block_pairs(trials: list[TrialRecord], first: str, second: str) -> list[tuple[float, float]]:
+    """(first, second) analysed values of every timed block that has both, in block order. A
+    flagged trial run again keeps its block (measure.py), so a block has one analysed value per
+    variant; should it have more, the last one counts."""
+    by_block: dict[int, dict[str, float]] = {}
+    for t in trials:
+        if t.variant in (first, second) and t.value in timed_values([t], t.variant):
+            by_block.setdefault(t.block, {})[t.variant] = t.value
+    return [(values[first], values[second]) for _, values in sorted(by_block.items())
+            if first in values and second in values]

@@ -20,13 +20,15 @@ which is exactly where BCa's bias correction misbehaves (and it returns nan on d
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
 from executor.parts.bench.modes import MIN_FAST, ModeSplit, share_p_value, split_modes
+from executor.parts.bench.paired import (MIN_PAIRS, PairedBlocks, block_speedups,
+                                         hodges_lehmann, signed_rank_p, usable_pairs)
 
 # alpha 0.05: on an A/A pair we accept at most a 5% chance of calling identical code changed.
 # Both one-sided tests (better, worse) run at alpha/2 so that their sum, the chance of *any*
@@ -54,6 +56,7 @@ VARIANTS = ("base", "human", "agent", "base2")
 # is too small to compare at any alpha a look may spend.
 MIN_FAST_VALUES = MIN_FAST  # the fewest fast-mode values a decision uses (modes.py)
 FAST_MODE = "fast_mode_median"
+PAIRED_BLOCKS = "paired_blocks_hodges_lehmann"  # agent/human on the schedule's blocks (paired.py)
 # (candidate, baseline): "candidate better than baseline" when the speedup is above 1.
 PAIRS = (("human", "base"), ("agent", "base"), ("agent", "human"), ("base2", "base"))
 
@@ -104,6 +107,9 @@ class Comparison(BaseModel):
     p_equivalent: float | None = Field(default=None, description="TOST p-value: the larger of "
                                        "two one-sided Mann-Whitney tests against the margin's "
                                        "two ends; None without a margin.")
+    paired: PairedBlocks | None = Field(default=None, description="Set when the comparison "
+                                        "was made on the schedule's blocks (paired.py): the "
+                                        "speedup is then the Hodges-Lehmann per-block speedup.")
 
 
 class Decision(BaseModel):
@@ -115,7 +121,9 @@ class Decision(BaseModel):
     min_effect: float = Field(description="Equivalence margin used: 0.02 means 2%.")
     alpha: float = Field(description="Total false-change rate allowed (alpha/2 per side).")
     statistic: str = Field(default="median", description="What was compared: median (all "
-                           "trial values) or fast_mode_median (each variant's fast mode).")
+                           "trial values), fast_mode_median (each variant's fast mode) or "
+                           "paired_blocks_hodges_lehmann (agent/human per block, "
+                           "paired.py).")
     look: int | None = Field(default=None, description="Sequential trials: the look (from 1) "
                              "this verdict was reached at; None in a fixed design.")
     trials_per_variant: int | None = Field(default=None, description="Sequential trials: "
@@ -281,7 +289,8 @@ def _numbers(c: Comparison) -> str:
 
 def decide_human_match(agent: Sequence[float], human: Sequence[float], lower_is_better: bool,
                        min_effect: float = DEFAULT_MIN_EFFECT, alpha: float = DEFAULT_ALPHA,
-                       seed: int = 0, fraction: float = HUMAN_FRACTION) -> Decision:
+                       seed: int = 0, fraction: float = HUMAN_FRACTION,
+                       pairs: Sequence[tuple[float, float]] | None = None) -> Decision:
     """agent/human as an interval verdict on "does the agent reach `fraction` of the human?"
 
       improved       the agent beats the human (decide(): rank test and interval, margin m)
@@ -294,14 +303,59 @@ def decide_human_match(agent: Sequence[float], human: Sequence[float], lower_is_
     the other side of `fraction`: an agent exactly as fast as the human is never called
     below_human by noise more often than that, and one at 0.91 of the human is called
     matches_human at most alpha/2 of the time (in practice far less: 0.91 is 4 points away).
+
+    `pairs`: (agent, human) values of the schedule's blocks. The statistic is then the
+    Hodges-Lehmann per-block speedup and the tests are signed-rank tests (paired.py says why),
+    and with fewer than paired.MIN_PAIRS usable blocks nothing is decided. Without pairs (values
+    that come from no schedule): the ratio of medians and rank-sum tests.
     """
     comparison = speedup(agent, human, lower_is_better, 1 - alpha, seed, margin=min_effect)
-    decision = decide(comparison, min_effect, alpha)
+    if pairs is not None:
+        used, chosen = usable_pairs(pairs, lower_is_better)
+        if len(used) >= MIN_PAIRS:
+            return _paired_human_match(block_speedups(used, lower_is_better), chosen,
+                                       lower_is_better, min_effect, alpha, fraction)
+        # Not the unpaired rule instead: on 5 trials a side with a slow mode in the mix its
+        # rank-sum test once called an agent at 0.91 of the human better than the human.
+        return Decision(verdict=Verdict.INCONCLUSIVE, comparison=comparison,
+                        min_effect=min_effect, alpha=alpha, statistic=PAIRED_BLOCKS,
+                        reason=f"{_numbers(comparison)}: {len(used)} usable blocks with both "
+                               f"the agent and the human, fewer than the {MIN_PAIRS} a paired "
+                               f"decision needs")
+    cand, base = _values(agent), _values(human)
+    return _human_match(comparison, min_effect, alpha, fraction,
+                        lambda above: p_beyond(cand, base, lower_is_better, fraction, above))
+
+
+def _paired_human_match(speedups: np.ndarray, chosen: PairedBlocks, lower_is_better: bool,
+                        min_effect: float, alpha: float, fraction: float) -> Decision:
+    point, low, high = hodges_lehmann(speedups, 1 - alpha)
+    upper, lower = 1 + min_effect, 1 / (1 + min_effect)
+    comparison = Comparison(
+        lower_is_better=lower_is_better, speedup=point, ci_low=low, ci_high=high,
+        confidence=1 - alpha, p_better=signed_rank_p(speedups, 1.0),
+        p_worse=signed_rank_p(speedups, 1.0, above=False), n_candidate=speedups.size,
+        n_baseline=speedups.size, margin=min_effect,
+        p_equivalent=max(signed_rank_p(speedups, lower),
+                         signed_rank_p(speedups, upper, above=False)),
+        paired=chosen)
+    decision = _human_match(comparison, min_effect, alpha, fraction,
+                            lambda above: signed_rank_p(speedups, fraction, above))
+    decision.statistic = PAIRED_BLOCKS
+    left_out = (f", {chosen.left_out} far off the median left out (one trial of each in "
+                f"another mode)" if chosen.left_out else "")
+    decision.reason += f" [paired: {chosen.used} of {chosen.blocks} blocks{left_out}]"
+    return decision
+
+
+def _human_match(c: Comparison, min_effect: float, alpha: float, fraction: float,
+                 p_beyond_fraction: Callable[[bool], float]) -> Decision:
+    """The verdict of decide_human_match on a built comparison; `p_beyond_fraction(above)` is
+    the one-sided p that the speedup is above (below) `fraction`."""
+    decision = decide(c, min_effect, alpha)
     if decision.verdict is Verdict.IMPROVED:
         decision.reason += "; beats the human"
         return decision
-    c = comparison
-    cand, base = _values(agent), _values(human)
 
     def made(verdict: Verdict, why: str) -> Decision:
         return Decision(verdict=verdict, reason=f"{_numbers(c)}: {why}", comparison=c,
@@ -309,10 +363,9 @@ def decide_human_match(agent: Sequence[float], human: Sequence[float], lower_is_
 
     if c.ci_low is None or c.ci_high is None:
         return made(Verdict.INCONCLUSIVE, "fewer than 2 trials on a side, no interval")
-    if c.ci_low >= fraction and p_beyond(cand, base, lower_is_better, fraction) < alpha / 2:
+    if c.ci_low >= fraction and p_beyond_fraction(True) < alpha / 2:
         return made(Verdict.MATCHES_HUMAN, f"interval above {fraction:.0%} of the human")
-    if c.ci_high < fraction and \
-            p_beyond(cand, base, lower_is_better, fraction, above=False) < alpha / 2:
+    if c.ci_high < fraction and p_beyond_fraction(False) < alpha / 2:
         return made(Verdict.BELOW_HUMAN, f"interval below {fraction:.0%} of the human")
     return made(Verdict.INCONCLUSIVE, f"interval straddles {fraction:.0%} of the human: "
                                       f"whether it matches is undecided")
@@ -374,13 +427,16 @@ def decide_fast_modes(candidate: ModeSplit, baseline: ModeSplit, lower_is_better
 def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_better: bool,
                      min_effect: float = DEFAULT_MIN_EFFECT, alpha: float = DEFAULT_ALPHA,
                      seed: int = 0, fast_mode: bool = False,
-                     decided: dict[str, Decision] | None = None) -> ComparisonReport:
+                     decided: dict[str, Decision] | None = None,
+                     human_pairs: Sequence[tuple[float, float]] | None = None
+                     ) -> ComparisonReport:
     """Summaries, every meaningful pair, and the overall verdict for the agent (or the human
     when there is no agent). Variant names: base (required), human, agent, base2 (A/A).
 
     fast_mode: split each variant into modes (modes.py) and decide each pair on the fast modes
     (decide_fast_modes); summaries stay over all values. `decided`: pairs already decided at an
-    earlier look of a sequential design; they are kept as they are (measure.py)."""
+    earlier look of a sequential design; they are kept as they are (measure.py). `human_pairs`:
+    the (agent, human) values of each block that has both, for the paired agent/human rule."""
     unknown = set(samples_by_variant) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
@@ -396,12 +452,13 @@ def compare_variants(samples_by_variant: dict[str, Sequence[float]], lower_is_be
         if decided and f"{cand}/{base}" in decided:
             return decided[f"{cand}/{base}"]
         if (cand, base) == ("agent", "human"):
-            # The human-match question on all values, never on fast modes: each variant's
-            # split has its own boundary, and one variant split while the other is not
-            # compares a fast mode with a whole (identical code measured 1.2-1.4x "faster"
-            # than itself on the loaded development machine).
+            # The human-match question never on each variant's own fast mode: each split
+            # has its own boundary, and one variant split while the other is not compares a
+            # fast mode with a whole (identical code measured 1.2-1.4x "faster" than itself
+            # on the loaded development machine). Paired blocks share one boundary (paired.py).
             return decide_human_match(samples_by_variant[cand], samples_by_variant[base],
-                                      lower_is_better, min_effect, alpha, seed)
+                                      lower_is_better, min_effect, alpha, seed,
+                                      pairs=human_pairs)
         if splits is not None:
             return decide_fast_modes(splits[cand], splits[base], lower_is_better, min_effect,
                                      alpha, seed)
