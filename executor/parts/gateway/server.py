@@ -39,8 +39,7 @@ from executor.parts.gateway.budget import Budgets, Spend, budget_error_body
 from executor.parts.gateway.limiter import Limits, SharedLimiter
 from executor.parts.gateway.record import (CallRecord, RecordWriter, body_sha256, normalise_usage,
                                      usage_in, usage_in_sse)
-from executor.parts.gateway.replay import ReplaySource
-from executor.parts.gateway.responses import replay_key
+from executor.parts.gateway.replay import ReplaySource, replay_key
 from executor.parts.gateway.upstream import ModelRoute, Upstream
 from executor.core.redact import Redactor
 
@@ -264,7 +263,8 @@ class Gateway:
         body = _parse(raw)
         call = CallRecord(seq=lease.next_seq(), method=request.method, path=tail, status=0,
                           request_sha256=body_sha256(raw),
-                          replay_key=replay_key(tail, raw),
+                          # keyed after redaction: the attempt token is new each attempt
+                          replay_key=replay_key(tail, lease.redactor.bytes(raw)),
                           stream=bool(isinstance(body, dict) and body.get("stream")),
                           model=body.get("model") if isinstance(body, dict) else None)
         if self.options.keep_bodies and raw:
