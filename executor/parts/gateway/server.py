@@ -271,7 +271,7 @@ class Gateway:
             call.request_body = _redacted(lease.redactor, body, raw)
         try:
             if lease.replay is not None:
-                return await self._replayed(lease, call)
+                return await self._replayed(lease, call, speaks)
             refused = self._over_budget(lease)
             if refused is not None:
                 call.gateway_error = "budget_exhausted"
@@ -290,10 +290,14 @@ class Gateway:
                 return budget_error_body(scope, spent)
         return None
 
-    async def _replayed(self, lease: Lease, call: CallRecord) -> web.StreamResponse:
+    async def _replayed(self, lease: Lease, call: CallRecord,
+                        speaks: bool = False) -> web.StreamResponse:
         answer = lease.replay.answer(call.path, call.request_sha256, call.replay_key)
         if answer.call is None:
             call.gateway_error = "replay_mismatch"
+            if speaks:  # the refusal in the dialect of the request, as the gateway's own
+                answer.body = json.dumps(anthropic.error_body(
+                    answer.status, json.loads(answer.body)["error"]["message"])).encode()
         else:
             call.usage, call.upstream_statuses = answer.call.usage, [answer.status]
             self._account(lease, call)
