@@ -140,3 +140,14 @@ def test_the_fixtures_hold_no_key_or_token():
     for run in ("a", "b"):
         text = (FIXTURES / f"run_{run}_last_request.json").read_text()
         assert "sk-ant-" not in text and "isobench-attempt-" not in text
+
+
+def test_a_path_of_the_agents_own_makes_no_word_an_id():
+    a = recorded("a")
+    result = next(b for b in texts(a) if "waited" in str(b.get("content")))
+    result["content"] = "see /workspace/repo/tasks/run.py and /tmp/claude-x/tasks/run.output; run"
+    assert "run" not in minted_ids(a)
+    walked = copy.deepcopy(a)
+    next(b for b in texts(walked) if "tasks/run.py" in str(b.get("content")))["content"] = \
+        result["content"].replace("run", "walk")
+    assert key(walked) != key(a)

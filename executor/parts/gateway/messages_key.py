@@ -39,12 +39,12 @@ from typing import Any
 MESSAGES_PATHS = ("messages", "messages/count_tokens")
 PER_RUN_TOP = ("metadata",)
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-# Where Claude Code names an id it minted: the session directory of its files and the file
-# (or background task) id inside it.
-MINTED_IDS = (
-    re.compile(rf"(?:/\.claude/projects|/claude-\d+)/[^/\s\"]+/({_UUID})/"),
-    re.compile(r"/(?:tool-results|tasks)/([A-Za-z0-9_-]+)\.\w+"),
-)
+# Where Claude Code names an id it minted: the session directory of its files (under its
+# projects directory in $HOME, or /tmp/claude-<uid>, then the working directory's slug) and
+# the file or background task id inside it. Anchored on the whole path, so that a path of the
+# agent's own (`src/tasks/run.py`) never makes a word of the body an "id".
+MINTED_PATH = re.compile(rf"(?:/\.claude/projects|/claude-\d+)/[^/\s\"]+/({_UUID})/"
+                         r"(?:(?:tool-results|tasks)/([A-Za-z0-9_-]+)\.\w+)?")
 PER_RUN_TEXT = (
     (re.compile(r"Today's date is \d{4}-\d{2}-\d{2}\."), "Today's date is *."),
     (re.compile(r"OS Version: [^\n]*"), "OS Version: *"),
@@ -84,8 +84,8 @@ def minted_ids(body: dict[str, Any]) -> list[str]:
     """The per-run ids of this body, in order of first appearance (metadata's first)."""
     found = dict.fromkeys(metadata_ids(body))
     for text in _strings({k: v for k, v in body.items() if k not in PER_RUN_TOP}):
-        for pattern in MINTED_IDS:
-            found.update(dict.fromkeys(pattern.findall(text)))
+        for match in MINTED_PATH.finditer(text):
+            found.update(dict.fromkeys(g for g in match.groups() if g))
     return list(found)
 
 
