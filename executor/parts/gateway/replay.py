@@ -2,9 +2,9 @@
 
 A deterministic agent (the script agent, an LLM agent at temperature 0 with the same prompt)
 sends the same requests again; each must match the recorded one (path, and body sha256 or the
-replay key below) or the gateway answers a 400 `replay_mismatch`, so a diverging rerun fails loudly instead of being fed
-answers to questions it did not ask. Used by `isobench run-commit --gateway-replay RECORD` and by
-reruns (`replay_from(path)`).
+replay key below) or the gateway answers a 400 `replay_mismatch`, so a diverging rerun fails
+loudly instead of being fed answers to questions it did not ask. Used by `isobench run-commit
+--gateway-replay RECORD` and by reruns (`replay_from(path)`).
 
 Clients that mint values per run (ids, dates) send other bytes when they repeat themselves; a
 Responses request (Codex: gateway/responses.py) and a Messages request (Claude Code:
