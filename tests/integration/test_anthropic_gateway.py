@@ -162,3 +162,39 @@ def test_budget_refusal_is_anthropic_shaped_and_replay_serves_the_record(tmp_pat
     assert again[0] == 200 and again[2] == first[2]
     [replayed] = read_calls(tmp_path / "again.jsonl")
     assert replayed.tokens.input_tokens == 900 and replayed.tokens.output_tokens == 200
+
+
+def test_a_record_replays_to_a_client_with_another_session_but_not_to_another_request(
+        tmp_path):
+    """Claude Code sends its device and session ids in metadata.user_id, new every run, and
+    an agent that prints its environment sends its attempt token, new every attempt: the
+    replay key of a Messages request sets both aside (gateway/messages_key.py, taken after
+    the redactor), so the record serves the rerun; a request that asks something else is
+    refused in Anthropic's shape."""
+    def asked(n: int, token: str, **extra) -> dict:
+        user_id = json.dumps({"device_id": f"{n}" * 64, "account_uuid": "",
+                              "session_id": f"{n}" * 8 + "-0000-4000-8000-" + "0" * 12})
+        said = f"fix it\n(env: ANTHROPIC_API_KEY={token})"
+        return message(messages=[{"role": "user", "content": said}],
+                       metadata={"user_id": user_id}, **extra)
+
+    record = tmp_path / "calls.jsonl"
+    with ScriptedLLM(LlmScript(turns=[reply("recorded answer")], api_key=SecretStr(KEY))) as llm, \
+            Gateway() as gw, gw.leased(record, upstream=upstream(llm)) as lease:
+        first = post(gw.base_url + "/messages", asked(1, lease.token), lease.token)
+    assert first[0] == 200 and b"recorded answer" in first[2]
+    with Gateway() as gw:
+        with gw.leased(tmp_path / "again.jsonl", replay=replay_from(record)) as lease:
+            again = post(gw.base_url + "/messages", asked(2, lease.token), lease.token)
+        with gw.leased(tmp_path / "other.jsonl", replay=replay_from(record)) as lease:
+            other = post(gw.base_url + "/messages", asked(2, lease.token, system="Be brief."),
+                         lease.token)
+    assert again[0] == 200 and again[2] == first[2]
+    [served] = read_calls(tmp_path / "again.jsonl")
+    assert served.replay_key == read_calls(record)[0].replay_key
+    assert served.request_sha256 != read_calls(record)[0].request_sha256
+    body = json.loads(other[2])
+    assert other[0] == 400 and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"].startswith("replay: call 1 differs from the record")
+    assert read_calls(tmp_path / "other.jsonl")[0].gateway_error == "replay_mismatch"

@@ -202,3 +202,55 @@ def test_the_key_is_nowhere(docker_engine, base_image, tmp_path):
     hits["bundle image"] = [name for name, form in forms.items() if form in shown]
     print(f"\nkey search (text, base64, hex): {hits}")
     assert hits == {"model traffic": [], "console": [], "state": [], "bundle image": []}
+
+
+def test_a_recorded_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,
+                                                              tmp_path):
+    """Claude Code mints a session id, a device id and ids for the files it keeps (a large
+    output saved under its session directory) every run, so a rerun's requests are other
+    bytes; the gateway's replay key for Messages sets exactly those aside
+    (gateway/messages_key.py). The rerun is served from the record alone: the model server
+    it is pointed at stays up and receives nothing, and it has no key."""
+    import hashlib
+
+    from executor.parts.gateway.record import read_calls
+
+    big = f"cd {REPO} && seq 1 60000"  # over Claude Code's limit: saved to a file, named
+    out, item, _ = run_claude(tmp_path, [bash(big, "Looking."), bash(EDIT), DONE], "cc-recorded")
+    assert out.returncode == 0, out.stderr[-3000:]
+    table_row("recorded for replay", out, item)
+    record = item / "attempt-1" / "model_calls.jsonl"
+    recorded = read_calls(record)
+    assert "/tool-results/" in json.dumps(recorded[1].request_body)  # a minted path was sent
+    run_id = rid("cc-replayed")
+    with ScriptedLLM(LlmScript(turns=[], api_key=SecretStr(KEY), models=[MODEL])) as idle:
+        again_out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "claude-code",
+                            "--model", MODEL, "--base-url", idle.base_url,
+                            "--api-key-env", KEY_ENV, "--gateway-replay", str(record),
+                            "--state-dir", str(tmp_path / "state"), "--run-id", run_id,
+                            "--skip-bench", "--retry-wait-max", "0", "--max-steps", "10",
+                            env={KEY_ENV: ""})
+        reached = idle.requests
+    again = tmp_path / "state" / "runs" / "demo" / "claude-code" / MODEL / run_id / "demo-0000"
+    row = table_row("replayed offline (server idle, no key)", again_out, again)
+    print(f"\nreplay rerun: exit {again_out.returncode}, ending {row['ending']}, patch bytes "
+          f"{row['patch_bytes']}, requests that reached the server {len(reached)}")
+    assert again_out.returncode == 0, again_out.stderr[-3000:]
+    assert reached == []
+    patches = [(d / "model_patch.diff").read_bytes() for d in (item, again)]
+    assert patches[0] and hashlib.sha256(patches[0]).digest() == hashlib.sha256(
+        patches[1]).digest()
+    [attempt] = attempts(again)
+    assert attempt["agent_outcome"] == "finished"
+    assert attempt["model_traffic"]["calls"] == len(recorded) == 3
+    assert attempt["model_traffic"]["answered_ok"] == 3
+    replayed = read_calls(again / "attempt-1" / "model_calls.jsonl")
+    # Every request was other bytes than the recorded one, and had the recorded key.
+    assert [c.replay_key for c in replayed] == [c.replay_key for c in recorded]
+    assert all(c.replay_key for c in replayed) and not any(c.gateway_error for c in replayed)
+    assert not {c.request_sha256 for c in replayed} & {c.request_sha256 for c in recorded}
+    forms = key_forms(KEY)
+    hits = [f"{p.relative_to(tmp_path)}:{name}" for p in (tmp_path / "state").rglob("*")
+            if p.is_file() for name, form in forms.items() if form.encode() in p.read_bytes()]
+    hits += [name for name, form in forms.items() if form in again_out.stdout + again_out.stderr]
+    assert hits == []

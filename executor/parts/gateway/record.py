@@ -51,8 +51,9 @@ class CallRecord(BaseModel):
     request_sha256: str = Field(description="sha256 of the request body as received "
                                             "(replay matches on it).")
     replay_key: str | None = Field(
-        default=None, description="Responses requests: sha256 of the body less the values a "
-        "client mints per run (gateway/responses.py); replay matches on it too.")
+        default=None, description="Responses and Messages requests: sha256 of the body less "
+        "the values a client mints per run (gateway/responses.py, gateway/messages_key.py); "
+        "replay matches on it too.")
     request_body: Any = Field(default=None, description="Request body (redacted), if kept.")
     response_type: str = Field(default="application/json", description="Content type answered.")
     response_body: Any = Field(default=None, description="Response body (redacted; SSE as "

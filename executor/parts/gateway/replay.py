@@ -1,10 +1,14 @@
 """Replay: an attempt's recorded model responses served again, in order, with no upstream.
 
 A deterministic agent (the script agent, an LLM agent at temperature 0 with the same prompt)
-sends the same requests again; each must match the recorded one (path and body sha256) or the
-gateway answers a 400 `replay_mismatch`, so a diverging rerun fails loudly instead of being fed
-answers to questions it did not ask. Used by `isobench run-commit --gateway-replay RECORD` and by
-reruns (`replay_from(path)`).
+sends the same requests again; each must match the recorded one (path, and body sha256 or the
+replay key below) or the gateway answers a 400 `replay_mismatch`, so a diverging rerun fails
+loudly instead of being fed answers to questions it did not ask. Used by `isobench run-commit
+--gateway-replay RECORD` and by reruns (`replay_from(path)`).
+
+Clients that mint values per run (ids, dates) send other bytes when they repeat themselves; a
+Responses request (Codex: gateway/responses.py) and a Messages request (Claude Code:
+gateway/messages_key.py) also match by a replay key that sets exactly those aside.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ import threading
 from pathlib import Path
 
 from executor.core.errors import UserInputError
+from executor.parts.gateway import messages_key, responses
 from executor.parts.gateway.record import CallRecord, read_calls
+
+
+def replay_key(path: str, raw: bytes) -> str | None:
+    """The replay key of a Responses or Messages request (the body less its per-run values);
+    None for other requests, which match by body sha256 alone."""
+    return responses.replay_key(path, raw) or messages_key.replay_key(path, raw)
 
 
 class ReplayAnswer:
@@ -40,7 +51,7 @@ class ReplaySource:
 
     def answer(self, path: str, request_sha256: str, key: str | None = None) -> ReplayAnswer:
         """The next recorded answer, if this request is the recorded one: the same body, or
-        for a Responses request the same replay key (gateway/responses.py)."""
+        for a Responses or Messages request the same replay key (`replay_key`)."""
         with self._lock:
             if self._next >= len(self.calls):
                 return _error(f"replay: the record has no call left ({len(self.calls)} "

@@ -39,8 +39,7 @@ from executor.parts.gateway.budget import Budgets, Spend, budget_error_body
 from executor.parts.gateway.limiter import Limits, SharedLimiter
 from executor.parts.gateway.record import (CallRecord, RecordWriter, body_sha256, normalise_usage,
                                      usage_in, usage_in_sse)
-from executor.parts.gateway.replay import ReplaySource
-from executor.parts.gateway.responses import replay_key
+from executor.parts.gateway.replay import ReplaySource, replay_key
 from executor.parts.gateway.upstream import ModelRoute, Upstream
 from executor.core.redact import Redactor
 
@@ -264,14 +263,15 @@ class Gateway:
         body = _parse(raw)
         call = CallRecord(seq=lease.next_seq(), method=request.method, path=tail, status=0,
                           request_sha256=body_sha256(raw),
-                          replay_key=replay_key(tail, raw),
+                          # keyed after redaction: the attempt token is new each attempt
+                          replay_key=replay_key(tail, lease.redactor.bytes(raw)),
                           stream=bool(isinstance(body, dict) and body.get("stream")),
                           model=body.get("model") if isinstance(body, dict) else None)
         if self.options.keep_bodies and raw:
             call.request_body = _redacted(lease.redactor, body, raw)
         try:
             if lease.replay is not None:
-                return await self._replayed(lease, call)
+                return await self._replayed(lease, call, speaks)
             refused = self._over_budget(lease)
             if refused is not None:
                 call.gateway_error = "budget_exhausted"
@@ -290,10 +290,14 @@ class Gateway:
                 return budget_error_body(scope, spent)
         return None
 
-    async def _replayed(self, lease: Lease, call: CallRecord) -> web.StreamResponse:
+    async def _replayed(self, lease: Lease, call: CallRecord,
+                        speaks: bool = False) -> web.StreamResponse:
         answer = lease.replay.answer(call.path, call.request_sha256, call.replay_key)
         if answer.call is None:
             call.gateway_error = "replay_mismatch"
+            if speaks:  # the refusal in the dialect of the request, as the gateway's own
+                answer.body = json.dumps(anthropic.error_body(
+                    answer.status, json.loads(answer.body)["error"]["message"])).encode()
         else:
             call.usage, call.upstream_statuses = answer.call.usage, [answer.status]
             self._account(lease, call)

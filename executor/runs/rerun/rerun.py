@@ -115,9 +115,10 @@ def rerun_bundle(path: Path, options: RerunOptions, log: Log = print) -> RerunRe
         if options.agent and index.agent not in OFFLINE_AGENTS:
             raise UserInputError(
                 f"--agent reruns offline agents ({', '.join(OFFLINE_AGENTS)}); {index.agent} "
-                f"talks to a model, and replaying its recorded traffic needs the model gateway's "
-                f"replay, which this build does not have; rerun without --agent to re-measure "
-                f"its recorded patches")
+                f"talks to a model: replay an item's recorded traffic with `isobench run-commit "
+                f"SHA --agent {index.agent} --gateway-replay items/<item>/model_calls.jsonl` "
+                f"(the bundle holds it), or rerun without --agent to re-measure its recorded "
+                f"patches")
         key = RunKey(task=index.task, agent=index.agent, model=index.model,
                      run_id=options.run_id)
         layout = StateLayout(root=options.state_dir)
