@@ -11,22 +11,22 @@ analysis a randomised complete block design calls for, and it is what makes "ide
 matches the human" decidable against a 95% margin with the trials a benchmark takes.
 
 Modes. Fresh processes of identical code run at one of two speeds (modes.py). A block where one
-variant drew the slow mode and the other the fast one gives a ratio of about 0.7 or 1.4 that
-says nothing about the code. Splitting the values themselves into modes does not find such
-blocks here: the load that pairing cancels also smears the values, so the gap between the modes
-closes (it did on the demo). The ratios show them plainly instead: a bulk around the true
-speedup, and blocks far off it on either side. A block is left out when its log speedup lies
-further from the median than FAR_SIGMAS robust standard deviations of the ratios and MIN_FAR
-(5%); of normal data, FAR_SIGMAS leaves out about one value in a million. Leaving them out is
-safe only when both variants fall slow equally often: when the far blocks lean to one side
-(a binomial test at 5%), the agent (or the human) is slow more often, that is part of the
-difference, and every block is used.
+variant drew the slow mode and the other the fast one gives a ratio of about 0.7 or 1.45 that
+says nothing about the code (on the demo under load two blocks in five were such). So the
+agent's and the human's values are split into a fast and a slow mode together, at one boundary
+(_two_modes: the split of the log values that separates them most, taken only when the two
+modes stand SEPARATION apart in Ashman's D, the distance of their means in their pooled
+standard deviation), and the discordant blocks, one trial in each mode, are left out. Leaving
+them out is safe only when both variants fall slow equally often: when the discordant blocks
+lean to one side (McNemar's exact test at 1%), the agent (or the human) is slow more
+often, that is part of the difference, and every block is used. Taken from the ratios instead
+(blocks far off the bulk), the rule failed: when one kind of discordant block outnumbers the
+concordant ones, their cluster looks like the bulk.
 
 The statistic is the Hodges-Lehmann estimate of the per-block speedup, with the exact interval
 the signed-rank test inverts to; the tests are Wilcoxon signed-rank tests on the log speedups,
 shifted by the bound each one tests (0 for better or worse; log of the margin's ends for TOST; log HUMAN_FRACTION for
-non-inferiority). Fewer than MIN_PAIRS usable blocks: the unpaired rule decides
-(stats.decide_human_match), as it did for every benchmark before blocks were paired.
+non-inferiority). Fewer than MIN_PAIRS usable blocks decide nothing (stats.decide_human_match).
 """
 
 from __future__ import annotations
@@ -38,18 +38,21 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from executor.parts.bench.modes import MIN_GAP
 
-# With 6 pairs the smallest one-sided signed-rank p is 1/64: enough for the last looks' levels
-# only when alpha is generous; fewer pairs are left to the unpaired rule.
+
+# With 6 pairs the smallest one-sided signed-rank p is 1/64; fewer decide nothing (stats.py).
 MIN_PAIRS = 6
-# Far blocks (module doc): 5 robust sigmas, as modes.GAP_SIGMAS, and at least 5%, as modes.MIN_GAP.
-FAR_SIGMAS = 5.0
-MIN_FAR = math.log(1.05)
-MAD_TO_SIGMA = 1.4826
-# The guard on the far blocks' sides runs at a fixed 5%, not at a look's level: it decides which
-# blocks are compared, and a lenient guard (one that keeps every block more often) only costs
-# power.
-BALANCE_ALPHA = 0.05
+# Ashman's D of the two modes: 5 (means 5 pooled sigmas apart) splits one normal mode falsely
+# in about 2% of 20 values and almost never in 40, and a false split costs only power (the
+# blocks it calls discordant straddle its boundary either way); the demo's modes stood 6-10
+# apart.
+SEPARATION = 5.0
+MIN_MODE = 2  # values in the smaller mode: one far value is an outlier, not a mode
+# The guard on the discordant blocks runs at a fixed 1%, not at a look's level: it decides which
+# blocks are compared. At 5% it kept every block of identical code in one demo benchmark of
+# seven (discordant 3 against 10 by chance), and then the far ratios made it undecided.
+BALANCE_ALPHA = 0.01
 
 
 class PairedBlocks(BaseModel):
@@ -57,14 +60,15 @@ class PairedBlocks(BaseModel):
 
     blocks: int = Field(description="Blocks with a timed value of both the agent and the human.")
     used: int = Field(description="Blocks compared.")
-    far_agent_slow: int = Field(default=0, description="Far blocks where the agent was slow "
-                                "(left out unless the sides are unbalanced).")
-    far_human_slow: int = Field(default=0, description="Far blocks where the human was slow.")
-    far_limit: float | None = Field(default=None, description="The distance from the median "
-                                    "speedup, as a factor (1.12: 12%), beyond which a block is "
-                                    "far; None with fewer than MIN_PAIRS blocks.")
-    balance_p: float | None = Field(default=None, description="Two-sided binomial p that far "
-                                    "blocks fall on either side equally; None without any.")
+    boundary: float | None = Field(default=None, description="The value between the fast and "
+                                   "the slow mode, in the metric's unit; None with one mode.")
+    separation: float | None = Field(default=None, description="Ashman's D of the two modes.")
+    agent_slow_only: int = Field(default=0, description="Discordant blocks: the agent's trial "
+                                 "in the slow mode, the human's in the fast one.")
+    human_slow_only: int = Field(default=0, description="Discordant blocks the other way.")
+    balance_p: float | None = Field(default=None, description="McNemar's exact p that the "
+                                    "discordant blocks fall either way equally; None without "
+                                    "any.")
 
     @property
     def left_out(self) -> int:
@@ -75,40 +79,49 @@ def usable_pairs(pairs: Sequence[tuple[float, float]], lower_is_better: bool
                  ) -> tuple[list[tuple[float, float]], PairedBlocks]:
     """The (agent, human) pairs to compare and how they were chosen (module doc)."""
     pairs = list(pairs)
-    if len(pairs) < MIN_PAIRS:
-        return pairs, PairedBlocks(blocks=len(pairs), used=len(pairs))
-    logs = np.log(block_speedups(pairs, lower_is_better))
-    center, limit = _bulk(logs)
-    agent_slow = logs < center - limit  # speedup < 1 beyond the bulk: the agent ran slow
-    human_slow = logs > center + limit
-    chosen = PairedBlocks(blocks=len(pairs), used=len(pairs), far_limit=math.exp(limit),
-                          far_agent_slow=int(agent_slow.sum()),
-                          far_human_slow=int(human_slow.sum()))
-    far = chosen.far_agent_slow + chosen.far_human_slow
-    if far == 0:
+    chosen = PairedBlocks(blocks=len(pairs), used=len(pairs))
+    found = _two_modes([v for pair in pairs for v in pair])
+    if found is None:
         return pairs, chosen
-    chosen.balance_p = float(stats.binomtest(chosen.far_agent_slow, far).pvalue)
+    chosen.boundary, chosen.separation = found
+
+    def slow(value: float) -> bool:
+        return value > chosen.boundary if lower_is_better else value < chosen.boundary
+
+    modes = [(slow(a), slow(h)) for a, h in pairs]
+    chosen.agent_slow_only = sum(a and not h for a, h in modes)
+    chosen.human_slow_only = sum(h and not a for a, h in modes)
+    discordant = chosen.agent_slow_only + chosen.human_slow_only
+    if discordant == 0:
+        return pairs, chosen
+    chosen.balance_p = float(stats.binomtest(chosen.agent_slow_only, discordant).pvalue)
     if chosen.balance_p < BALANCE_ALPHA:
         return pairs, chosen
-    keep = ~(agent_slow | human_slow)
-    chosen.used = int(keep.sum())
-    return [pair for pair, kept in zip(pairs, keep) if kept], chosen
+    kept = [pair for pair, (a, h) in zip(pairs, modes) if a == h]
+    chosen.used = len(kept)
+    return kept, chosen
 
 
-def _bulk(logs: np.ndarray, rounds: int = 5) -> tuple[float, float]:
-    """(median, far limit) of the bulk of log speedups. The robust sigma of all blocks is
-    inflated by the far ones themselves (a third of the blocks, at 20% slow processes), so it is
-    taken again on the blocks inside the limit until the limit settles."""
-    inside = logs
-    for _ in range(rounds):
-        center = float(np.median(inside))
-        sigma = MAD_TO_SIGMA * float(np.median(np.abs(inside - center)))
-        limit = max(FAR_SIGMAS * sigma, MIN_FAR)
-        kept = logs[np.abs(logs - center) <= limit]
-        if kept.size == inside.size or kept.size < MIN_PAIRS:
-            break
-        inside = kept
-    return center, limit
+def _two_modes(values: Sequence[float]) -> tuple[float, float] | None:
+    """(boundary, separation) of a fast and a slow mode in `values`, or None for one mode: the
+    cut of the sorted log values with the largest between-mode variance (Otsu's), kept when
+    Ashman's D of the two sides reaches SEPARATION and the modes are MIN_GAP apart."""
+    s = np.sort(np.log(np.asarray(values, dtype=float)))
+    if s.size < 2 * MIN_MODE + 2:
+        return None
+    best, cut = -1.0, 0
+    for k in range(MIN_MODE, s.size - MIN_MODE + 1):
+        between = k * (s.size - k) * (s[k:].mean() - s[:k].mean()) ** 2
+        if between > best:
+            best, cut = between, k
+    low, high = s[:cut], s[cut:]
+    spread = math.sqrt(low.var(ddof=1) + high.var(ddof=1))
+    distance = float(high.mean() - low.mean())
+    separation = math.inf if spread == 0 else math.sqrt(2) * distance / spread
+    if separation < SEPARATION or distance < MIN_GAP:
+        return None
+    # which side is slow (high latency, low throughput) is the caller's to say
+    return math.exp((s[cut - 1] + s[cut]) / 2), min(separation, 1e9)
 
 
 def block_speedups(pairs: Sequence[tuple[float, float]], lower_is_better: bool) -> np.ndarray:

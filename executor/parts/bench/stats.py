@@ -342,8 +342,8 @@ def _paired_human_match(speedups: np.ndarray, chosen: PairedBlocks, lower_is_bet
     decision = _human_match(comparison, min_effect, alpha, fraction,
                             lambda above: signed_rank_p(speedups, fraction, above))
     decision.statistic = PAIRED_BLOCKS
-    left_out = (f", {chosen.left_out} far off the median left out (one trial of each in "
-                f"another mode)" if chosen.left_out else "")
+    left_out = (f", {chosen.left_out} left out with one trial in each per-process mode"
+                if chosen.left_out else "")
     decision.reason += f" [paired: {chosen.used} of {chosen.blocks} blocks{left_out}]"
     return decision
 
