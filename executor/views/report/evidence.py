@@ -10,7 +10,7 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pydantic_core
 
@@ -57,6 +57,37 @@ def human_diff(repo: str | None, base: str, human: str) -> Diff:
     text = out.stdout.decode("utf-8", "replace")
     return Diff(text=clip(text, DIFF_CHARS), sha256=hashlib.sha256(out.stdout).hexdigest(),
                 note="clipped" if len(text) > DIFF_CHARS else "")
+
+
+class _StepFields(TypedDict, total=False):
+    step_number: Any
+    error: Any
+    llm_messages: Any  # the outcome's (must-patch nudges)
+    llm_response: Any
+    tool_calls: Any
+    tool_results: Any
+
+
+class _ResponseFields(TypedDict, total=False):
+    usage: Any
+
+
+class _InteractionFields(TypedDict, total=False):
+    response: _ResponseFields | None
+
+
+class StepsFields(TypedDict, total=False):
+    """What steps_from reads of a trajectory, with what the outcome reads (the report parses
+    each trajectory once, for both: trae_trajectory.OutcomeFields; a test holds this to it).
+    The conversation every llm_interaction repeats is left unparsed."""
+
+    start_time: Any
+    end_time: Any
+    success: Any
+    final_result: Any
+    execution_time: Any
+    agent_steps: list[_StepFields] | None
+    llm_interactions: list[_InteractionFields] | None
 
 
 def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
