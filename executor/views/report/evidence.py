@@ -21,6 +21,8 @@ OUTPUT_CHARS = 400
 ARGUMENT_CHARS = 240
 MAX_STEPS_SHOWN = 80
 GIT_TIMEOUT_S = 60
+# json.dumps(..., sort_keys=True) builds an encoder per call: one, kept, for 20,000 arguments
+_ARGUMENTS_JSON = json.JSONEncoder(sort_keys=True)
 
 
 def clip(text: str, limit: int) -> str:
@@ -141,4 +143,4 @@ def _args(arguments: Any) -> str:
     if isinstance(arguments, dict):
         arguments = {k: v[:ARGUMENT_CHARS + 1] if isinstance(v, str) else v
                      for k, v in arguments.items()}
-    return json.dumps(arguments, sort_keys=True)
+    return _ARGUMENTS_JSON.encode(arguments)
