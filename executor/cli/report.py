@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from executor.cli.gc_pause import gc_paused
 from executor.cli.state_arg import chosen_state, state_input
 
 from executor.core.errors import UserInputError
@@ -54,14 +55,16 @@ def report_command(state, state_dir, out_dir, run_ids, compare_with, plan_file, 
     elif len(run_ids) == 2:
         compare = (run_ids[0], run_ids[1])
     click.echo(f"reading {state} ...", err=True)
-    report = build_report(state, run_ids=tuple(run_ids),
-                          plan=load_plan(plan_file) if plan_file else None,
-                          human_diffs=not no_human_diff, compare_ids=compare)
-    if (run_ids or compare) and not report.runs:
-        raise UserInputError(f"no run under {state} matches {', '.join(run_ids)}")
-    click.echo(f"report: {len(report.runs)} run(s), "
-               f"{sum(len(r.commits) for r in report.runs)} item(s)", err=True)
-    for path in write_report(report, out_dir).values():
+    with gc_paused():
+        report = build_report(state, run_ids=tuple(run_ids),
+                              plan=load_plan(plan_file) if plan_file else None,
+                              human_diffs=not no_human_diff, compare_ids=compare)
+        if (run_ids or compare) and not report.runs:
+            raise UserInputError(f"no run under {state} matches {', '.join(run_ids)}")
+        click.echo(f"report: {len(report.runs)} run(s), "
+                   f"{sum(len(r.commits) for r in report.runs)} item(s)", err=True)
+        written = write_report(report, out_dir)
+    for path in written.values():
         click.echo(str(path))
 
 

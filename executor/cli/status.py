@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from executor.cli.gc_pause import gc_paused
 from executor.cli.state_arg import chosen_state, state_input
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -48,7 +49,8 @@ def status_command(state, state_dir, as_json, markdown, plan_file, remaining_pla
 
     if as_json and markdown:
         raise UserInputError("give --json or --markdown, not both")
-    report = build_report(state, plan=load_plan(plan_file) if plan_file else None, top=top)
+    with gc_paused():
+        report = build_report(state, plan=load_plan(plan_file) if plan_file else None, top=top)
     wanted = {"task": task, "agent": agent, "model": model, "run_id": run_id}
     report.runs = [r for r in report.runs
                    if all(v is None or getattr(r, k) == v for k, v in wanted.items())]

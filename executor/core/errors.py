@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Iterable
 
 from pydantic import BaseModel, Field
@@ -260,16 +261,37 @@ def classify_text(text: str | Iterable[str], source: str) -> ErrorSignature | No
     printed early and then recovered from).
     """
     lines = text.splitlines() if isinstance(text, str) else list(text)
-    best: tuple[int, ErrorSignature] | None = None
+    best: tuple[int, str] | None = None
     for line in lines:
-        for rank, rule in enumerate(RULES):
-            if rule.pattern.search(line):
-                if best is None or rank <= best[0]:
-                    best = (rank, ErrorSignature(name=rule.name, error_class=rule.error_class,
-                                                 evidence=_clip(line), source=source,
-                                                 cause=rule.cause))
-                break
-    return best[1] if best else None
+        rank = first_rule(line)
+        if rank is not None and (best is None or rank <= best[0]):
+            best = (rank, line)
+    if best is None:
+        return None
+    rule = RULES[best[0]]
+    return ErrorSignature(name=rule.name, error_class=rule.error_class, evidence=_clip(best[1]),
+                          source=source, cause=rule.cause)
+
+
+MEMO_LINES = 2048  # distinct lines remembered (ISO-Bench's whole state has 752)
+MEMO_LINE_CHARS = 4096  # longer lines are matched each time: a memo must stay small
+
+
+def first_rule(line: str) -> int | None:
+    """The rank in RULES of the first rule that matches `line`, None when none does.
+    Remembered per line: logs and journals repeat the same lines (ISO-Bench's state: 5,065
+    lines classified, 752 distinct; every rule on every line was most of `status`'s time)."""
+    return _first_rule_memo(line) if len(line) <= MEMO_LINE_CHARS else _first_rule(line)
+
+
+def _first_rule(line: str) -> int | None:
+    for rank, rule in enumerate(RULES):
+        if rule.pattern.search(line):
+            return rank
+    return None
+
+
+_first_rule_memo = lru_cache(maxsize=MEMO_LINES)(_first_rule)
 
 
 # What an engine client's own exception can mean. Its texts ("Connection aborted", "500 Server

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import random
 from enum import StrEnum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pydantic import BaseModel, Field
-from tenacity import RetryCallState
 
 from executor.core.errors import ErrorClass
 from executor.core.journal import Attempt, RunStatus
+
+if TYPE_CHECKING:  # an annotation only: status and report read policies, never retry
+    from tenacity import RetryCallState
 
 
 class DecisionKind(StrEnum):

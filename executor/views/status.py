@@ -189,7 +189,7 @@ def read_runs(state: Path, unreadable: list[str] | None = None,
     legacy: dict[tuple[Path, str], list[tuple[Path, dict]]] = defaultdict(list)
     no_journal: list[Path] = []
     for item_dir in sorted(root.glob(ITEM_DEPTH)):
-        if not _within(item_dir, scope):
+        if scope != root and not _within(item_dir, scope):  # all of root: no test per dir
             continue
         journal_path = item_dir / JOURNAL_NAME
         if not journal_path.exists():

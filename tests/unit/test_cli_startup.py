@@ -56,3 +56,22 @@ def test_a_mistyped_command_is_still_matched_against_every_command():
 
     out = CliRunner().invoke(cli, ["stauts"])
     assert out.exit_code == 2 and "Did you mean 'status'?" in out.output
+
+
+# What `status` and `report` load to read a state: neither reaches a container engine nor runs
+# statistics, so neither the engine's SDK (docker, requests) nor scipy belongs in them (they
+# were a third of `report`'s start-up).
+READERS_PROBE = """
+import json, sys
+import executor.cli.status, executor.cli.report
+import executor.views.status, executor.views.status_view
+import executor.views.report.build, executor.views.report.render
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})))
+"""
+
+
+def test_status_and_report_load_no_engine_sdk_and_no_scipy():
+    heavy = {"docker", "requests", "urllib3", "scipy", "tenacity"}
+    out = subprocess.run([sys.executable, "-c", READERS_PROBE.format(heavy=heavy)],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -159,3 +159,20 @@ def test_anthropic_unpaired_tool_use_is_tool_output_missing():
     sig = classify_text("Error code: 400 - {'message': 'messages.130: `tool_use` ids were found "
                         "without `tool_result` blocks immediately after: toolu_01'}", "trajectory")
     assert sig is not None and sig.name == "tool_output_missing"
+
+
+def test_a_line_seen_before_is_named_the_same_with_this_calls_source_and_evidence():
+    line = "Error code: 429 - {'error': {'code': 'insufficient_quota'}}"
+    first = classify_text([line], "stderr")
+    again = classify_text(f"warming up\n{line}", "journal")
+    assert first.name == again.name == "quota_exhausted"
+    assert (first.source, again.source) == ("stderr", "journal")
+    assert again.evidence == line
+
+
+def test_lines_too_long_to_remember_are_still_named():
+    from executor.core.errors import MEMO_LINE_CHARS
+
+    long_line = "x" * MEMO_LINE_CHARS + " Error code: 401 - Incorrect API key provided"
+    assert classify_text(long_line, "stderr").name == "auth"
+    assert classify_text(long_line.replace("401", "4o1").replace("API key", "k"), "x") is None

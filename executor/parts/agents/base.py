@@ -12,14 +12,17 @@ import hashlib
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from executor.core.errors import ErrorSignature
 from executor.core.journal import Usage
-from executor.engine.sandbox import Sandbox
 from executor.core.resources import Mount
+
+if TYPE_CHECKING:  # an annotation only: readers of agents' records (status, report) must not
+    # load the engine and its docker SDK
+    from executor.engine.sandbox import Sandbox
 
 
 class AgentEnding(StrEnum):

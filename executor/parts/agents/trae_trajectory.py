@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,33 @@ SOURCE = "trajectory"
 MAX_STEPS_RESULT = "Task execution exceeded maximum steps without completion."
 MUST_PATCH_NUDGE = "ERROR! Your Patch is empty"
 NO_TOOL_OUTPUT = re.compile(r"No tool output found for function call", re.IGNORECASE)
+
+
+class _StepFields(TypedDict, total=False):
+    error: Any
+    llm_messages: Any
+
+
+class _ResponseFields(TypedDict, total=False):
+    usage: Any
+
+
+class _InteractionFields(TypedDict, total=False):
+    response: _ResponseFields | None
+
+
+class OutcomeFields(TypedDict, total=False):
+    """What read_trajectory reads of a trajectory (core/json_fields.py parses only this: the
+    conversation each llm_interaction repeats is most of the file). A reader that parses a
+    trajectory for more than the outcome names these fields too."""
+
+    start_time: Any
+    end_time: Any
+    success: Any
+    final_result: Any
+    execution_time: Any
+    agent_steps: list[_StepFields] | None
+    llm_interactions: list[_InteractionFields] | None
 
 
 class TraeOutcome(BaseModel):

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from executor.parts.bench.human_match import HUMAN_FRACTION
 from executor.parts.bench.modes import MIN_FAST, ModeSplit, share_p_value, split_modes
 from executor.parts.bench.paired import (MIN_PAIRS, PairedBlocks, block_speedups,
                                          hodges_lehmann, signed_rank_p, usable_pairs)
@@ -44,10 +45,6 @@ DEFAULT_ALPHA = 0.05
 # handled by the interval and the rank test, not the margin, which is why it can sit well
 # below ISO-Bench's 5% single-run threshold.
 DEFAULT_MIN_EFFECT = 0.02
-# GSO's margin: the agent matches the human when it reaches 95% of the human's speedup. GSO
-# applies it to point estimates; here it is the non-inferiority margin of agent/human's
-# interval (decide_human_match), so noise alone cannot flip a verdict across it.
-HUMAN_FRACTION = 0.95
 # 9999 resamples: Monte Carlo error of a 95% percentile bound well below 0.1% of the value
 # for the sample sizes we see, at a few milliseconds per interval.
 N_RESAMPLES = 9999

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from executor.core.denominators import counts, denominator_line, ending
-from executor.parts.bench.stats import HUMAN_FRACTION
+from executor.parts.bench.human_match import HUMAN_FRACTION
 from executor.views.report.model import Aggregate, CommitReport, Interval, NoiseFloor
 
 RESAMPLES = 2000

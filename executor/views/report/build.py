@@ -15,7 +15,9 @@ from typing import Any
 
 from executor.core.journal import Usage
 from executor.views.report.aggregate import aggregate, noise_floor
-from executor.views.report.evidence import human_diff, read_diff, steps_from, trajectory_steps
+from executor.views.legacy.isobench_runs import TrajectorySeen
+from executor.views.report.evidence import (StepsFields, human_diff, read_diff, steps_from,
+                                           trajectory_steps)
 from executor.views.report.model import (CommitReport, Comparison, CompareRow, Report, RunReport,
                                    Speedup, Step, Trial)
 from executor.core.errors import UserInputError
@@ -257,7 +259,8 @@ def build_report(state: Path, *, run_ids: tuple[str, ...] = (), plan: Plan | Non
     # Steps of each ISO-Bench trajectory as the reading parses it: a second parse of 284 MB
     # was a third of `report`. Only what a page shows is kept (80 steps, clipped).
     steps: dict[Path, tuple[list[Step], str]] = {}
-    seen = lambda path, data: steps.__setitem__(path, steps_from(path, data))
+    seen = TrajectorySeen(StepsFields,
+                          lambda path, data: steps.__setitem__(path, steps_from(path, data)))
     for run in read_runs(state, unreadable, plan, seen):
         tasks = (run.names[0], run.items[0].journal.task_id if run.items else "")
         applies = plan is not None and plan.task_id in tasks

@@ -10,7 +10,7 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pydantic_core
 
@@ -21,6 +21,8 @@ OUTPUT_CHARS = 400
 ARGUMENT_CHARS = 240
 MAX_STEPS_SHOWN = 80
 GIT_TIMEOUT_S = 60
+# json.dumps(..., sort_keys=True) builds an encoder per call: one, kept, for 20,000 arguments
+_ARGUMENTS_JSON = json.JSONEncoder(sort_keys=True)
 
 
 def clip(text: str, limit: int) -> str:
@@ -57,6 +59,37 @@ def human_diff(repo: str | None, base: str, human: str) -> Diff:
     text = out.stdout.decode("utf-8", "replace")
     return Diff(text=clip(text, DIFF_CHARS), sha256=hashlib.sha256(out.stdout).hexdigest(),
                 note="clipped" if len(text) > DIFF_CHARS else "")
+
+
+class _StepFields(TypedDict, total=False):
+    step_number: Any
+    error: Any
+    llm_messages: Any  # the outcome's (must-patch nudges)
+    llm_response: Any
+    tool_calls: Any
+    tool_results: Any
+
+
+class _ResponseFields(TypedDict, total=False):
+    usage: Any
+
+
+class _InteractionFields(TypedDict, total=False):
+    response: _ResponseFields | None
+
+
+class StepsFields(TypedDict, total=False):
+    """What steps_from reads of a trajectory, with what the outcome reads (the report parses
+    each trajectory once, for both: trae_trajectory.OutcomeFields; a test holds this to it).
+    The conversation every llm_interaction repeats is left unparsed."""
+
+    start_time: Any
+    end_time: Any
+    success: Any
+    final_result: Any
+    execution_time: Any
+    agent_steps: list[_StepFields] | None
+    llm_interactions: list[_InteractionFields] | None
 
 
 def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
@@ -110,4 +143,4 @@ def _args(arguments: Any) -> str:
     if isinstance(arguments, dict):
         arguments = {k: v[:ARGUMENT_CHARS + 1] if isinstance(v, str) else v
                      for k, v in arguments.items()}
-    return json.dumps(arguments, sort_keys=True)
+    return _ARGUMENTS_JSON.encode(arguments)
