@@ -25,8 +25,9 @@ concordant ones, their cluster looks like the bulk.
 
 The statistic is the Hodges-Lehmann estimate of the per-block speedup, with the exact interval
 the signed-rank test inverts to; the tests are Wilcoxon signed-rank tests on the log speedups,
-shifted by the bound each one tests (0 for better or worse; log of the margin's ends for TOST; log HUMAN_FRACTION for
-non-inferiority). Fewer than MIN_PAIRS usable blocks decide nothing (stats.decide_human_match).
+shifted by the bound each one tests (0 for better or worse; the log of the margin's ends for
+TOST; the log of HUMAN_FRACTION for non-inferiority). Fewer than MIN_PAIRS usable blocks decide
+nothing (stats.decide_human_match).
 """
 
 from __future__ import annotations
