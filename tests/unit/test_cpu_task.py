@@ -97,6 +97,7 @@ def test_cpu_evidence_says_where_it_cannot_be_taken():
     unseeded = cpu_evidence("llm.generate(prompts)\nparser.add_argument('--batch-size')\n",
                             scripts_stubbed=False)
     assert unseeded.spec is None and "takes no --seed" in unseeded.why_not
+    assert "has no benchmarks/" in cpu_evidence(None, scripts_stubbed=False).why_not
     no_call = cpu_evidence("parser = EngineArgs.add_cli_args(parser)\n", scripts_stubbed=False)
     assert no_call.spec is None and "no .generate(" in no_call.why_not
     # an old script with its own flags: seeded, no run_to_completion to time

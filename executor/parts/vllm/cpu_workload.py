@@ -146,14 +146,17 @@ def cpu_evidence(script: str | None, *, scripts_stubbed: bool, commit: str = "")
         return CpuEvidence(why_not="the benchmark is `vllm bench latency`: its code lives in "
                                    "the vllm package the agent edits, so there is no harness "
                                    "copy of it to run through the hook")
-    text = script or ""
+    if script is None:
+        return CpuEvidence(why_not=f"the base commit has no {LATENCY_SCRIPT}")
+    text = script
     if script and f".{EVIDENCE_CALL}(" not in text:
         return CpuEvidence(why_not=f"{LATENCY_SCRIPT} makes no .{EVIDENCE_CALL}( call")
     seeded = not script or "EngineArgs.add_cli_args" in text or "'--seed'" in text \
         or '"--seed"' in text
     if not seeded:
-        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} takes no --seed: without the engine's "
-                                   f"seed the sampled ids differ between processes")
+        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} takes no --seed (mid-2024 scripts): "
+                                   f"the inputs cannot be fresh per block, and whether its "
+                                   f"sampled ids repeat between processes was not measured")
     timed = "run_to_completion" if (not script or "def run_to_completion" in text) else None
     reference = "human" if commit[:8] in EVIDENCE_REFERENCE_HUMAN else "base"
     return CpuEvidence(spec=EvidenceSpec(script=LATENCY_SCRIPT, function=timed,
