@@ -60,7 +60,8 @@ def test_bench_measures_base_and_human_with_vllms_own_benchmark(tmp_path, docker
         assert labels["isobench.install_strategy"] == "cpu_wheel"
     # behaviour evidence from every trial's own process: each generate call of the benchmark
     # (3 warm-up + 30 timed iterations), batch 4 x 32 output tokens, signed, complete
-    line = re.compile(r"requests=4 prompts=[0-9a-f]{16} out=4x32 ids=[0-9a-f]{16}")
+    line = re.compile(r"requests=4 prompts=[0-9a-f]{16} out=4x32 ids=[0-9a-f]{16} "
+                      r"text=[0-9a-f]{16}")
     for trial in results["trials"]:
         ev = trial["evidence"]
         assert ev["valid"], ev["problem"]

@@ -62,35 +62,38 @@ def _demo_state(captured) -> str:
 
 
 def _request_ids(value):
-    """In the timed region (vLLM's generate returned): a copy of each request's prompt and
-    output token ids (RequestOutput.prompt_token_ids, .outputs[*].token_ids), nothing else:
-    a few hundred ints, so the benchmark's own clock hardly sees it. Hashed after the run."""
+    """In the timed region (vLLM's generate returned): a copy of each request's prompt ids,
+    and of each completion's output ids and text (RequestOutput.prompt_token_ids,
+    .outputs[*].token_ids, .text), nothing else: a few hundred ints, so the benchmark's own
+    clock hardly sees it. Hashed after the run."""
     outputs = value if isinstance(value, (list, tuple)) else [value]
     # .outputs and .token_ids read plainly: a value that is not a RequestOutput is unreadable
     return [(tuple(getattr(o, "prompt_token_ids", None) or ()),
-             [tuple(c.token_ids or ()) for c in o.outputs or []])
+             [tuple(c.token_ids or ()) for c in o.outputs or []],
+             [getattr(c, "text", None) for c in o.outputs or []])
             for o in outputs]
 
 
 def _counts(requests) -> str:
     """Output tokens per request and completion: `4x32` when all equal, else each."""
-    counts = [len(ids) for _, completions in requests for ids in completions]
+    counts = [len(ids) for _, completions, _ in requests for ids in completions]
     if counts and len(set(counts)) == 1:
         return f"{len(counts)}x{counts[0]}"
     return ",".join(str(c) for c in counts)
 
 
-def _token_ids(requests) -> str:
-    """vLLM, exact: requests, their prompts, output counts and the output token ids."""
-    return (f"requests={len(requests)} prompts={hash_of([p for p, _ in requests])} "
-            f"out={_counts(requests)} ids={hash_of([c for _, c in requests])}")
-
-
 def _token_counts(requests) -> str:
     """vLLM, where sampled ids are not reproducible between processes: requests, their
     prompts and how many tokens each produced (not which)."""
-    return (f"requests={len(requests)} prompts={hash_of([p for p, _ in requests])} "
+    return (f"requests={len(requests)} prompts={hash_of([r[0] for r in requests])} "
             f"out={_counts(requests)}")
+
+
+def _token_ids(requests) -> str:
+    """vLLM, exact: _token_counts, the output token ids, and the text they were detokenized
+    to (a request that asks for text and gets none was not served as asked)."""
+    return (f"{_token_counts(requests)} ids={hash_of([r[1] for r in requests])} "
+            f"text={hash_of([r[2] for r in requests])}")
 
 
 def hash_of(*parts) -> str:
