@@ -17,9 +17,9 @@ Two plain `isobench bench ... --target-device cpu` runs, as a user types them:
           output check (other scripts) see full generations; the timed runs are faster and
           wrong. It must end `incorrect` with the evidence diff.
 
-Prints, per run, one JSON line: exit status, wall seconds, verdict and reason, trials per
-variant, the behaviour finding, and per timed trial its variant, block seed, number of
-recorded generate calls, the last call's evidence line and the digest.
+Prints, per run, one JSON line: exit status, wall seconds, verdict and reason, timed trials per
+variant, the behaviour finding, and per trial (warm-up included) its variant, block seed,
+number of recorded generate calls, the last call's evidence line and the digest.
 """
 
 from __future__ import annotations
@@ -75,14 +75,14 @@ def argv_attack_patch(mirror: str, sha: str) -> str:
 
 
 def evidence_rows(results: dict) -> list[dict]:
-    """Per timed trial: variant, the block's seed, generate calls recorded, the last call's
-    evidence line, the digest (its first 12 characters)."""
+    """Per trial (warm-up ones too: their evidence is judged like the others'): variant, the
+    block's seed, generate calls recorded, the last call's evidence line, the digest (its
+    first 12 characters)."""
     rows = []
     for trial in results["trials"]:
         ev = trial.get("evidence") or {}
-        if trial.get("warmup"):
-            continue
         rows.append({"trial": trial["index"], "variant": trial["variant"],
+                     "warmup": bool(trial.get("warmup")),
                      "seed": ev.get("input_seed"), "valid": ev.get("valid"),
                      "calls": len(ev.get("results") or []),
                      "last": (ev.get("results") or [None])[-1],
