@@ -118,7 +118,7 @@ def script_flags(script: str | None) -> tuple[list[str], list[str]]:
 
 # Behaviour evidence from the timed process (executor/parts/bench/evidence_hook.py): the hook
 # wraps the benchmark's own `llm.generate(...)` calls (warm-up and timed, every process) and
-# records each request's prompt ids, output counts and output token ids, and times each
+# records each request's prompt ids, output counts, output token ids and text, and times each
 # run_to_completion call on its own clock. The benchmark samples at temperature 1.0; with the
 # engine's seed set (the block's --seed, appended by the harness) the ids are reproducible
 # between processes: the same in two processes of base, and base's equal ed250545's human's
@@ -148,16 +148,16 @@ def cpu_evidence(script: str | None, *, scripts_stubbed: bool, commit: str = "")
                                    "copy of it to run through the hook")
     if script is None:
         return CpuEvidence(why_not=f"the base commit has no {LATENCY_SCRIPT}")
-    text = script
-    if script and f".{EVIDENCE_CALL}(" not in text:
+    known = script != ""
+    if known and f".{EVIDENCE_CALL}(" not in script:
         return CpuEvidence(why_not=f"{LATENCY_SCRIPT} makes no .{EVIDENCE_CALL}( call")
-    seeded = not script or "EngineArgs.add_cli_args" in text or "'--seed'" in text \
-        or '"--seed"' in text
+    seeded = not known or any(flag in script for flag in ("EngineArgs.add_cli_args",
+                                                          "'--seed'", '"--seed"'))
     if not seeded:
-        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} takes no --seed (mid-2024 scripts): "
-                                   f"the inputs cannot be fresh per block, and whether its "
+        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} takes no --seed (2024 scripts): the "
+                                   f"inputs cannot be fresh per block, and whether its "
                                    f"sampled ids repeat between processes was not measured")
-    timed = "run_to_completion" if (not script or "def run_to_completion" in text) else None
+    timed = "run_to_completion" if not known or "def run_to_completion" in script else None
     reference = "human" if commit[:8] in EVIDENCE_REFERENCE_HUMAN else "base"
     return CpuEvidence(spec=EvidenceSpec(script=LATENCY_SCRIPT, function=timed,
                                          calls=[EVIDENCE_CALL], result="token_ids",
