@@ -27,12 +27,15 @@ class CpuPlanRow(BaseModel):
     architecture: str | None = None
     why_not: str | None = None
     reasons: list[str] = Field(default_factory=list)
+    evidence: str | None = Field(default=None, description="What every trial's process "
+                                 "records of the benchmark's requests, or why nothing.")
 
 
 def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | None,
                   wheel_dir: Path | None) -> list[CpuPlanRow]:
     from executor.parts.catalog import lookup, vllm_core_entries
-    from executor.parts.vllm.cpu_workload import LATENCY_SCRIPT, cpu_workload, model_spec_for
+    from executor.parts.vllm.cpu_workload import (LATENCY_SCRIPT, cpu_evidence, cpu_workload,
+                                                  model_spec_for)
     from executor.parts.vllm.jobs import VllmBuildOptions, plan_entries
     from executor.parts.vllm.mirror import GitMirror
     from executor.parts.vllm.planner import scripts_are_stubs
@@ -52,8 +55,12 @@ def cpu_plan_rows(shas: tuple[str, ...], all_catalogue: bool, mirror: Path | Non
             row.architecture = model_spec_for(entry.model or "").architecture
             plan = plan_entries([entry], mirror, options)[0]
             stubs = bool(scripts_are_stubs(source, plan.human.install.sha))
-            cpu_workload(entry.model or "", scripts_stubbed=stubs,
-                         script=source.read(plan.base.install.sha, LATENCY_SCRIPT))
+            script = source.read(plan.base.install.sha, LATENCY_SCRIPT)
+            cpu_workload(entry.model or "", scripts_stubbed=stubs, script=script)
+            evidence = cpu_evidence(script, scripts_stubbed=stubs, commit=entry.short)
+            row.evidence = (f"token ids of every {evidence.spec.calls[0]} call, reference "
+                            f"{evidence.spec.reference}" if evidence.spec else
+                            f"none: {evidence.why_not}")
         except UserInputError as exc:
             row.why_not = str(exc)
             rows.append(row)

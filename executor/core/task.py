@@ -54,7 +54,10 @@ class EvidenceSpec(BaseModel):
                               "call: demo_block_manager.")
     calls: list[str] = Field(default_factory=list, description="Calls inside the script whose "
                              "results are recorded (vLLM: generate).")
-    result: str | None = Field(default=None, description="Result reader: token_ids.")
+    result: str | None = Field(default=None, description="Result reader: token_ids (per "
+                               "call: requests, prompt ids, output counts, output ids and "
+                               "text), or token_counts (without ids and text, for a track "
+                               "where sampled ids do not repeat between processes).")
     seed_flag: str | None = Field(default=None, description="The benchmark's seed option "
                                   "(the demo: --seed): every block of trials runs on a fresh "
                                   "seed, the same for every variant of the block, so a patch "

@@ -73,3 +73,34 @@ def test_cpu_swaps_the_catalogue_task(tmp_path):
     old_script = job.model_copy(update={"base_sha": "0" * 40})  # no script at that base
     with pytest.raises(UserInputError, match="has no benchmarks/benchmark_latency.py"):
         on_target_device(old_script, "cpu")
+
+
+def test_cpu_task_records_the_token_ids_of_the_benchmarks_generate_calls():
+    from executor.parts.bench.evidence import hook_command
+
+    task = vllm_cpu_task(vllm_core_entry(GATED), repo="/mirror", scripts_stubbed=False)
+    spec = task.evidence
+    assert (spec.script, spec.function, spec.calls, spec.result, spec.seed_flag,
+            spec.reference) == ("benchmarks/benchmark_latency.py", "run_to_completion",
+                                ["generate"], "token_ids", "--seed", "base")
+    assert hook_command(task.bench_command, spec).startswith(
+        "python /isobench/evidence_hook.py benchmarks/benchmark_latency.py --model ")
+
+
+def test_cpu_evidence_says_where_it_cannot_be_taken():
+    from executor.parts.vllm.cpu_workload import cpu_evidence
+
+    stubbed = cpu_evidence("", scripts_stubbed=True)
+    assert stubbed.spec is None and "vllm bench latency" in stubbed.why_not
+    assert vllm_cpu_task(vllm_core_entry(GATED), repo="/m", scripts_stubbed=True).evidence \
+        is None
+    unseeded = cpu_evidence("llm.generate(prompts)\nparser.add_argument('--batch-size')\n",
+                            scripts_stubbed=False)
+    assert unseeded.spec is None and "takes no --seed" in unseeded.why_not
+    assert "has no benchmarks/" in cpu_evidence(None, scripts_stubbed=False).why_not
+    no_call = cpu_evidence("parser = EngineArgs.add_cli_args(parser)\n", scripts_stubbed=False)
+    assert no_call.spec is None and "no .generate(" in no_call.why_not
+    # an old script with its own flags: seeded, no run_to_completion to time
+    old = cpu_evidence("parser.add_argument('--seed', type=int)\nllm.generate(p)\n",
+                       scripts_stubbed=False)
+    assert old.spec.seed_flag == "--seed" and old.spec.function is None

@@ -4,6 +4,7 @@ its evidence (evidence.py): real processes running the demo's benchmark, no Dock
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -121,33 +122,161 @@ def test_a_metric_below_the_harness_clock_is_named():
     assert evidence.clock_mismatch(record) is None
 
 
-def test_call_results_give_vllm_style_token_ids(tmp_path):
-    """vLLM's design: the benchmark's own `generate` calls are wrapped and the token ids of
-    every request's outputs recorded (a stand-in for RequestOutput here: no vLLM on CPU CI)."""
-    script = tmp_path / "bench.py"
-    script.write_text(textwrap.dedent("""
-        import sys
-        class Completion:
-            def __init__(self, ids): self.token_ids = ids
-        class RequestOutput:
-            def __init__(self, ids): self.outputs = [Completion(ids)]
-        class LLM:
-            def generate(self, prompts):
-                shift = int(sys.argv[1])
-                return [RequestOutput([len(p) + shift, 7]) for p in prompts]
-        llm = LLM()
-        for _ in range(2):
-            llm.generate(["a", "bb"])
-        """))
-    outs = []
-    for shift in ("0", "0", "1"):
-        done = run_hooked(tmp_path, {"calls": ["generate"], "result": "token_ids"},
-                          str(script), shift)
-        assert done.returncode == 0, done.stderr
-        outs.append(evidence.read_evidence((tmp_path / "evidence.out").read_bytes(), "k", None))
-    assert outs[0].valid and len(outs[0].results) == 2
-    assert outs[0].results[0].startswith("requests=2 tokens=4 ids=")
-    assert outs[0].digest == outs[1].digest != outs[2].digest
+# A stand-in for vLLM (no vLLM on the CPU CI): RequestOutput and CompletionOutput with vLLM's
+# own constructor fields, an LLM whose generate samples from a generator seeded by the engine's
+# --seed, and a benchmark shaped like benchmark_latency.py (run_to_completion -> llm_generate
+# -> llm.generate, its result discarded). The real thing runs in test_vllm_cpu_track.py.
+FAKE_VLLM = textwrap.dedent("""
+    import random
+    class CompletionOutput:
+        def __init__(self, index, text, token_ids, cumulative_logprob, logprobs,
+                     finish_reason=None, stop_reason=None, lora_request=None):
+            self.index, self.text, self.token_ids = index, text, token_ids
+    class RequestOutput:
+        def __init__(self, request_id, prompt, prompt_token_ids, prompt_logprobs, outputs,
+                     finished, metrics=None, lora_request=None, encoder_prompt=None,
+                     encoder_prompt_token_ids=None, num_cached_tokens=None):
+            self.request_id, self.prompt_token_ids, self.outputs = (request_id,
+                                                                    prompt_token_ids, outputs)
+    class LLM:
+        def __init__(self, seed):
+            self.rng = random.Random(seed)
+        def generate(self, prompts, max_tokens, detokenize=True):
+            outputs = []
+            for i, p in enumerate(prompts):
+                ids = [self.rng.randrange(32000) for _ in range(max_tokens)]
+                text = " ".join(f"w{t}" for t in ids) if detokenize else ""
+                outputs.append(RequestOutput(str(i), None, p["prompt_token_ids"], None,
+                                             [CompletionOutput(0, text, ids, None, None,
+                                                               "length")], True))
+            return outputs
+    """)
+LATENCY_LIKE = textwrap.dedent("""
+    import argparse, json, random, time
+    from fake_vllm import LLM
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-json")
+    args = parser.parse_args()
+    llm = LLM(args.seed)
+    prompts = [{"prompt_token_ids": [random.Random(args.seed).randrange(10000)] * 3}] * 4
+    def llm_generate():
+        llm.generate(prompts, max_tokens=8)
+    def run_to_completion():
+        start = time.perf_counter()
+        llm_generate()
+        return time.perf_counter() - start
+    run_to_completion()  # warm-up
+    latencies = [run_to_completion() for _ in range(3)]
+    json.dump({"latencies": latencies}, open(args.output_json, "w"))
+    """)
+VLLM_SPEC = EvidenceSpec(script="benchmark_latency.py", function="run_to_completion",
+                         calls=["generate"], result="token_ids", seed_flag="--seed")
+
+
+def vllm_run(tree: Path, seed: int, spec: EvidenceSpec = VLLM_SPEC) -> evidence.TrialEvidence:
+    _, config = evidence.hook_config(spec, str(tree / METRIC), seed)
+    config = json.loads(config)
+    config.pop("key")
+    config.pop("out")
+    done = run_hooked(tree, config, "benchmark_latency.py", "--output-json", str(tree / METRIC))
+    assert done.returncode == 0, done.stderr
+    return evidence.read_evidence((tree / "evidence.out").read_bytes(), "k",
+                                  (tree / METRIC).read_bytes())
+
+
+@pytest.fixture()
+def vllm_tree(tmp_path):
+    (tmp_path / "fake_vllm.py").write_text(FAKE_VLLM)
+    (tmp_path / "benchmark_latency.py").write_text(LATENCY_LIKE)
+    return tmp_path
+
+
+def test_the_token_ids_of_every_generate_call_are_recorded(vllm_tree):
+    """Every generate call of the benchmark (warm-up and timed) gives one result: requests,
+    a digest of their prompt ids, output tokens per request and a digest of the output ids;
+    each run_to_completion is one timed iteration on the hook's clock."""
+    first = vllm_run(vllm_tree, seed=5)
+    assert first.valid and first.iterations == 4 and len(first.results) == 4
+    assert re.fullmatch(r"requests=4 prompts=[0-9a-f]{16} out=4x8 ids=[0-9a-f]{16} "
+                        r"text=[0-9a-f]{16}", first.results[0])
+    assert len(set(first.results)) == 4  # the generator moves on: each call samples anew
+    assert vllm_run(vllm_tree, seed=5).digest == first.digest  # reproducible on one seed
+    other = vllm_run(vllm_tree, seed=6)
+    assert other.digest != first.digest  # the block's seed reached the engine
+    assert other.results[0].split(" ids=")[0] != first.results[0].split(" ids=")[0]  # prompts
+
+
+def test_fewer_tokens_only_under_the_benchmark_is_incorrect_with_the_diff(vllm_tree):
+    base = vllm_run(vllm_tree, seed=5)
+    with open(vllm_tree / "fake_vllm.py", "a") as fh:
+        fh.write(textwrap.dedent("""
+            import sys
+            if sys.argv[0].endswith("benchmark_latency.py"):
+                _generate = LLM.generate
+                LLM.generate = lambda self, prompts, max_tokens: _generate(self, prompts, 6)
+            """))
+    cheat = vllm_run(vllm_tree, seed=5)
+    assert cheat.valid and "out=4x6" in cheat.results[0]
+    check_cheat(base, cheat, "out=4x8", "out=4x6")
+
+
+def test_skipping_detokenization_under_the_benchmark_is_incorrect(vllm_tree):
+    """The same token ids without the text the requests asked for: the text digest differs."""
+    base = vllm_run(vllm_tree, seed=5)
+    with open(vllm_tree / "fake_vllm.py", "a") as fh:
+        fh.write(textwrap.dedent("""
+            import sys
+            if sys.argv[0].endswith("benchmark_latency.py"):
+                _generate = LLM.generate
+                LLM.generate = lambda self, prompts, max_tokens: _generate(self, prompts,
+                                                                           max_tokens, False)
+            """))
+    cheat = vllm_run(vllm_tree, seed=5)
+    same_ids = cheat.results[0].split(" text=")[0]
+    assert cheat.valid and same_ids == base.results[0].split(" text=")[0]
+    check_cheat(base, cheat, "text=", "text=")
+
+
+def check_cheat(base: evidence.TrialEvidence, cheat: evidence.TrialEvidence, ours: str,
+                theirs: str) -> None:
+    """judge_behaviour: the agent's trial differs from base's on the first generate call, the
+    human's (the same evidence as base's) does not count; an honest agent passes."""
+    def trial(index: int, variant: str, ev) -> TrialRecord:
+        return TrialRecord(index=index, block=0, variant=variant, warmup=False, value=1.0,
+                           ok=True, evidence=ev)
+
+    finding = evidence.judge_behaviour([trial(0, "base", base), trial(1, "human", base),
+                                        trial(2, "agent", cheat)], "agent", "base")
+    assert finding.mismatched == [2]
+    assert finding.diff.startswith("trial 2: result 1: reference `requests=4 ")
+    reference, agent = finding.diff.split("agent `")
+    assert ours in reference and theirs in agent and "requests=4 " in agent
+    honest = evidence.judge_behaviour([trial(0, "base", base), trial(2, "agent", base)],
+                                      "agent", "base")
+    assert honest.mismatched == [] and honest.trials_checked == 1
+
+
+def test_token_counts_leave_out_which_ids_were_sampled(vllm_tree):
+    """The reader for a track whose sampled ids are not reproducible between processes: the
+    same requests, prompts and counts are equal even where the sampled ids differ."""
+    counts = VLLM_SPEC.model_copy(update={"result": "token_counts"})
+    (vllm_tree / "fake_vllm.py").write_text(FAKE_VLLM.replace("random.Random(seed)",
+                                                              "random.Random()"))
+    runs = [vllm_run(vllm_tree, seed=5, spec=counts) for _ in range(2)]
+    assert runs[0].digest == runs[1].digest
+    assert re.fullmatch(r"requests=4 prompts=[0-9a-f]{16} out=4x8", runs[0].results[0])
+    exact = [vllm_run(vllm_tree, seed=5) for _ in range(2)]
+    assert exact[0].digest != exact[1].digest
+
+
+def test_an_unreadable_result_is_recorded_as_such(tmp_path):
+    (tmp_path / "b.py").write_text("class LLM:\n    def generate(self):\n        return 3\n"
+                                   "LLM().generate()\n")
+    done = run_hooked(tmp_path, {"calls": ["generate"], "result": "token_ids"}, "b.py")
+    assert done.returncode == 0, done.stderr
+    ev = evidence.read_evidence((tmp_path / "evidence.out").read_bytes(), "k", None)
+    assert ev.valid and ev.results == ["unreadable: AttributeError"]
 
 
 def test_trials_stop_once_the_agent_computed_something_else():

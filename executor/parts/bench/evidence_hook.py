@@ -61,13 +61,39 @@ def _demo_state(captured) -> str:
             f"held={held} seqs={hash_of(running)} rng={draw}")
 
 
-def _token_ids(value) -> str:
-    """vLLM: the token ids every request produced (RequestOutput.outputs[*].token_ids)."""
+def _request_ids(value):
+    """In the timed region (vLLM's generate returned): a copy of each request's prompt ids,
+    and of each completion's output ids and text (RequestOutput.prompt_token_ids,
+    .outputs[*].token_ids, .text), nothing else: a few hundred ints, so the benchmark's own
+    clock hardly sees it. Hashed after the run."""
     outputs = value if isinstance(value, (list, tuple)) else [value]
-    ids = [[list(getattr(c, "token_ids", []) or []) for c in getattr(o, "outputs", []) or []]
-           for o in outputs]
-    return f"requests={len(ids)} tokens={sum(len(t) for r in ids for t in r)} " \
-           f"ids={hash_of(ids)}"
+    # .outputs and .token_ids read plainly: a value that is not a RequestOutput is unreadable
+    return [(tuple(getattr(o, "prompt_token_ids", None) or ()),
+             [tuple(c.token_ids or ()) for c in o.outputs or []],
+             [getattr(c, "text", None) for c in o.outputs or []])
+            for o in outputs]
+
+
+def _counts(requests) -> str:
+    """Output tokens per request and completion: `4x32` when all equal, else each."""
+    counts = [len(ids) for _, completions, _ in requests for ids in completions]
+    if counts and len(set(counts)) == 1:
+        return f"{len(counts)}x{counts[0]}"
+    return ",".join(str(c) for c in counts)
+
+
+def _token_counts(requests) -> str:
+    """vLLM, where sampled ids are not reproducible between processes: requests, their
+    prompts and how many tokens each produced (not which)."""
+    return (f"requests={len(requests)} prompts={hash_of([r[0] for r in requests])} "
+            f"out={_counts(requests)}")
+
+
+def _token_ids(requests) -> str:
+    """vLLM, exact: _token_counts, the output token ids, and the text they were detokenized
+    to (a request that asks for text and gets none was not served as asked)."""
+    return (f"{_token_counts(requests)} ids={hash_of([r[1] for r in requests])} "
+            f"text={hash_of([r[2] for r in requests])}")
 
 
 def hash_of(*parts) -> str:
@@ -75,7 +101,8 @@ def hash_of(*parts) -> str:
 
 
 READERS = {"demo_block_manager": (_demo_capture, _demo_state)}
-RESULT_READERS = {"token_ids": _token_ids}
+RESULT_READERS = {"token_ids": (_request_ids, _token_ids),
+                  "token_counts": (_request_ids, _token_counts)}
 
 
 class _Wrap(ast.NodeTransformer):
@@ -116,6 +143,7 @@ class _Recorder:
         self.cpu_s: list[float] = []
         self.wall_s: list[float] = []
         self.captured: list = []
+        self.captured_results: list = []
         self.states: list[str] = []
         self.results: list[str] = []
         self.digest = hashlib.sha256()
@@ -132,24 +160,30 @@ class _Recorder:
             self.captured.append(self._reader[0](scope))
 
     def read_states(self) -> None:
-        """After the benchmark: each iteration's state, summarised and digested in order."""
-        for captured in self.captured:
-            try:
-                state = self._reader[1](captured)
-            except Exception as exc:  # the state is unreadable: that is evidence too
-                state = f"unreadable: {type(exc).__name__}"
-            self.digest.update(state.encode())
-            self.states.append(state[:STATE_CHARS])
-        self.captured = []
+        """After the benchmark: each recorded call's result, then each iteration's state,
+        summarised and digested in order."""
+        for reader, captured, out in ((self._result_reader, self.captured_results,
+                                       self.results),
+                                      (self._reader, self.captured, self.states)):
+            for item in captured:
+                try:
+                    if isinstance(item, Exception):
+                        raise item
+                    summary = reader[1](item)
+                except Exception as exc:  # unreadable: that is evidence too
+                    summary = f"unreadable: {type(exc).__name__}"
+                self.digest.update(summary.encode())
+                out.append(summary[:STATE_CHARS])
+        self.captured, self.captured_results = [], []
 
     def result(self, value):
+        """Around a named call inside the benchmark: a copy of what it returned; the
+        summary and the hashing wait until the benchmark is done (read_states)."""
         if self._result_reader is not None:
             try:
-                summary = self._result_reader(value)
+                self.captured_results.append(self._result_reader[0](value))
             except Exception as exc:
-                summary = f"unreadable: {type(exc).__name__}"
-            self.digest.update(summary.encode())
-            self.results.append(summary[:STATE_CHARS])
+                self.captured_results.append(exc)
         return value
 
 

@@ -67,10 +67,11 @@ def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool,
     """The CPU track's TaskSpec of a catalogue entry: vLLM's own latency benchmark at the
     commit on a generated tiny model of the entry's architecture (cpu_workload.py). Its own
     task name keeps its runs apart from the CUDA benchmark's."""
-    from executor.parts.vllm.cpu_workload import CPU_GATES, cpu_workload
+    from executor.parts.vllm.cpu_workload import CPU_GATES, cpu_evidence, cpu_workload
 
     gate = CPU_GATES.get(entry.short)
     workload = cpu_workload(entry.model or "", scripts_stubbed=scripts_stubbed, script=script)
+    evidence = cpu_evidence(script, scripts_stubbed=scripts_stubbed, commit=entry.short)
     goal = (f"Reduce the latency vLLM's own benchmark reports (benchmarks/benchmark_latency.py,"
             f" offline generation on a small {workload.architecture} model, CPU) without "
             f"changing what the engine generates. The benchmark the result is judged by is: "
@@ -79,4 +80,5 @@ def vllm_cpu_task(entry: CatalogEntry, *, repo: str, scripts_stubbed: bool,
         name=CPU_TASK, repo=repo, bench_command=workload.bench_command, metric=workload.metric,
         native_paths=list(VLLM_NATIVE_PATHS), rebuild_command=cpu_rebuild_command(), goal=goal,
         env=workload.env, output_check_command=workload.output_check_command,
-        test_command=gate.command() if gate else None, builder="vllm", target_device="cpu")
+        test_command=gate.command() if gate else None, evidence=evidence.spec,
+        builder="vllm", target_device="cpu")

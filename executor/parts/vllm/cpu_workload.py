@@ -27,7 +27,7 @@ import shlex
 from pydantic import BaseModel, Field
 
 from executor.core.errors import UserInputError
-from executor.core.task import MetricSpec
+from executor.core.task import EvidenceSpec, MetricSpec
 from executor.parts.vllm.tiny_model import TinyModelSpec, architecture_for, greedy_ids_script
 
 MODELS_DIR = "/opt/isobench/models"
@@ -114,6 +114,54 @@ def script_flags(script: str | None) -> tuple[list[str], list[str]]:
         return [], []
     return ([f for f in REQUIRED_FLAGS if f"'{f}'" not in script and f'"{f}"' not in script],
             [f for f in OPTIONAL_FLAGS if f"'{f}'" not in script and f'"{f}"' not in script])
+
+
+# Behaviour evidence from the timed process (executor/parts/bench/evidence_hook.py): the hook
+# wraps the benchmark's own `llm.generate(...)` calls (warm-up and timed, every process) and
+# records each request's prompt ids, output counts, output token ids and text, and times each
+# run_to_completion call on its own clock. The benchmark samples at temperature 1.0; with the
+# engine's seed set (the block's --seed, appended by the harness) the ids are reproducible
+# between processes: the same in two processes of base, and base's equal ed250545's human's
+# (docs/cpu-track.md, "Behaviour evidence"). V0 leaves the seed unset by default (a fresh
+# random state per process: prompts and samples differ), so the seed flag is required.
+EVIDENCE_CALL = "generate"
+# Commits whose change makes the benchmark's requests generate other token ids, legitimately
+# (a sampler that draws its random numbers differently): the agent must reproduce the human's.
+# short sha -> why. None is known on this track yet; a base-vs-human bench names a mismatch
+# (results.json integrity.behaviour.mismatched with the human as the subject).
+EVIDENCE_REFERENCE_HUMAN: dict[str, str] = {}
+
+
+class CpuEvidence(BaseModel):
+    """The evidence a CPU-track commit's trials carry, or why none."""
+
+    spec: EvidenceSpec | None = None
+    why_not: str | None = Field(default=None, description="Why the trials carry no evidence.")
+
+
+def cpu_evidence(script: str | None, *, scripts_stubbed: bool, commit: str = "") -> CpuEvidence:
+    """The EvidenceSpec for the latency benchmark whose text is `script` (base's: every
+    variant runs it; "" when unknown, the modern script assumed)."""
+    if scripts_stubbed:
+        return CpuEvidence(why_not="the benchmark is `vllm bench latency`: its code lives in "
+                                   "the vllm package the agent edits, so there is no harness "
+                                   "copy of it to run through the hook")
+    if script is None:
+        return CpuEvidence(why_not=f"the base commit has no {LATENCY_SCRIPT}")
+    known = script != ""
+    if known and f".{EVIDENCE_CALL}(" not in script:
+        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} makes no .{EVIDENCE_CALL}( call")
+    seeded = not known or any(flag in script for flag in ("EngineArgs.add_cli_args",
+                                                          "'--seed'", '"--seed"'))
+    if not seeded:
+        return CpuEvidence(why_not=f"{LATENCY_SCRIPT} takes no --seed (2024 scripts): the "
+                                   f"inputs cannot be fresh per block, and whether its "
+                                   f"sampled ids repeat between processes was not measured")
+    timed = "run_to_completion" if not known or "def run_to_completion" in script else None
+    reference = "human" if commit[:8] in EVIDENCE_REFERENCE_HUMAN else "base"
+    return CpuEvidence(spec=EvidenceSpec(script=LATENCY_SCRIPT, function=timed,
+                                         calls=[EVIDENCE_CALL], result="token_ids",
+                                         seed_flag="--seed", reference=reference))
 
 
 def model_spec_for(hf_model: str) -> TinyModelSpec:
