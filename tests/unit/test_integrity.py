@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from executor.parts.bench.evidence import TrialEvidence
 from executor.parts.bench.hooks import hook_changes
 from executor.parts.bench.integrity import (IntegrityReport, claimed_region_s, judge, outer_check,
                                       patch_findings)
@@ -257,3 +258,29 @@ def test_agent_evidence_that_differs_from_base_is_incorrect():
     honest = with_evidence(results_from({"base": BASE, "agent": real}))
     judge(honest, IntegrityReport(reference_commit="c", protected_paths=[]))
     assert honest.verdict == "improved"
+
+
+def evidence(digest: str, seed: int = 1) -> TrialEvidence:
+    return TrialEvidence(valid=True, digest=digest, iterations=1, results=[digest],
+                         script_sha256="s", input_seed=seed)
+
+
+@pytest.mark.parametrize("timed", [True, False])
+def test_behaviour_that_differs_is_incorrect_and_says_what_the_statistics_said(timed):
+    """Stopped in the warm-up block, there were no statistics to quote (the reason once said
+    "statistics alone said bench_failed")."""
+    trials = [TrialRecord(index=i, block=0 if timed else -1, variant=v, warmup=not timed,
+                          value=0.05 if v == "base" else 0.02, ok=True,
+                          evidence=evidence("ref" if v == "base" else "other"))
+              for i, v in enumerate(["base", "agent"])]
+    results = BenchResults(item_id="i", commits={}, metric={}, seed=1, trials_per_variant=5,
+                           warmup_blocks=1, trials=trials,
+                           verdict="improved" if timed else "bench_failed", verdict_reason="",
+                           variants={v: VariantInfo(name=v, image_tag="x", image_id="x",
+                                                    commit="c") for v in ("base", "agent")})
+    judge(results, IntegrityReport(reference_commit="c", protected_paths=[]))
+    assert results.verdict == "incorrect"
+    assert "did not compute what base's did (1 of 1 trials)" in results.verdict_reason
+    ending = ("(statistics alone said improved)" if timed else
+              "(the trials stopped before any timed one)")
+    assert results.verdict_reason.endswith(ending), results.verdict_reason

@@ -294,12 +294,15 @@ def judge(results: "BenchResults", report: IntegrityReport,
         report.behaviour = judge_behaviour(results.trials, subject, evidence_reference)
     behaviour = report.behaviour
     if subject == "agent" and behaviour is not None and behaviour.mismatched:
-        was = results.verdict
+        # Stopped at the first block that showed it: before any timed trial there were no
+        # statistics to quote.
+        timed = any(not t.warmup for t in results.trials)
+        was = f" (statistics alone said {results.verdict})" if timed else \
+            " (the trials stopped before any timed one)"
         results.verdict = "incorrect"
         results.verdict_reason = (f"the timed runs of the agent did not compute what "
                                   f"{behaviour.reference}'s did ({len(behaviour.mismatched)} of "
-                                  f"{behaviour.trials_checked} trials): {behaviour.diff} "
-                                  f"(statistics alone said {was})")
+                                  f"{behaviour.trials_checked} trials): {behaviour.diff}{was}")
         return
     if behaviour is not None and subject == "agent":
         if behaviour.metric_rewritten:
