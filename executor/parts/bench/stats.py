@@ -306,12 +306,13 @@ def decide_human_match(agent: Sequence[float], human: Sequence[float], lower_is_
     and with fewer than paired.MIN_PAIRS usable blocks nothing is decided. Without pairs (values
     that come from no schedule): the ratio of medians and rank-sum tests.
     """
-    comparison = speedup(agent, human, lower_is_better, 1 - alpha, seed, margin=min_effect)
     if pairs is not None:
         used, chosen = usable_pairs(pairs, lower_is_better)
         if len(used) >= MIN_PAIRS:
             return _paired_human_match(block_speedups(used, lower_is_better), chosen,
                                        lower_is_better, min_effect, alpha, fraction)
+    comparison = speedup(agent, human, lower_is_better, 1 - alpha, seed, margin=min_effect)
+    if pairs is not None:
         # Not the unpaired rule instead: on 5 trials a side with a slow mode in the mix its
         # rank-sum test once called an agent at 0.91 of the human better than the human.
         return Decision(verdict=Verdict.INCONCLUSIVE, comparison=comparison,
