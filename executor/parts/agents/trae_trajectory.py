@@ -35,12 +35,12 @@ class _StepFields(TypedDict, total=False):
     llm_messages: Any
 
 
-class _ResponseFields(TypedDict, total=False):
+class ResponseFields(TypedDict, total=False):
     usage: Any
 
 
-class _InteractionFields(TypedDict, total=False):
-    response: _ResponseFields | None
+class InteractionFields(TypedDict, total=False):
+    response: ResponseFields | None
 
 
 class OutcomeFields(TypedDict, total=False):
@@ -54,7 +54,7 @@ class OutcomeFields(TypedDict, total=False):
     final_result: Any
     execution_time: Any
     agent_steps: list[_StepFields] | None
-    llm_interactions: list[_InteractionFields] | None
+    llm_interactions: list[InteractionFields] | None
 
 
 class TraeOutcome(BaseModel):

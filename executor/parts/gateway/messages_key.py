@@ -36,6 +36,8 @@ import json
 import re
 from typing import Any
 
+from executor.parts.gateway.responses import json_object_body
+
 MESSAGES_PATHS = ("messages", "messages/count_tokens")
 PER_RUN_TOP = ("metadata",)
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -115,13 +117,8 @@ def canonical_body(body: dict[str, Any]) -> dict[str, Any]:
 def replay_key(path: str, raw: bytes) -> str | None:
     """The replay key of a Messages request; None for other paths and for bodies that are
     not JSON objects (their body sha256 is their key)."""
-    if not is_messages(path) or not raw:
-        return None
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
+    body = json_object_body(raw) if is_messages(path) else None
+    if body is None:
         return None
     canonical = json.dumps(canonical_body(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

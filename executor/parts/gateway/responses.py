@@ -55,16 +55,23 @@ def _canonical(value: Any, in_input: bool = False) -> Any:
     return value
 
 
-def replay_key(path: str, raw: bytes) -> str | None:
-    """The replay key of a Responses request (see the module docstring); None for other
-    requests and bodies that are not JSON objects (their body sha256 is their key)."""
-    if not is_responses(path) or not raw:
+def json_object_body(raw: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object; None when it is empty or not one (replay then keys it
+    by its bytes)."""
+    if not raw:
         return None
     try:
         body = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(body, dict):
+    return body if isinstance(body, dict) else None
+
+
+def replay_key(path: str, raw: bytes) -> str | None:
+    """The replay key of a Responses request (see the module docstring); None for other
+    requests and bodies that are not JSON objects (their body sha256 is their key)."""
+    body = json_object_body(raw) if is_responses(path) else None
+    if body is None:
         return None
     kept = {k: v for k, v in body.items() if k not in VOLATILE_TOP}
     if "input" in kept:

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 import pydantic_core
 
+from executor.parts.agents.trae_trajectory import InteractionFields
 from executor.views.report.model import Diff, Step
 
 DIFF_CHARS = 40_000
@@ -70,14 +71,6 @@ class _StepFields(TypedDict, total=False):
     tool_results: Any
 
 
-class _ResponseFields(TypedDict, total=False):
-    usage: Any
-
-
-class _InteractionFields(TypedDict, total=False):
-    response: _ResponseFields | None
-
-
 class StepsFields(TypedDict, total=False):
     """What steps_from reads of a trajectory, with what the outcome reads (the report parses
     each trajectory once, for both: trae_trajectory.OutcomeFields; a test holds this to it).
@@ -89,7 +82,7 @@ class StepsFields(TypedDict, total=False):
     final_result: Any
     execution_time: Any
     agent_steps: list[_StepFields] | None
-    llm_interactions: list[_InteractionFields] | None
+    llm_interactions: list[InteractionFields] | None
 
 
 def trajectory_steps(path: Path | None) -> tuple[list[Step], str]:
