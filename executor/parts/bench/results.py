@@ -132,8 +132,12 @@ class BenchResults(BaseModel):
 
 def timed_values(trials: list[TrialRecord], variant: str) -> list[float]:
     """The analysed values of one variant: timed (not warm-up) trials that produced a value."""
-    return [t.value for t in trials if t.variant == variant and not t.warmup and t.ok
-            and t.value is not None and not t.excluded]
+    return [t.value for t in trials if t.variant == variant and analysed(t)]
+
+
+def analysed(trial: TrialRecord) -> bool:
+    """A timed (not warm-up) trial that produced a value and was not excluded."""
+    return not trial.warmup and trial.ok and trial.value is not None and not trial.excluded
 
 
 def block_pairs(trials: list[TrialRecord], first: str, second: str) -> list[tuple[float, float]]:
@@ -142,7 +146,7 @@ def block_pairs(trials: list[TrialRecord], first: str, second: str) -> list[tupl
     variant; should it have more, the last one counts."""
     by_block: dict[int, dict[str, float]] = {}
     for t in trials:
-        if t.variant in (first, second) and t.value in timed_values([t], t.variant):
+        if t.variant in (first, second) and analysed(t):
             by_block.setdefault(t.block, {})[t.variant] = t.value
     return [(values[first], values[second]) for _, values in sorted(by_block.items())
             if first in values and second in values]

@@ -10,7 +10,6 @@ stdout is free text: no ending can be read from it, so the caller calls the atte
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from executor.core.errors import (
     signature,
 )
 from executor.core.journal import Usage
+from executor.parts.agents.claude_code_record import result_object
 
 STDOUT_GLOB = "*_stdout.txt"
 STDERR_GLOB = "*_stderr.txt"
@@ -111,18 +111,8 @@ def startup_crash(item_dir: Path) -> ErrorSignature | None:
 
 
 def _result_object(path: Path) -> dict | None:
-    lines = tail_lines(path)
-    for line in reversed(lines):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("type") == "result":
-            return data
-    return None
+    """Claude Code's `type: result` object in the log's tail (the adapter's own reader)."""
+    return result_object("\n".join(tail_lines(path)))
 
 
 def _record(data: dict, source: str) -> AgentRecord:
