@@ -9,7 +9,6 @@ a GPU that detaches mid-run) stays the attempt's to find and classify.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,8 +21,7 @@ from executor.engine.sandbox import engine_gpu_runtime
 from executor.engine.chosen import engine_client
 from executor.core.resources import GpuRequest
 from executor.core.task import CommitJob
-
-TRAE_MIN_PYTHON = (3, 12)  # TRAE's lock pins cp312 wheels (agents/trae_adapter.py)
+from executor.runs.agent_python import check_agent_python
 
 
 class PreflightNeeds(BaseModel):
@@ -35,8 +33,9 @@ class PreflightNeeds(BaseModel):
                                          description="The offline base that would be built.")
     gpus: GpuRequest = Field(default_factory=GpuRequest,
                              description="GPUs passed into sandboxes.")
-    trae_python: Path | None = Field(default=None, description="--agent-python given to TRAE.")
-    trae: bool = Field(default=False, description="The agent is TRAE (it needs a Python 3.12).")
+    agent: str = Field(default="", description="The agent (TRAE and OpenHands need a Python "
+                                                "3.12 for their bundles).")
+    agent_python: Path | None = Field(default=None, description="--agent-python given.")
 
 
 def needs_for(job: CommitJob | None, *, gpus: GpuRequest, agent: str = "",
@@ -45,13 +44,12 @@ def needs_for(job: CommitJob | None, *, gpus: GpuRequest, agent: str = "",
     """The needs of runs of `job` (None: unknown task, no base-image check)."""
     offline = job is not None and job.task.builder != "vllm" and not job.task.base_image
     return PreflightNeeds(offline_base=offline, base_recipe=base_recipe or BaseImageRecipe(),
-                          gpus=gpus, trae=agent == "trae", trae_python=agent_python)
+                          gpus=gpus, agent=agent, agent_python=agent_python)
 
 
 def preflight(needs: PreflightNeeds) -> None:
     """Raise EnvironmentNotReady (exit 2) for the first thing on this host that blocks the run."""
-    if needs.trae:
-        check_trae_python(needs.trae_python)
+    check_agent_python(needs.agent, needs.agent_python)
     if needs.gpus.mode != "none":
         check_gpus(needs.gpus)
     if needs.offline_base:
@@ -99,29 +97,3 @@ def check_gpus(gpus: GpuRequest) -> None:
         indexes = sorted(v for v in visible if v.isdigit())
         raise EnvironmentNotReady(f"--gpus {gpus}: no GPU {', '.join(absent)} on this host "
                                   f"(present: {', '.join(indexes) or 'none'})")
-
-
-def check_trae_python(prefix: Path | None) -> None:
-    """TRAE's bundle needs a relocatable CPython >= 3.12 install prefix that runs here."""
-    hint = ("give --agent-python DIR, a relocatable CPython 3.12 install prefix (e.g. "
-            "python-build-standalone's install_only tree)")
-    if prefix is None:
-        raise EnvironmentNotReady(f"the trae agent needs a Python 3.12 for its bundle: {hint}")
-    python = prefix / "bin" / "python3"
-    if not python.is_file():
-        raise EnvironmentNotReady(f"--agent-python {prefix}: no bin/python3 there; {hint}")
-    env = {**os.environ, "LD_LIBRARY_PATH": str(prefix / "lib")}
-    try:
-        proc = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"],
-                              capture_output=True, text=True, timeout=60, env=env)
-    except OSError as exc:
-        raise EnvironmentNotReady(f"--agent-python {prefix}: {python} does not run "
-                                  f"({exc.strerror}); {hint}") from exc
-    found = re.fullmatch(r"(\d+) (\d+)", proc.stdout.strip())
-    if proc.returncode != 0 or not found:
-        raise EnvironmentNotReady(f"--agent-python {prefix}: {python} does not run "
-                                  f"(exit {proc.returncode}); {hint}")
-    version = (int(found[1]), int(found[2]))
-    if version < TRAE_MIN_PYTHON:
-        raise EnvironmentNotReady(f"--agent-python {prefix}: Python {version[0]}.{version[1]} "
-                                  f"is too old for TRAE; {hint}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from executor.core.errors import EnvironmentNotReady
 from executor.parts import demo
 from tests.conftest import run_cli
 
@@ -58,9 +59,9 @@ def test_gpu_passthrough_in_a_batch_without_gpus_is_exit_2_and_no_record(docker_
 
 
 @pytest.mark.parametrize("python,needle", [
-    (None, "needs a Python 3.12"),
+    (None, "needs a Python >= 3.12"),
     ("empty", "no bin/python3 there"),
-    ("old", "Python 3.9 is too old"),
+    ("old", "Python 3.9 does not fit trae"),
     ("broken", "does not run"),
 ])
 def test_trae_without_a_usable_python_is_exit_2_and_no_record(docker_engine, tmp_path, python,
@@ -85,9 +86,25 @@ def test_trae_without_a_usable_python_is_exit_2_and_no_record(docker_engine, tmp
 
 
 def test_a_python_that_reports_3_12_passes_the_check(tmp_path):
-    from executor.runs.preflight import check_trae_python
+    from executor.runs.agent_python import check_agent_python
 
-    check_trae_python(fake_python(tmp_path / "py", "echo 3 12"))  # raises when refused
+    check_agent_python("trae", fake_python(tmp_path / "py", "echo 3 12"))  # raises if refused
+    check_agent_python("openhands", tmp_path / "py")
+    with pytest.raises(EnvironmentNotReady, match="3.13 does not fit openhands"):
+        check_agent_python("openhands", fake_python(tmp_path / "py13", "echo 3 13"))
+    check_agent_python("trae", tmp_path / "py13")
+
+
+def test_a_refusal_names_the_pythons_found_on_this_host(tmp_path, monkeypatch):
+    from executor.runs.agent_python import check_agent_python
+
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    fake_python(tmp_path / "pyenv" / "versions" / "3.12.7", "echo 3 12")
+    fake_python(tmp_path / "pyenv" / "versions" / "3.11.2", "echo 3 11")
+    with pytest.raises(EnvironmentNotReady) as refused:
+        check_agent_python("openhands", None)
+    message = str(refused.value)
+    assert "needs a Python 3.12" in message and "3.12.7" in message and "3.11.2" not in message
 
 
 def test_doctor_fails_when_the_base_image_cannot_be_built(docker_engine, tmp_path):

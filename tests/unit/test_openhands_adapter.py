@@ -16,7 +16,7 @@ from executor.parts.agents import LlmAgentOptions, make_agent
 from executor.parts.agents.base import AgentEnding
 from executor.parts.agents.llm_common import Endpoint
 from executor.parts.agents.openhands import (
-    OPENHANDS_WHEELS,
+    LOCK_NAME,
     OpenHandsAgent,
     OpenHandsSettings,
     install_command,
@@ -24,6 +24,12 @@ from executor.parts.agents.openhands import (
     openhands_env,
 )
 from executor.parts.agents.openhands_events import conversation_dirs, read_conversation
+from executor.parts.agents.openhands_lock import (
+    OPENHANDS_REQUIREMENTS,
+    lock_text,
+    read_lock,
+    render_lock,
+)
 
 KEY = "sk-unit-openhands-0123456789abcdef"
 
@@ -52,12 +58,40 @@ OBSERVED = {"kind": "ObservationEvent", "source": "environment", "tool_name": "t
 FINISH = {"kind": "ActionEvent", "source": "agent", "tool_name": "finish"}
 
 
-def test_the_wheels_are_checked_by_sha256_before_they_are_installed():
+# PyPI's sha256 of the four OpenHands wheels, read off pypi.org when they were first pinned.
+OPENHANDS_WHEEL_SHA256 = {
+    "openhands==1.16.0": "e5495ddc76bff6ad8cf332b2e366c665f6735da31bc60fba9d430e19d11ffd3d",
+    "openhands-sdk==1.21.0": "4bf77fe25c9dd4908f70fef2a2e90fede32ff555359ca08fe9f4f3a3acee930b",
+    "openhands-tools==1.21.0":
+        "97a0a910388881525e964165686a114d48cdb70788797f7048584d5aa839a61a",
+    "openhands-workspace==1.11.1":
+        "73f7f4423acf3b1d7116c3a523c04d1b3c185af9d91e0c5cf0666a7758251069",
+}
+
+
+def test_every_package_is_installed_from_the_lock_with_its_hash_checked():
     command = install_command()
-    assert command.index("sha256sum --check") < command.index("pip\" install")
-    for pin in OPENHANDS_WHEELS:
-        assert pin.sha256 in command and len(pin.sha256) == 64
-    assert "--no-deps" in command and "freeze.txt" in command
+    assert "--require-hashes" in command and "--no-deps" in command
+    assert f"src/{LOCK_NAME}" in command and "freeze.txt" in command
+    packages = {p.requirement: p for p in read_lock(lock_text())}
+    assert len(packages) >= 150 and all(p.sha256 for p in packages.values())
+    assert all(len(h) == 64 and int(h, 16) >= 0 for p in packages.values() for h in p.sha256)
+    for requirement in OPENHANDS_REQUIREMENTS:
+        assert OPENHANDS_WHEEL_SHA256[requirement] in packages[requirement].sha256
+
+
+def test_the_lock_format_reads_back_what_was_written():
+    written = [("b-pkg", "2.0", ["b" * 64]), ("A_pkg", "1.0", ["a" * 64, "c" * 64])]
+    back = read_lock(render_lock(written))
+    assert [(p.name, p.version, list(p.sha256)) for p in back] == sorted(
+        written, key=lambda p: p[0].lower())
+
+
+def test_the_manifest_names_the_lock_and_its_digest(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    agent = make_agent("openhands", llm=LlmAgentOptions(model="m"))
+    lock = agent.info().config["lock"]
+    assert len(lock["sha256"]) == 64 and "openhands==1.16.0" in lock["packages"]
 
 
 def test_the_command_and_environment_hold_no_key(monkeypatch):

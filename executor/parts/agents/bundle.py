@@ -39,6 +39,7 @@ from executor.core.resources import Mount
 
 BUNDLE_RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
 BUNDLES_ROOT = "/opt/isobench/agents"
+UV_VERSION = "0.13.9"  # the installer of Python bundles: part of their recipes, so of their hash
 _export_lock = threading.Lock()  # one export per process at a time; rename settles the rest
 
 

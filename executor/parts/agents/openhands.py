@@ -13,23 +13,28 @@ Facts this adapter is built on (openhands 1.16.0, read from its wheel; openhands
     `LLM_BASE_URL` and `LLM_API_KEY` (the attempt token, at exec time only);
   * the conversation is persisted under `$OPENHANDS_PERSISTENCE_DIR/conversations/<id>/`
     (base_state.json + events/), the record its ending is read from (openhands_events.py);
-  * the SDK retries a failed model call itself (5 tries, 8-64 s waits; the CLI exposes no
-    setting), so a 429 reaches the controller late: the gateway's record counts every try;
+  * the SDK retries a failed model call itself (5 tries, 8-64 s waits) unless its settings say
+    otherwise. The CLI has no option for it, but it reads its agent from `agent_settings.json`
+    in the persistence dir before it applies the environment: the bundle writes that file (the
+    CLI's default agent, serialised by OpenHands itself) with `num_retries=0`, so that, as for
+    the other agents, a refusal reaches the controller at once and the controller decides;
   * it has no step-limit option either: the SDK's 500 iterations per run apply, and an agent
     that reaches them ends `MaxIterationsReached` (max steps);
   * the CLI asks PyPI for a newer version at start (2 s timeout); nothing else leaves the
     sandbox but model calls.
-Installing it brings about 150 packages (litellm, fastmcp, textual, browser-use...), so its
-end-to-end test is opt-in (ISOBENCH_OPENHANDS_REAL=1 and ISOBENCH_OPENHANDS_PYTHON).
+It brings 200 packages (litellm, fastmcp, textual, browser-use...): all of them are pinned with
+their sha256 in a lock (openhands_lock.py) that uv installs without resolving, about 20 s on a
+cold cache (pip's resolve-and-install of the same set took 3 minutes here).
 """
 
 from __future__ import annotations
 
 import shlex
 import shutil
+import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from executor.core.errors import AGENT_TIMEOUT, signature
 from executor.core.pricing import PriceTable
@@ -46,6 +51,7 @@ from executor.parts.agents.base import (
     PrepareContext,
 )
 from executor.parts.agents.bundle import (
+    UV_VERSION,
     AgentBundle,
     BundleRecipe,
     ensure_bundle,
@@ -59,39 +65,28 @@ from executor.parts.agents.llm_common import (
     run_agent_process,
 )
 from executor.parts.agents.openhands_events import conversation_dirs, read_conversation
+from executor.parts.agents.openhands_lock import (LOCK_PATH, OPENHANDS_VERSION, lock_text,
+                                                  read_lock)
 from executor.records.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME
 
-OPENHANDS_VERSION = "1.16.0"
-
-
-class WheelPin(BaseModel):
-    """A wheel by file name and the sha256 PyPI publishes for it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    requirement: str = Field(description="name==version")
-    filename: str = Field(description="The wheel's file name.")
-    sha256: str = Field(description="Its sha256, checked before it is installed.")
-
-
-# The CLI and the SDK packages it pins exactly: the artifacts that are OpenHands. Their own
-# dependencies resolve from these wheels' metadata and are recorded in freeze.txt.
-OPENHANDS_WHEELS = (
-    WheelPin(requirement="openhands==1.16.0", filename="openhands-1.16.0-py3-none-any.whl",
-             sha256="e5495ddc76bff6ad8cf332b2e366c665f6735da31bc60fba9d430e19d11ffd3d"),
-    WheelPin(requirement="openhands-sdk==1.21.0",
-             filename="openhands_sdk-1.21.0-py3-none-any.whl",
-             sha256="4bf77fe25c9dd4908f70fef2a2e90fede32ff555359ca08fe9f4f3a3acee930b"),
-    WheelPin(requirement="openhands-tools==1.21.0",
-             filename="openhands_tools-1.21.0-py3-none-any.whl",
-             sha256="97a0a910388881525e964165686a114d48cdb70788797f7048584d5aa839a61a"),
-    WheelPin(requirement="openhands-workspace==1.11.1",
-             filename="openhands_workspace-1.11.1-py3-none-any.whl",
-             sha256="73f7f4423acf3b1d7116c3a523c04d1b3c185af9d91e0c5cf0666a7758251069"),
-)
 PERSISTENCE_DIR = f"{RUN_DIR}/openhands"
 TASK_PATH = f"{RUN_DIR}/task.txt"
 CONVERSATION_NAME = "openhands_conversation"
+LOCK_NAME = "requirements.txt"  # the lock's name in the bundle's src/
+SETTINGS_SCRIPT_NAME = "agent_settings.py"
+SETTINGS_NAME = "agent_settings.json"  # the CLI's own settings file in its persistence dir
+# Run by the bundle's Python at build time: the CLI's default agent (the one it creates when it
+# has no settings file) with its model calls never retried by the SDK, serialised by OpenHands
+# itself. The placeholders are overridden by --override-with-envs at run time (LLM_MODEL,
+# LLM_BASE_URL, LLM_API_KEY), in the agent's LLM and in its condenser's.
+SETTINGS_SCRIPT = """\
+from openhands.sdk import LLM
+from openhands_cli.utils import get_default_cli_agent
+
+llm = LLM(model="openai/isobench-placeholder", api_key="isobench-placeholder",
+          usage_id="agent", num_retries=0)
+print(get_default_cli_agent(llm).model_dump_json())
+"""
 
 
 class OpenHandsSettings(BaseModel):
@@ -109,23 +104,24 @@ class OpenHandsSettings(BaseModel):
 
 
 def install_command() -> str:
-    """Bash run in the bundle image: the pinned wheels downloaded without dependencies and
-    checked against their sha256, then installed (dependencies from their metadata) into a
-    venv on the given CPython 3.12, the result frozen, byte code compiled, a smoke test."""
-    checks = " ".join(f"{pin.sha256}  /tmp/wheels/{pin.filename}\\n" for pin in OPENHANDS_WHEELS)
-    requirements = " ".join(shlex.quote(pin.requirement) for pin in OPENHANDS_WHEELS)
-    files = " ".join(f"/tmp/wheels/{pin.filename}" for pin in OPENHANDS_WHEELS)
+    """Bash run in the bundle image: a venv on the given CPython 3.12, then every package of the
+    lock (in src/) installed by uv with its sha256 checked and no resolution (`--no-deps`: what
+    is not in the lock is not installed), byte code compiled, the result listed, a smoke test."""
+    uv = "/tmp/uv-tool/bin/uv"
     return " && ".join([
         'PY=python3',
         ('if [ -x "$BUNDLE_DIR/python/bin/python3" ]; then PY="$BUNDLE_DIR/python/bin/python3"; '
          'export LD_LIBRARY_PATH="$BUNDLE_DIR/python/lib"; fi'),
-        '"$PY" -m venv "$BUNDLE_DIR/venv"',
-        ('"$BUNDLE_DIR/venv/bin/pip" download --quiet --no-deps --only-binary=:all: '
-         f'-d /tmp/wheels {requirements}'),
-        f'printf "{checks}" | sha256sum --check --strict',
-        f'"$BUNDLE_DIR/venv/bin/pip" install --quiet {files}',
-        '"$BUNDLE_DIR/venv/bin/pip" freeze --all > "$BUNDLE_DIR/freeze.txt"',
-        '"$BUNDLE_DIR/venv/bin/python" -m compileall -q "$BUNDLE_DIR/venv" > /dev/null || true',
+        '"$PY" -m venv --without-pip "$BUNDLE_DIR/venv"',
+        'python3 -m venv /tmp/uv-tool',
+        f'/tmp/uv-tool/bin/pip install --quiet "uv=={UV_VERSION}"',
+        (f'{uv} pip install --quiet --no-cache --python "$BUNDLE_DIR/venv/bin/python" '
+         f'--require-hashes --no-deps --compile-bytecode -r "$BUNDLE_DIR/src/{LOCK_NAME}"'),
+        f'{uv} pip freeze --python "$BUNDLE_DIR/venv/bin/python" > "$BUNDLE_DIR/freeze.txt"',
+        'rm -rf /tmp/uv-tool',
+        ('OPENHANDS_SUPPRESS_BANNER=1 LITELLM_LOCAL_MODEL_COST_MAP=True '
+         f'"$BUNDLE_DIR/venv/bin/python" "$BUNDLE_DIR/src/{SETTINGS_SCRIPT_NAME}" '
+         f'> "$BUNDLE_DIR/{SETTINGS_NAME}"'),
         '"$BUNDLE_DIR/venv/bin/openhands" --version',
     ])
 
@@ -160,8 +156,8 @@ class OpenHandsAgent(RoutedModel):
 
         if settings.version != OPENHANDS_VERSION:
             raise UserInputError(f"openhands {settings.version}: isobench pins "
-                                 f"{OPENHANDS_VERSION} (wheels and their sha256 in "
-                                 "executor/parts/agents/openhands.py)")
+                                 f"{OPENHANDS_VERSION} (every package and its sha256 in "
+                                 f"{LOCK_PATH.name}; scripts/lock_openhands.py writes it)")
         if settings.max_iterations is not None:
             raise UserInputError("--max-steps: the openhands CLI has no step-limit option "
                                  "(its SDK stops at 500 iterations)")
@@ -171,7 +167,9 @@ class OpenHandsAgent(RoutedModel):
 
     def info(self) -> AgentInfo:
         config = self.settings.model_dump(mode="json")
-        config["wheels"] = [pin.model_dump() for pin in OPENHANDS_WHEELS]
+        lock = lock_text()
+        config["lock"] = {"name": LOCK_PATH.name, "sha256": sha256_hex(lock),
+                          "packages": [p.requirement for p in read_lock(lock)]}
         if self.bundle is not None:
             config["bundle"] = {"tag": self.bundle.tag, "image_id": self.bundle.image_id,
                                 "freeze_sha256": sha256_hex(read_bundle_file(self.bundle,
@@ -185,19 +183,26 @@ class OpenHandsAgent(RoutedModel):
     def prepare(self, log: Log, context: PrepareContext) -> AgentPrep:
         from executor.parts.agents.source import tree_digest
 
+        lock = lock_text()
         recipe = BundleRecipe(agent=self.name, version=self.settings.version,
                               install_command=install_command(),
+                              source_digest=sha256_hex(lock, SETTINGS_SCRIPT),
                               python_digest=tree_digest(self.python) if self.python else "",
                               base_image_id=context.base_image_id,
                               toolchain_command=context.toolchain_command)
-        self.bundle = ensure_bundle(recipe, context, log, python=self.python)
+        with tempfile.TemporaryDirectory(prefix="isobench-openhands-src-") as tmp:
+            (Path(tmp) / LOCK_NAME).write_text(lock)
+            (Path(tmp) / SETTINGS_SCRIPT_NAME).write_text(SETTINGS_SCRIPT)
+            self.bundle = ensure_bundle(recipe, context, log, src=Path(tmp), python=self.python)
         return AgentPrep(mounts=[self.bundle.mount()],
                          network=self.routed_endpoint().sandbox_network())
 
     def run(self, sandbox: Sandbox, task: AgentTask, out_dir: Path, log: Log) -> AgentRun:
         assert self.bundle is not None, "prepare() first"
         settings = self.settings.model_copy(update={"endpoint": self.routed_endpoint()})
-        sandbox.check(f"mkdir -p {PERSISTENCE_DIR} {RUN_DIR}/home")
+        bundle_dir = self.bundle.bundle_dir
+        sandbox.check(f"mkdir -p {PERSISTENCE_DIR} {RUN_DIR}/home && cp {bundle_dir}/"
+                      f"{SETTINGS_NAME} {PERSISTENCE_DIR}/{SETTINGS_NAME}")
         sandbox.put_file(TASK_PATH, task.prompt.encode())
         result = run_agent_process(
             sandbox, openhands_command(self.bundle.bundle_dir), budget_s=task.budget_s,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from executor.parts.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
                                   PrepareContext)
-from executor.parts.agents.bundle import AgentBundle, BundleRecipe, ensure_bundle, read_bundle_file, \
-    cache_root
+from executor.parts.agents.bundle import (UV_VERSION, AgentBundle, BundleRecipe, cache_root,
+                                          ensure_bundle, read_bundle_file)
 from executor.parts.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, copy_out, costed,
                                         process_ending, run_agent_process)
 from executor.parts.agents.source import SourceTree, export_source, tree_digest
@@ -39,7 +39,6 @@ from executor.core.redact import Redactor
 from executor.engine.sandbox import Sandbox
 from executor.records.state import AGENT_STDERR_NAME, AGENT_STDOUT_NAME, TRAJECTORY_NAME
 
-UV_VERSION = "0.13.9"  # pinned: the installer is part of the recipe (and of the bundle's hash)
 
 
 def install_command() -> str:
