@@ -1,6 +1,6 @@
 """The five LLM agents side by side: one demo plan, one state dir, one report.
 
-    .venv/bin/python scripts/agents_side_by_side.py --agent-python /root/.pyenv/versions/3.12.1 \\
+    .venv/bin/python scripts/agents_side_by_side.py [--agent-python /path/to/cpython-3.12] \\
         --trae-source /path/to/trae-agent [--out side-by-side/] [--items 3] [--bench]
 
 For each agent (trae, mini-swe-agent, claude-code, codex, openhands) it serves a scripted model
@@ -43,6 +43,7 @@ from pydantic import BaseModel, SecretStr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from executor.runs.agent_python import AGENT_PYTHON_NEEDS, candidate_prefixes
 from executor.testing.llm_script import LlmScript, Reply, call, reply
 from executor.testing.scripted_llm import ScriptedLLM
 
@@ -213,7 +214,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", default=",".join(AGENTS),
                         help="Comma-separated subset, in run order (default: all five).")
     parser.add_argument("--agent-python", type=Path,
-                        help="CPython 3.12 install prefix (trae, openhands).")
+                        help="CPython 3.12 install prefix (trae, openhands; default: the "
+                             "first found on this host, pyenv's or uv's).")
     parser.add_argument("--trae-source", type=Path, help="TRAE checkout or mirror (trae).")
     parser.add_argument("--bench", action="store_true",
                         help="Benchmark every item too (slow); default --skip-bench.")
@@ -226,6 +228,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown agent(s): {', '.join(unknown)} (choose from {', '.join(AGENTS)})")
     needs_python = {"trae", "openhands"} & set(args.agents)
+    if needs_python and args.agent_python is None:
+        found = candidate_prefixes(AGENT_PYTHON_NEEDS["openhands"])  # 3.12 fits both
+        args.agent_python = found[0] if found else None
     if needs_python and not (args.agent_python and (args.agent_python / "bin").is_dir()):
         parser.error(f"{' and '.join(sorted(needs_python))} "
                      f"need{'s' if len(needs_python) == 1 else ''} --agent-python "

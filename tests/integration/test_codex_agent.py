@@ -11,19 +11,17 @@ reaches the model.
 
 from __future__ import annotations
 
-import base64
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from executor.engine.sandbox import LABEL_MANAGED, LABEL_RUN
 from executor.parts import demo
 from executor.testing.llm_script import LlmScript, TurnUsage, call, fail, reply
-from executor.testing.scripted_llm import ScriptedLLM
 from tests.conftest import rid, run_cli
+from tests.integration.agent_evidence import WatchingLLM, attempts, bundle_image_shows, holds
+from tests.integration.agent_evidence import scenario_row as agent_scenario_row
 
 pytestmark = [pytest.mark.docker]
 
@@ -43,35 +41,8 @@ SHOW_ENV = reply(None, call("exec_command", cmd=(
     "*'codex exec'*) tr '\\0' '\\n' < $p/environ;; esac; done")))
 
 
-def encodings(secret: str) -> list[bytes]:
-    raw = secret.encode()
-    return [raw, base64.b64encode(raw), base64.b64encode(raw).rstrip(b"="), raw.hex().encode(),
-            raw.hex().upper().encode()]
-
-
 def holds_key(data: bytes) -> bool:
-    return any(form in data for form in encodings(KEY))
-
-
-class WatchingLLM(ScriptedLLM):
-    """Keeps every request as it arrived (before the server's own redaction) and inspects the
-    run's live sandboxes while it answers the first model call."""
-
-    def __init__(self, script: LlmScript, run_id: str):
-        super().__init__(script)
-        self.run_id, self.inspected, self.raw = run_id, "", []
-
-    def handle(self, method, path, headers, raw):
-        kept = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        self.raw.append(json.dumps(kept).encode() + raw)
-        if method == "POST" and not self.inspected:
-            ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label={LABEL_MANAGED}",
-                                  "--filter", f"label={LABEL_RUN}={self.run_id}"],
-                                 capture_output=True, text=True, check=True).stdout.split()
-            self.inspected = subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                            text=True, check=False).stdout \
-                if ids else "(no sandbox)"
-        return super().handle(method, path, headers, raw)
+    return holds(KEY, data)
 
 
 def run_codex(tmp_path: Path, name: str, turns: list, *extra: str):
@@ -88,21 +59,8 @@ def run_codex(tmp_path: Path, name: str, turns: list, *extra: str):
     return out, item, llm
 
 
-def attempts(item: Path) -> list[dict]:
-    return json.loads((item / "journal.json").read_text())["attempts"]
-
-
 def scenario_row(name: str, out, item: Path) -> str:
-    """One line of the scenario table (printed with -s; the report pastes it)."""
-    last = attempts(item)[-1]
-    patch = item / "model_patch.diff"
-    traffic = last.get("model_traffic") or {}
-    usage = last.get("usage") or {}
-    return (f"| codex | {name} | {out.returncode} | {last.get('agent_outcome')} / "
-            f"{(last.get('signature') or {}).get('name', '-')} | "
-            f"{patch.stat().st_size if patch.exists() else 0} | "
-            f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} | "
-            f"{traffic.get('calls', 0)} calls, {traffic.get('answered_ok', 0)} ok |")
+    return agent_scenario_row("codex", name, out, item)
 
 
 def test_codex_edits_the_repo_and_finishes_with_the_gateways_usage(docker_engine, base_image,
@@ -175,11 +133,7 @@ def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
     assert len(files) > 5 and not [str(p) for p in files if holds_key(p.read_bytes())]
     assert not holds_key((out.stdout + out.stderr).encode())
     # The bundle image and its history.
-    manifest = json.loads((item / "manifest.json").read_text())
-    image = manifest["agent"]["config"]["bundle"]["image_id"]
-    for argv in (["docker", "history", "--no-trunc", image], ["docker", "inspect", image]):
-        shown = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        assert not holds_key(shown.encode()), f"{' '.join(argv)} shows the key"
+    assert not holds_key(bundle_image_shows(item).encode())
 
 
 def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,

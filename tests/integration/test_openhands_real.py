@@ -7,6 +7,11 @@ Its CLI takes Python 3.12 only and the OS base has 3.13, so the bundle is built 
 `--agent-python`'s own check would suggest (a pyenv or uv 3.12). Without one these tests skip,
 except under `.ci/run` (ISOBENCH_CI=1), where that is a failure.
 
+Scenarios, as for the other CLI agents: a real edit ends `finished` with the provider's usage;
+a provider refusing for good (insufficient_quota) is exit 16; a spent token budget ends
+`budget_exhausted` with the patch kept; the key's text, base64 and hex forms are nowhere in the
+sandbox, the state dir, the console, the bundle image or what reaches the model.
+
 The tool names (`terminal` with `command` and `security_risk`, `finish` with `message`) are
 those of openhands-tools/openhands-sdk 1.21.0's default agent, as OpenHands sent them here.
 """
@@ -20,11 +25,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from executor.engine.images import sha256_hex
 from executor.parts import demo
+from executor.parts.agents.openhands_lock import lock_text
 from executor.runs.agent_python import AGENT_PYTHON_NEEDS, candidate_prefixes
-from executor.testing.llm_script import LlmScript, call, fail, reply
-from executor.testing.scripted_llm import ScriptedLLM
+from executor.testing.llm_script import LlmScript, TurnUsage, call, fail, reply
 from tests.conftest import rid, run_cli
+from tests.integration.agent_evidence import (WatchingLLM, attempts, bundle_image_shows, holds,
+                                              scenario_row)
 
 pytestmark = pytest.mark.docker
 
@@ -49,48 +57,89 @@ ALLOCATOR = "/workspace/repo/minivllm/block_allocator.py"
 # The default agent's tools take a security_risk (LOW, MEDIUM, HIGH): without it the call is
 # refused as invalid ("Failed to provide security_risk field in tool 'terminal'").
 EDIT = reply("Editing.", call("terminal", command=f"printf '\\n# openhands was here\\n' >> "
-                                                  f"{ALLOCATOR}", security_risk="LOW"))
-FINISH = reply(None, call("finish", message="Done."))
+                                                  f"{ALLOCATOR}", security_risk="LOW"),
+             usage=TurnUsage(input_tokens=1500, output_tokens=40))
+FINISH = reply(None, call("finish", message="Done."),
+               usage=TurnUsage(input_tokens=1600, output_tokens=10))
+# Every process environment in the sandbox, OpenHands' own among them: its output goes back to
+# the model in the next request, as any command's output could.
+SHOW_ENV = reply(None, call("terminal", command="cat /proc/[0-9]*/environ 2>/dev/null | tr "
+                                                "'\\0' '\\n' | sort -u", security_risk="LOW"))
 
 
 def run_openhands(tmp_path: Path, name: str, turns: list, *extra: str):
+    """Serve `turns` (the key required), run OpenHands on the demo; (process, item, server)."""
     run_id = rid(name)
     state = tmp_path / "state"
-    with ScriptedLLM(LlmScript(turns=turns, api_key=SecretStr(KEY), models=[MODEL])) as llm:
+    llm = WatchingLLM(LlmScript(turns=turns, api_key=SecretStr(KEY), models=[MODEL]), run_id)
+    with llm:
         out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "openhands", "--model",
                       MODEL, "--base-url", llm.base_url, "--api-key-env", KEY_ENV,
                       "--agent-python", python_prefix(), "--state-dir",
                       str(state), "--run-id", run_id, "--skip-bench", "--retry-wait-max", "0",
-                      *extra, env={KEY_ENV: KEY}, timeout=3600)
+                      *extra, env={KEY_ENV: KEY}, timeout=1800)
     item = state / "runs" / "demo" / "openhands" / MODEL / run_id / "demo-0000"
     return out, item, llm
 
 
+def model_calls(llm: WatchingLLM) -> list:
+    return [r for r in llm.requests if r.method == "POST"]
+
+
 def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
-    out, item, _ = run_openhands(tmp_path, "oh-edit", [EDIT, FINISH])
+    out, item, llm = run_openhands(tmp_path, "oh-edit", [EDIT, FINISH])
+    print(scenario_row("openhands", "real edit", out, item))
     assert out.returncode == 0, out.stderr[-3000:]
-    [attempt] = json.loads((item / "journal.json").read_text())["attempts"]
-    assert attempt["agent_outcome"] == "finished"
+    [attempt] = attempts(item)
+    assert attempt["status"] == "success" and attempt["agent_outcome"] == "finished"
     assert "+# openhands was here" in (item / "model_patch.diff").read_text()
-    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
-    assert not [str(p) for p in files if KEY.encode() in p.read_bytes()]
+    # Usage: the provider's own counts, as OpenHands recorded them (its conversation state).
+    assert attempt["usage"]["input_tokens"] == 3100 and attempt["usage"]["output_tokens"] == 50
+    assert attempt["model_traffic"]["calls"] == 2 == len(model_calls(llm))
+    assert all(r.path == "/v1/chat/completions" for r in model_calls(llm))
+    conversation = item / "attempt-1" / "openhands_conversation"
+    assert list(conversation.rglob("base_state.json"))
+    config = json.loads((item / "manifest.json").read_text())["agent"]["config"]
+    assert config["lock"]["sha256"] == sha256_hex(lock_text())
+    assert config["bundle"]["tag"].startswith("isobench/agent-openhands:")
 
 
 def test_a_provider_refusing_for_good_is_exit_16(docker_engine, base_image, tmp_path):
     # The bundle's settings file turns the SDK's own retries off: it made 15 calls over about
     # two minutes before. What is left is the OpenAI client's own (3 calls, within seconds).
     out, item, llm = run_openhands(tmp_path, "oh-quota", [fail("insufficient_quota")] * 6)
+    print(scenario_row("openhands", "provider refuses (quota)", out, item))
     assert out.returncode == 16, out.stderr[-3000:]
-    assert len([r for r in llm.requests if r.method == "POST"]) <= 3
-    [attempt] = json.loads((item / "journal.json").read_text())["attempts"]
+    [attempt] = attempts(item)  # quota is permanent: one attempt
     assert attempt["signature"]["name"] == "quota_exhausted"
+    assert len(model_calls(llm)) <= 3
 
 
 def test_a_spent_token_budget_ends_budget_exhausted_and_keeps_the_patch(docker_engine,
                                                                        base_image, tmp_path):
-    out, item, _ = run_openhands(tmp_path, "oh-budget", [EDIT, FINISH],
-                              "--attempt-token-budget", "100")
+    out, item, llm = run_openhands(tmp_path, "oh-budget", [EDIT, FINISH],
+                                   "--attempt-token-budget", "100")
+    print(scenario_row("openhands", "token budget spent", out, item))
     assert out.returncode == 14, out.stderr[-3000:]
-    [attempt] = json.loads((item / "journal.json").read_text())["attempts"]
+    [attempt] = attempts(item)
     assert attempt["signature"]["name"] == "budget_exhausted"
+    assert attempt["model_traffic"]["budget_exhausted"] is True and llm.turns_served == 1
     assert "+# openhands was here" in (item / "model_patch.diff").read_text()
+
+
+def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
+        docker_engine, base_image, tmp_path):
+    out, item, llm = run_openhands(tmp_path, "oh-keys", [SHOW_ENV, EDIT, FINISH])
+    print(scenario_row("openhands", "key search", out, item))
+    assert out.returncode == 0, out.stderr[-3000:]
+    # The sandbox's configuration while the agent ran.
+    assert llm.inspected.startswith("[") and '"Env"' in llm.inspected
+    assert not holds(KEY, llm.inspected.encode())
+    # The environments went back to the model: OpenHands holds the attempt token, not the key.
+    answered = b"".join(llm.raw[2:])
+    assert b"LLM_API_KEY=isobench-attempt-" in answered and KEY_ENV.encode() not in answered
+    assert llm.raw and not [raw for raw in llm.raw if holds(KEY, raw)]
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert len(files) > 5 and not [str(p) for p in files if holds(KEY, p.read_bytes())]
+    assert not holds(KEY, (out.stdout + out.stderr).encode())
+    assert not holds(KEY, bundle_image_shows(item).encode())
