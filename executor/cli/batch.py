@@ -26,7 +26,7 @@ from executor.runs.batch.runner import load_run_item_factory, prepare_run, resol
 from executor.runs.batch.slurm_backend import SlurmBackend, SlurmOptions
 from executor.runs.batch.slurm_cli import SlurmCli
 from executor.runs.batch.slurm_job import JobFactory
-from executor.parts.agents import AgentChoice, LlmAgentOptions
+from executor.parts.agents import AgentChoice, LlmAgentOptions, agent_source_pin
 from executor.cli.common import (agent_llm, agent_options, batch_retry_options, engine_option,
                                  config_option, gateway_options, grouped, image_input_options,
                                  limit_options, run_options, skip_bench_option,
@@ -328,6 +328,7 @@ def batch_needs(plan, spec: CommitItemSpec, gpu_ids: list[str]) -> PreflightNeed
             except UserInputError:
                 pass
     return needs_for(job, gpus=gpus, agent=spec.agent, agent_python=spec.llm.python,
+                     agent_source=agent_source_pin(spec.agent, spec.llm),
                      base_recipe=spec.run.images.base_recipe)
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 from rich.table import Table
 
-from executor.parts.agents import AgentChoice, LlmAgentOptions, make_agent
+from executor.parts.agents import AgentChoice, LlmAgentOptions, agent_source_pin, make_agent
 from executor.runs.attempts import run_commit_with_retries
 from executor.parts.bench.run import BenchOptions
 from executor.cli.common import (agent_llm, agent_options, commit_retry_options, engine_option,
@@ -86,7 +86,8 @@ def register(group: click.Group) -> None:
                              llm=llm)
         # what no retry can fix, before anything is written (exit 2, no run record)
         preflight(needs_for(job, gpus=resources.gpus, agent=agent.agent,
-                            agent_python=llm.python))
+                            agent_python=llm.python,
+                            agent_source=agent_source_pin(agent.agent, llm)))
         reap_dead_controllers()
         options = run_options(
             state_dir=state_dir, run_id=run_id or new_run_id(), resources=resources,

@@ -21,6 +21,7 @@ from executor.engine.sandbox import engine_gpu_runtime
 from executor.engine.chosen import engine_client
 from executor.core.resources import GpuRequest
 from executor.core.task import CommitJob
+from executor.parts.agents.source import check_source
 from executor.runs.agent_python import check_agent_python
 
 
@@ -36,20 +37,25 @@ class PreflightNeeds(BaseModel):
     agent: str = Field(default="", description="The agent (TRAE and OpenHands need a Python "
                                                 "3.12 for their bundles).")
     agent_python: Path | None = Field(default=None, description="--agent-python given.")
+    agent_source: tuple[str, str] | None = Field(
+        default=None, description="(source, revision) the agent's bundle is exported from.")
 
 
 def needs_for(job: CommitJob | None, *, gpus: GpuRequest, agent: str = "",
-              agent_python: Path | None = None,
+              agent_python: Path | None = None, agent_source: tuple[str, str] | None = None,
               base_recipe: BaseImageRecipe | None = None) -> PreflightNeeds:
     """The needs of runs of `job` (None: unknown task, no base-image check)."""
     offline = job is not None and job.task.builder != "vllm" and not job.task.base_image
     return PreflightNeeds(offline_base=offline, base_recipe=base_recipe or BaseImageRecipe(),
-                          gpus=gpus, agent=agent, agent_python=agent_python)
+                          gpus=gpus, agent=agent, agent_python=agent_python,
+                          agent_source=agent_source)
 
 
 def preflight(needs: PreflightNeeds) -> None:
     """Raise EnvironmentNotReady (exit 2) for the first thing on this host that blocks the run."""
     check_agent_python(needs.agent, needs.agent_python)
+    if needs.agent_source:  # bad input (exit 2), not every item's infrastructure failure
+        check_source(*needs.agent_source)
     if needs.gpus.mode != "none":
         check_gpus(needs.gpus)
     if needs.offline_base:

@@ -3,6 +3,7 @@ says what to do, and no run record (`isobench run-commit`, `bench` and `run`).""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,28 @@ def test_doctor_fails_without_an_engine(tmp_path):
     out = run_cli("doctor", "--state-dir", str(tmp_path),
                   env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert out.returncode == 1 and "ensure-docker.sh" in out.stderr
+
+
+@pytest.mark.parametrize("layout,needle", [
+    ("missing", "does not exist"),
+    ("folder_around_a_mirror", "is not a git repository"),
+    ("repo_without_the_revision", "is not in"),
+])
+def test_a_trae_source_without_its_revision_is_exit_2_and_no_record(docker_engine, tmp_path,
+                                                                    layout, needle):
+    """Found before anything is written, not as each item's infrastructure failure."""
+    source = tmp_path / "trae-src"
+    if layout == "folder_around_a_mirror":  # what `fetch` leaves: the bare repository inside
+        subprocess.run(["git", "init", "-q", "--bare", str(source / "repo")], check=True)
+    elif layout == "repo_without_the_revision":
+        subprocess.run(["git", "init", "-q", str(source)], check=True)
+        subprocess.run(["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    state = tmp_path / "state"
+    args = ["--agent", "trae", "--model", "m", "--state-dir", str(state), "--agent-python",
+            str(fake_python(tmp_path / "py", "echo 3 12")), "--agent-source", str(source)]
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, *args,
+                  env={"OPENAI_API_KEY": "sk-isobench-test-000000000000"})
+    assert_refused(out, state, needle, str(source))
+    if layout == "folder_around_a_mirror":
+        assert str(source / "repo") in out.stderr

@@ -172,6 +172,16 @@ def _mini_swe(llm: LlmAgentOptions) -> Agent:
                         environ=_placeholder_environ(llm))
 
 
+def agent_source_pin(name: str, llm: LlmAgentOptions) -> tuple[str, str] | None:
+    """(source, revision) an agent's bundle is exported from, as its adapter will resolve
+    them; None for agents installed from a registry."""
+    if name != "trae":
+        return None
+    from executor.parts.agents.trae import TRAE_REVISION, TRAE_SOURCE
+
+    return llm.source or TRAE_SOURCE, llm.revision or TRAE_REVISION
+
+
 def _trae(llm: LlmAgentOptions) -> Agent:
     from executor.parts.agents.trae import TRAE_REVISION, TRAE_SOURCE, TraeSettings
     from executor.parts.agents.trae_adapter import TraeAgent

@@ -59,26 +59,57 @@ def _mirror(url: str, cache: Path) -> Path:
     return mirror
 
 
-def export_source(source: str, revision: str | None, dest: Path, cache: Path) -> SourceTree:
-    """Write the tree of `source` at `revision` into `dest` (created) and say what it was."""
+def _is_url(source: str) -> bool:
+    return "://" in source or (source.startswith("git@") and not Path(source).exists())
+
+
+def _local_commit(source: str, revision: str | None) -> tuple[Path | None, str | None]:
+    """(git dir, full sha of `revision`) of a local source; (None, None) for a plain folder.
+    Raises UserInputError for what no retry can fix: a missing path, a folder that cannot
+    have the revision asked for, a revision the repository does not hold."""
     path = Path(source).expanduser()
-    is_url = "://" in source or (source.startswith("git@") and not path.exists())
-    if not is_url and not path.exists():
+    if not path.exists():
         raise UserInputError(f"agent source {source} does not exist")
-    git_dir = _mirror(source, cache) if is_url else _git_dir(path)
-    dest.mkdir(parents=True, exist_ok=True)
+    git_dir = _git_dir(path)
     if git_dir is None:
         if revision:
-            raise UserInputError(f"agent source {source} is not a git repository, so it has no "
-                                 f"revision {revision}; drop --agent-revision or give a checkout")
-        digest = _copy_plain(path, dest)
-        return SourceTree(origin=str(path), revision=f"tree-{digest[:12]}", digest=digest)
+            nested = sorted(str(p.parent) for p in path.glob("*/HEAD"))
+            raise UserInputError(
+                f"agent source {source} is not a git repository, so it has no revision "
+                f"{revision[:12]}; give a checkout or a mirror"
+                + (f" (a repository is inside: {nested[0]})" if nested else ""))
+        return None, None
+    return git_dir, _resolve(git_dir, revision, source)
+
+
+def _resolve(git_dir: Path, revision: str | None, source: str) -> str:
     rev = revision or "HEAD"
     resolved = _git(git_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if resolved.returncode != 0:
         raise UserInputError(f"revision {rev} is not in {source}; fetch it into the mirror "
                              "or pass another --agent-revision")
-    sha = resolved.stdout.decode().strip()
+    return resolved.stdout.decode().strip()
+
+
+def check_source(source: str, revision: str | None) -> None:
+    """Before a run writes anything: a local source has the revision its bundle needs (a URL
+    is checked when it is cloned)."""
+    if not _is_url(source):
+        _local_commit(source, revision)
+
+
+def export_source(source: str, revision: str | None, dest: Path, cache: Path) -> SourceTree:
+    """Write the tree of `source` at `revision` into `dest` (created) and say what it was."""
+    if _is_url(source):
+        git_dir = _mirror(source, cache)
+        sha = _resolve(git_dir, revision, source)
+    else:
+        git_dir, sha = _local_commit(source, revision)
+    dest.mkdir(parents=True, exist_ok=True)
+    if git_dir is None or sha is None:
+        path = Path(source).expanduser()
+        digest = _copy_plain(path, dest)
+        return SourceTree(origin=str(path), revision=f"tree-{digest[:12]}", digest=digest)
     tree = _git(git_dir, "rev-parse", f"{sha}^{{tree}}").stdout.decode().strip()
     archive = _git(git_dir, "archive", "--format=tar", sha)
     if archive.returncode != 0:
