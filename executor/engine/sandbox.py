@@ -107,10 +107,12 @@ def _controller_alive(labels: dict[str, str]) -> bool:
 
 
 def reap_orphans(client=None) -> list[str]:
-    """Remove this host's isobench containers whose controller process is gone.
+    """Remove this host's isobench containers whose controller process is gone, or whose
+    expiry has passed.
 
-    Containers of live controllers, and of other hosts sharing the engine, are left alone.
-    Returns the names removed.
+    Containers of live controllers, and of other hosts sharing the engine, are left alone,
+    exited ones included: their controller may be about to read why one exited (OOMKilled)
+    and removes it itself. Returns the names removed.
     """
     client = client or engine_client()
     removed = []
@@ -122,7 +124,7 @@ def reap_orphans(client=None) -> list[str]:
         if labels.get(LABEL_HOST) != host:
             continue
         expired = float(labels.get(LABEL_EXPIRES, "inf")) < time.time()
-        if expired or not _controller_alive(labels) or container.status in ("exited", "dead"):
+        if expired or not _controller_alive(labels):
             try:
                 container.remove(force=True)
                 removed.append(container.name)

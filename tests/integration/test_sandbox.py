@@ -101,6 +101,16 @@ def test_reaper_removes_containers_of_dead_controllers_only(docker_engine, base_
             {c.id for c in docker_engine.containers.list(all=True, ignore_removed=True)}
         assert alive.name not in removed
         assert docker_engine.containers.get(alive.id).status == "running"
+        # A live controller's container that has exited is its own to read (why did it
+        # exit? OOMKilled?) and to remove.
+        exited = docker_engine.containers.run(base_image.tag, ["true"], detach=True,
+                                              labels=controller_labels())
+        try:
+            exited.wait(timeout=60)
+            assert exited.name not in reap_orphans(docker_engine)
+            assert docker_engine.containers.get(exited.id).status == "exited"
+        finally:
+            exited.remove(force=True)
     foreign = docker_engine.containers.run(
         base_image.tag, ["sleep", "600"], detach=True, auto_remove=True,
         labels={**fake_dead, LABEL_HOST: "some-other-host"})
