@@ -58,14 +58,21 @@ def export_command(source, run_id, out, with_images, with_repo) -> None:
 @click.option("--run-id", help="Run id of the new run (default: rerun-<timestamp>).")
 @click.option("--items", help="Only these items, comma-separated (default: all).")
 @click.option("--agent", "with_agent", is_flag=True,
-              help="Run the agent again instead of re-measuring its recorded patch (offline "
-                   "agents: replay, script).")
+              help="Run the agent again instead of re-measuring its recorded patch: offline "
+                   "agents as they are, LLM agents on their recorded model traffic (no key, "
+                   "no provider).")
+@click.option("--agent-python", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --agent, trae or openhands: this host's CPython 3.12 install prefix "
+                   "(default: the recorded one, if it exists here).")
+@click.option("--agent-source", help="With --agent, trae: this host's TRAE checkout or mirror "
+                                     "(default: the recorded one, if it exists here).")
 @click.option("--cpus", type=float, default=None,
               help="CPU quota of the benchmark containers (default: as recorded).")
 @click.option("--cpuset", default=None, help="Pin benchmark containers to these CPUs (default: "
                                              "as recorded).")
 @engine_option
-def rerun_command(bundle, state_dir, run_id, items, with_agent, cpus, cpuset) -> None:
+def rerun_command(bundle, state_dir, run_id, items, with_agent, agent_python, agent_source, cpus,
+                  cpuset) -> None:
     """Rerun an exported bundle on this host and record it as a new run.
 
     \b
@@ -75,19 +82,26 @@ def rerun_command(bundle, state_dir, run_id, items, with_agent, cpus, cpuset) ->
        recipes; a tag that differs or content that drifted from the recorded fingerprint is
        reported with the package or file that changed.
     3. The recorded patches are benchmarked again with the recorded options and seeds, each
-       trial in a fresh container (--agent: the offline agent runs again first).
+       trial in a fresh container. With --agent the agent runs again first, built as the
+       recorded command built it: an LLM agent gets its model's answers from the item's
+       recorded traffic (the gateway replays model_calls.jsonl; a request it does not hold
+       ends the attempt replay_mismatch), so its patch can be compared with the recorded one.
     4. A new run STATE/runs/<task>/<agent>/<model>/<run-id>/ whose journals and manifests
        record rerun_of; rerun.json holds the image checks. Compare with `isobench compare`.
 
     Exit 0: every image reproduced and every item measured; 1: some image did not reproduce
     or some item failed; 2: bad input or a changed bundle; 130: interrupted.
     """
+    from executor.runs.rerun.llm_agent import AgentPaths
     from executor.runs.rerun.rerun import RerunOptions, rerun_bundle
 
     sigterm_as_interrupt()
+    if (agent_python or agent_source) and not with_agent:
+        raise UserInputError("--agent-python and --agent-source go with --agent")
     options = RerunOptions(state_dir=state_dir, run_id=run_id or f"rerun-{new_run_id()}",
                            items=[i.strip() for i in (items or "").split(",") if i.strip()],
-                           agent=with_agent, cpus=cpus, cpuset=cpuset)
+                           agent=with_agent, cpus=cpus, cpuset=cpuset,
+                           agent_paths=AgentPaths(python=agent_python, source=agent_source))
     try:
         record = rerun_bundle(bundle, options, log_line)
     except KeyboardInterrupt:

@@ -188,6 +188,10 @@ BAD_INPUT = ("bad_input", P,
 BUDGET_EXHAUSTED = ("budget_exhausted", P,
                     "The attempt or the run spent its token or dollar budget; the gateway "
                     "refused further model calls. The patch made so far is kept.")
+REPLAY_MISMATCH = ("replay_mismatch", P,
+                   "A replayed agent asked what the recorded run did not ask (another request, "
+                   "or one more): it did not repeat itself, so no recorded answer fits. The "
+                   "agent, its settings or its inputs differ from the recording.")
 LEAK_DETECTED = ("leak_detected", P, "The sandbox could reach commits beyond base.")
 NO_TRAJECTORY = ("no_trajectory", I,
                  "No readable trajectory.json: nothing shows how the agent ended, so the run "

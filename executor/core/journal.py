@@ -106,6 +106,9 @@ class ModelTraffic(BaseModel):
                                                      "limiter.")
     budget_exhausted: bool = Field(default=False, description="A call was refused because a "
                                                               "token or dollar budget was spent.")
+    replay_mismatch: str | None = Field(
+        default=None, description="A replayed attempt asked what the record does not hold: the "
+                                  "gateway's refusal (None: not replayed, or no refusal).")
 
 
 class PhaseTiming(BaseModel):

@@ -159,3 +159,28 @@ def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(docker_engin
     assert len(digest) == 1 and (again / "model_patch.diff").stat().st_size > 0
     [attempt] = attempts(again)
     assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2
+
+
+def test_an_exported_run_reruns_its_agent_offline_for_someone_without_the_key(
+        docker_engine, base_image, tmp_path):
+    """`isobench export`, then `isobench rerun --agent` with no provider and no key: Codex is
+    built as the recorded command built it and answered from the bundle's recorded traffic;
+    `isobench compare` finds the same patch."""
+    out, item, _ = run_codex(tmp_path, "codex-exported", [EDIT, DONE])
+    assert out.returncode == 0, out.stderr[-3000:]
+    bundle = tmp_path / "run.bundle"
+    assert run_cli("export", str(item.parent), "-o", str(bundle)).returncode == 0
+    assert (bundle / "items" / "demo-0000" / "model_calls.jsonl").is_file()
+    rerun_state = tmp_path / "rerun-state"
+    out = run_cli("rerun", str(bundle), "--agent", "--state-dir", str(rerun_state), "--run-id",
+                  "again", env={KEY_ENV: "", "OPENAI_API_KEY": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    again = rerun_state / "runs" / "demo" / "codex" / MODEL / "again" / "demo-0000"
+    print(scenario_row("rerun --agent of the export", out, again))
+    [attempt] = attempts(again)
+    # no provider is up (the recorded server is gone) and no key is set: the record answered
+    assert attempt["status"] == "success" and attempt["model_traffic"]["answered_ok"] == 2
+    assert json.loads((again / "journal.json").read_text())["rerun_of"]
+    compared = run_cli("compare", str(item.parent), str(again.parent), "--json")
+    [row] = json.loads(compared.stdout)["items"]
+    assert row["same_patch"] is True, compared.stdout

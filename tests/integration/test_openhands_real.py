@@ -143,3 +143,25 @@ def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
     assert len(files) > 5 and not [str(p) for p in files if holds(KEY, p.read_bytes())]
     assert not holds(KEY, (out.stdout + out.stderr).encode())
     assert not holds(KEY, bundle_image_shows(item).encode())
+
+
+def test_a_recorded_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,
+                                                             tmp_path):
+    """OpenHands mints a prompt_cache_key and states the time in every request; the gateway's
+    Chat Completions replay key sets those aside (gateway/chat_key.py), so the recorded answers
+    serve the rerun with no provider and no key."""
+    out, item, _ = run_openhands(tmp_path, "oh-recorded", [EDIT, FINISH])
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = item / "attempt-1" / "model_calls.jsonl"
+    run_id = rid("oh-replayed")
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "openhands", "--model", MODEL,
+                  "--api-key-env", KEY_ENV, "--gateway-replay", str(record),
+                  "--agent-python", python_prefix(), "--state-dir", str(tmp_path / "state"),
+                  "--run-id", run_id, "--skip-bench", "--retry-wait-max", "0",
+                  env={KEY_ENV: ""}, timeout=1800)
+    again = tmp_path / "state" / "runs" / "demo" / "openhands" / MODEL / run_id / "demo-0000"
+    print(scenario_row("openhands", "replayed offline", out, again))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (again / "model_patch.diff").read_bytes() == (item / "model_patch.diff").read_bytes()
+    [attempt] = attempts(again)
+    assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2

@@ -57,8 +57,32 @@ def test_summary_counts_every_upstream_try_and_what_the_agent_saw():
         (4, 1, 2, 2, 1, 1, 2)
     assert traffic.budget_exhausted and traffic.waited_s == 1.5
     assert usage.llm_calls == 1 and usage.input_tokens == 10 and usage.cost_usd is not None
+    assert traffic.replay_mismatch is None
 
 
+def test_a_replay_the_agent_did_not_repeat_is_the_attempts_cause_whatever_the_agent_says(
+        tmp_path):
+    """OpenHands records the gateway's 400 as a bare "BadRequestError"; the record knows."""
+    from executor.parts.agents.base import AgentEnding, AgentRun
+    from executor.parts.gateway.attempt import AttemptTraffic
+    from executor.parts.gateway.record import RecordWriter
+
+    message = ("replay: call 1 differs from the record (recorded chat/completions 0a1b2c, got "
+               "chat/completions 3d4e5f); the agent did not repeat itself")
+    record = tmp_path / "model_calls.jsonl"
+    RecordWriter(record).append(CallRecord(
+        seq=1, method="POST", path="chat/completions", status=400, request_sha256="3d4e5f",
+        gateway_error="replay_mismatch", response_body={"error": {
+            "message": message, "type": "invalid_request_error", "code": "replay_mismatch"}}))
+    traffic = AttemptTraffic(record)
+    traffic.close()
+    assert traffic.traffic.replay_mismatch == message
+    said = AgentRun(ending=AgentEnding.ERROR, detail="openhands: error")
+    named = traffic.apply(said)
+    assert named.signature.name == "replay_mismatch" and named.signature.source == "gateway"
+    assert named.signature.evidence == message and named.signature.error_class == "permanent"
+    finished = traffic.apply(AgentRun(ending=AgentEnding.FINISHED))
+    assert finished.signature is None  # an agent that finished anyway is not overruled
 
 
 class FakeClock:

@@ -60,7 +60,8 @@ class LlmAgentOptions(BaseModel):
         default=None,
         json_schema_extra={"flag": "--agent-python",
                            "path": {"exists": True, "file_okay": False}},
-        description="trae: a relocatable CPython >= 3.12 (install prefix) for its bundle.")
+        description="trae (>= 3.12), openhands (3.12): a relocatable CPython install prefix for "
+                    "its bundle.")
     must_patch: bool = Field(
         default=False, json_schema_extra={"flag": "--must-patch"},
         description="trae: pass TRAE's --must-patch (it rejects an empty `git diff`; committed "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from executor.parts.agents.base import Agent, AgentEnding, AgentRun
-from executor.core.errors import BUDGET_EXHAUSTED, signature
+from executor.core.errors import BUDGET_EXHAUSTED, REPLAY_MISMATCH, signature
 from executor.parts.gateway.record import read_calls, summarise
 from executor.parts.gateway.remote import RemoteGateway
 from executor.parts.gateway.server import Gateway
@@ -62,15 +62,21 @@ class AttemptTraffic:
                                                  MODEL_CALLS_NAME)
 
     def apply(self, run: AgentRun) -> AgentRun:
-        """The agent's report with the gateway's usage, and `budget_exhausted` as the cause
-        when a budget stopped it (whatever the agent made of the refusal)."""
+        """The agent's report with the gateway's usage; the gateway's own refusal as the cause
+        when one stopped it (whatever the agent made of it: some agents record only
+        "BadRequestError"): a spent budget, or a replay the agent did not repeat."""
         if self.traffic is None:
             return run
         update: dict = {"usage": self.usage}
-        if self.traffic.budget_exhausted and run.ending != AgentEnding.FINISHED:
-            update.update(ending=AgentEnding.ERROR, detail="model budget exhausted",
-                          signature=signature(BUDGET_EXHAUSTED, "the gateway refused a model "
-                                              "call: budget exhausted", "gateway"))
+        if run.ending != AgentEnding.FINISHED:
+            if self.traffic.budget_exhausted:
+                update.update(ending=AgentEnding.ERROR, detail="model budget exhausted",
+                              signature=signature(BUDGET_EXHAUSTED, "the gateway refused a "
+                                                  "model call: budget exhausted", "gateway"))
+            elif self.traffic.replay_mismatch:
+                update.update(ending=AgentEnding.ERROR, detail="replay mismatch",
+                              signature=signature(REPLAY_MISMATCH, self.traffic.replay_mismatch,
+                                                  "gateway"))
         return run.model_copy(update=update)
 
 

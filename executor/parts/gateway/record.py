@@ -165,5 +165,17 @@ def summarise(calls: list[CallRecord], record_name: str) -> tuple[ModelTraffic, 
         agent_saw_429=sum(1 for c in calls if c.status == 429),
         agent_saw_5xx=sum(1 for c in calls if c.status >= 500),
         waited_s=round(sum(c.waited_s for c in calls), 3),
-        budget_exhausted=any(c.gateway_error == "budget_exhausted" for c in calls))
+        budget_exhausted=any(c.gateway_error == "budget_exhausted" for c in calls),
+        replay_mismatch=next((_error_message(c) for c in calls
+                              if c.gateway_error == "replay_mismatch"), None))
     return traffic, total
+
+
+def _error_message(call: CallRecord) -> str:
+    """The message of the gateway's own error answer to a call (its text if not JSON)."""
+    body = call.response_body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+    return str(body or f"call {call.seq}: {call.gateway_error}")[:300]

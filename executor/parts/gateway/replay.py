@@ -7,8 +7,9 @@ loudly instead of being fed answers to questions it did not ask. Used by `isoben
 --gateway-replay RECORD` and by reruns (`replay_from(path)`).
 
 Clients that mint values per run (ids, dates) send other bytes when they repeat themselves; a
-Responses request (Codex: gateway/responses.py) and a Messages request (Claude Code:
-gateway/messages_key.py) also match by a replay key that sets exactly those aside.
+Responses request (Codex: gateway/responses.py), a Messages request (Claude Code:
+gateway/messages_key.py) and a Chat Completions request (OpenHands: gateway/chat_key.py) also
+match by a replay key that sets exactly those aside.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import threading
 from pathlib import Path
 
 from executor.core.errors import UserInputError
-from executor.parts.gateway import messages_key, responses
+from executor.parts.gateway import chat_key, messages_key, responses
 from executor.parts.gateway.record import CallRecord, read_calls
 
 
 def replay_key(path: str, raw: bytes) -> str | None:
-    """The replay key of a Responses or Messages request (the body less its per-run values);
-    None for other requests, which match by body sha256 alone."""
-    return responses.replay_key(path, raw) or messages_key.replay_key(path, raw)
+    """The replay key of a Responses, Messages or Chat Completions request (the body less its
+    per-run values); None for other requests, which match by body sha256 alone."""
+    return (responses.replay_key(path, raw) or messages_key.replay_key(path, raw)
+            or chat_key.replay_key(path, raw))
 
 
 class ReplayAnswer:
@@ -51,7 +53,8 @@ class ReplaySource:
 
     def answer(self, path: str, request_sha256: str, key: str | None = None) -> ReplayAnswer:
         """The next recorded answer, if this request is the recorded one: the same body, or
-        for a Responses or Messages request the same replay key (`replay_key`)."""
+        for a Responses, Messages or Chat Completions request the same replay key
+        (`replay_key`)."""
         with self._lock:
             if self._next >= len(self.calls):
                 return _error(f"replay: the record has no call left ({len(self.calls)} "
@@ -89,4 +92,13 @@ def replay_from(record_path: Path) -> ReplaySource:
     if any(call.response_body is None for call in calls):
         raise UserInputError(f"{path} was recorded without bodies (--no-gateway-bodies); it "
                              "cannot be replayed")
-    return ReplaySource(calls, origin=str(path))
+    return ReplaySource([_keyed(call) for call in calls], origin=str(path))
+
+
+def _keyed(call: CallRecord) -> CallRecord:
+    """The call with its replay key, taken from its recorded body when the record predates
+    the key for its dialect (the key is over the parsed, redacted body: the same either way)."""
+    if call.replay_key is not None or not isinstance(call.request_body, dict):
+        return call
+    key = replay_key(call.path, json.dumps(call.request_body).encode())
+    return call.model_copy(update={"replay_key": key}) if key else call

@@ -12,6 +12,7 @@ bundle; two agents' runs of one plan compare the same way.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from executor.core.denominators import counts, denominator_line, ending
 from executor.engine.hostfacts import HostFacts, host_differences
 from executor.core.journal import load_journal
 from executor.runs.rerun.bundle import ITEMS_DIR, open_bundle
-from executor.records.state import BUNDLE_INDEX_NAME, JOURNAL_NAME, RESULTS_NAME
+from executor.records.state import BUNDLE_INDEX_NAME, JOURNAL_NAME, PATCH_NAME, RESULTS_NAME
 
 DEFAULT_TOLERANCE = 0.02
 SPEEDUPS = ("agent/base", "human/base")
@@ -58,6 +59,8 @@ class RunSide(BaseModel):
     verdict: str | None = Field(default=None, description="Benchmark verdict (None: none).")
     speedups: dict[str, Speedup] = Field(default_factory=dict, description="agent/base, "
                                          "human/base.")
+    patch_sha256: str | None = Field(default=None, description="sha256 of the item's patch "
+                                     "(model_patch.diff; None: no patch file).")
     host: HostFacts | None = Field(default=None, description="Host facts (None: not recorded).")
     options: dict = Field(default_factory=dict, description="Benchmark options.")
 
@@ -75,6 +78,9 @@ class ItemComparison(BaseModel):
     ratio: float | None = Field(default=None, description="B's agent/base speedup over A's "
                                 "(human/base when there is no agent).")
     replay_valid: bool = Field(description="Same verdict and consistent intervals.")
+    same_patch: bool | None = Field(default=None, description="Both patches byte for byte "
+                                    "equal (an agent's rerun: it did the same work); None: a "
+                                    "side has none.")
     why: str = Field(default="", description="What made it invalid.")
 
 
@@ -106,8 +112,11 @@ def load_run(path: Path, work: Path) -> dict[str, RunSide]:
     for item_dir in sorted(p for p in path.iterdir() if (p / JOURNAL_NAME).is_file()):
         journal = load_journal(item_dir / JOURNAL_NAME)
         last = journal.attempts[-1] if journal and journal.attempts else None
+        patch = item_dir / PATCH_NAME
         side = RunSide(status=journal.status.value if journal and journal.status else None,
-                       signature=last.signature.name if last and last.signature else None)
+                       signature=last.signature.name if last and last.signature else None,
+                       patch_sha256=hashlib.sha256(patch.read_bytes()).hexdigest()
+                       if patch.is_file() else None)
         results_path = item_dir / RESULTS_NAME
         if results_path.is_file():
             results = BenchResults.model_validate_json(results_path.read_text())
@@ -145,9 +154,12 @@ def compare_item(item_id: str, a: RunSide | None, b: RunSide | None,
     pair = next((p for p in SPEEDUPS if p in a.speedups and p in b.speedups), None)
     ratio = (b.speedups[pair].speedup / a.speedups[pair].speedup
              if pair and a.speedups[pair].speedup else None)
+    same_patch = (a.patch_sha256 == b.patch_sha256
+                  if a.patch_sha256 is not None and b.patch_sha256 is not None else None)
     return ItemComparison(item_id=item_id, a=a, b=b, same_verdict=same,
                           intervals_consistent=consistent, ratio=ratio,
-                          replay_valid=same and consistent is not False, why="; ".join(why))
+                          replay_valid=same and consistent is not False, same_patch=same_patch,
+                          why="; ".join(why))
 
 
 def compare_runs(path_a: Path, path_b: Path, tolerance: float = DEFAULT_TOLERANCE
@@ -198,12 +210,13 @@ def rows(report: CompareReport) -> list[list[str]]:
                     (c.b.verdict or c.b.status or "-") if c.b else "-",
                     side(c.a, "agent/base"), side(c.b, "agent/base"),
                     f"{c.ratio:.3f}" if c.ratio is not None else "-",
+                    {True: "same", False: "DIFFERS", None: "-"}[c.same_patch],
                     "yes" if c.replay_valid else "NO", c.why])
     return out
 
 
 HEADER = ["item", "verdict A", "verdict B", "agent/base A [95%]", "agent/base B [95%]",
-          "B/A", "replay_valid", "why not"]
+          "B/A", "patch", "replay_valid", "why not"]
 
 
 def summary_lines(report: CompareReport) -> list[str]:
@@ -212,6 +225,10 @@ def summary_lines(report: CompareReport) -> list[str]:
              f"{', '.join(report.flipped) or 'none'}; replay_valid: "
              f"{len(report.items) - len(report.invalid)} of {len(report.items)} "
              f"(intervals widened by {report.tolerance:.0%})"]
+    patched = [c for c in both if c.same_patch is not None]
+    if patched:
+        lines.append(f"patches: {sum(c.same_patch for c in patched)} of {len(patched)} "
+                     f"byte for byte the same")
     for name, line in report.denominators.items():
         lines.append(f"run {name}: {line}")
     lines.append("host differences: " + ("; ".join(report.host_differences) or "none"))

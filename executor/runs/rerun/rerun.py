@@ -7,8 +7,9 @@
                rebuilt tags compared with the recorded ones, rebuilt content with the recorded
                fingerprint: a drift is named by package or file
     measure    the recorded patch re-benchmarked with the recorded options and seeds through
-               `benchmark()` (fresh containers); with --agent, offline agents (replay, script)
-               run again through the one-commit pipeline
+               `benchmark()` (fresh containers); with --agent, the agent runs again through the
+               one-commit pipeline: offline agents (replay, script) as they are, LLM agents on
+               their recorded model traffic (llm_agent.py)
     record     a new run in the state layout (journal, manifest, results, patch per item) whose
                journals and manifests say `rerun_of`, and rerun.json with the image checks
 """
@@ -38,11 +39,14 @@ from executor.runs.rerun.bundle import (CA_PATH, DOCKERFILE_PATH, ITEMS_DIR, Bun
                                    item_results, item_task, open_bundle, verify_bundle)
 from executor.engine.sandbox import ENGINE_ERRORS
 from executor.core.resources import GpuRequest, Resources
-from executor.records.state import (save_journal, save_manifest, JOURNAL_NAME, MANIFEST_NAME, PATCH_NAME, PLAN_NAME, RERUN_NAME,
-                            RESULTS_NAME, RunKey, StateLayout, attempt_dir_name)
+from executor.records.state import (save_journal, save_manifest, JOURNAL_NAME, MANIFEST_NAME,
+                                    MODEL_CALLS_NAME, PATCH_NAME, PLAN_NAME, RERUN_NAME,
+                                    RESULTS_NAME, RunKey, StateLayout, attempt_dir_name)
+from executor.runs.rerun.llm_agent import (AgentPaths, RecordedAgent, check_host,
+                                           recorded_agent, rerun_llm_agent)
 from executor.core.task import CommitJob, Plan, PlanItem
 
-OFFLINE_AGENTS = ("replay", "script")
+OFFLINE_AGENTS = ("replay", "script")  # agents that call no model: rerun as they are
 
 
 class RerunOptions(BaseModel):
@@ -51,7 +55,10 @@ class RerunOptions(BaseModel):
     state_dir: Path = Field(description="State directory the new run is written to.")
     run_id: str = Field(description="Run id of the new run.")
     items: list[str] = Field(default_factory=list, description="Only these items (default all).")
-    agent: bool = Field(default=False, description="Run the agent again (offline agents).")
+    agent: bool = Field(default=False, description="Run the agent again (an LLM agent on its "
+                                                   "recorded model traffic).")
+    agent_paths: AgentPaths = Field(default_factory=AgentPaths,
+                                    description="This host's paths for the agent's build.")
     cpus: float | None = Field(default=None, description="Override the benchmark's CPU quota.")
     cpuset: str | None = Field(default=None, description="Override the benchmark's cpuset.")
 
@@ -112,13 +119,7 @@ def rerun_bundle(path: Path, options: RerunOptions, log: Log = print) -> RerunRe
         bundle = open_bundle(path, work)
         index = verify_bundle(bundle)
         items = _selected(index, options.items)
-        if options.agent and index.agent not in OFFLINE_AGENTS:
-            raise UserInputError(
-                f"--agent reruns offline agents ({', '.join(OFFLINE_AGENTS)}); {index.agent} "
-                f"talks to a model: replay an item's recorded traffic with `isobench run-commit "
-                f"SHA --agent {index.agent} --gateway-replay items/<item>/model_calls.jsonl` "
-                f"(the bundle holds it), or rerun without --agent to re-measure its recorded "
-                f"patches")
+        llm_agent = _llm_agent(bundle, index, items, options) if options.agent else None
         key = RunKey(task=index.task, agent=index.agent, model=index.model,
                      run_id=options.run_id)
         layout = StateLayout(root=options.state_dir)
@@ -140,7 +141,8 @@ def rerun_bundle(path: Path, options: RerunOptions, log: Log = print) -> RerunRe
         try:
             for item in items:
                 record.items.append(_rerun_item(bundle, index, item, key, layout, options,
-                                                repo, inputs, loaded, checks, record, log))
+                                                repo, inputs, loaded, checks, record, log,
+                                                llm_agent))
                 record.images = list(checks.values())
                 write_json_atomic(run_dir / RERUN_NAME, record)
         finally:
@@ -148,6 +150,27 @@ def rerun_bundle(path: Path, options: RerunOptions, log: Log = print) -> RerunRe
             record.finished_at = utcnow()
             write_json_atomic(run_dir / RERUN_NAME, record)
     return record
+
+
+def _llm_agent(bundle: Path, index: BundleIndex, items: list[BundleItem],
+               options: RerunOptions) -> RecordedAgent | None:
+    """The recorded LLM agent, checked against this host (None for offline agents)."""
+    if index.agent in OFFLINE_AGENTS:
+        return None
+    if not any(_model_calls(bundle, item) for item in items):
+        raise UserInputError(f"--agent: {index.agent} talks to a model and the bundle holds no "
+                             f"recorded model traffic (model_calls.jsonl) to replay; rerun "
+                             f"without --agent to re-measure its recorded patches")
+    manifest = next((m for item in items if (m := item_manifest(bundle, item.item_id))), None)
+    recorded = recorded_agent(manifest.command_options if manifest else None,
+                              options.agent_paths)
+    check_host(recorded)
+    return recorded
+
+
+def _model_calls(bundle: Path, item: BundleItem) -> Path | None:
+    path = bundle / ITEMS_DIR / item.item_id / MODEL_CALLS_NAME
+    return path if path.is_file() else None
 
 
 def _selected(index: BundleIndex, wanted: list[str]) -> list[BundleItem]:
@@ -230,10 +253,18 @@ def _bench_options(results: BenchResults, options: RerunOptions, networks: set[s
 def _rerun_item(bundle: Path, index: BundleIndex, item: BundleItem, key: RunKey,
                 layout: StateLayout, options: RerunOptions, repo: Path | None,
                 inputs: RecordedInputs, loaded: set[str], checks: dict[str, ImageCheck],
-                record: RerunRecord, log: Log) -> RerunItem:
+                record: RerunRecord, log: Log,
+                llm_agent: RecordedAgent | None = None) -> RerunItem:
     results = item_results(bundle, item.item_id)
     done = RerunItem(item_id=item.item_id, recorded_verdict=item.verdict, status="skipped")
-    if results is None or not (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).is_file():
+    model_calls = _model_calls(bundle, item)
+    if llm_agent is not None and model_calls is None:
+        done.detail = "no recorded model traffic to replay"
+        log(f"rerun: {item.item_id}: {done.detail}")
+        return done
+    # An LLM agent's attempt is worth replaying even if the run stopped before measuring it.
+    if llm_agent is None and (results is None or not (bundle / ITEMS_DIR / item.item_id /
+                                                      PATCH_NAME).is_file()):
         done.detail = "not measured in the recorded run: nothing to rerun"
         log(f"rerun: {item.item_id}: {done.detail}")
         return done
@@ -242,20 +273,31 @@ def _rerun_item(bundle: Path, index: BundleIndex, item: BundleItem, key: RunKey,
     os_base = index.image(item.images.get("os_base", ""))
     base_recipe = (BaseImageRecipe.model_validate(os_base.recipe) if os_base and os_base.recipe
                    else BaseImageRecipe())
-    bench, resources = _bench_options(results, options, engine_networks())
+    if results is not None:
+        bench, resources = _bench_options(results, options, engine_networks())
+    else:
+        bench, resources = BenchOptions(), Resources()
     run_options = RunOptions(state_dir=layout.root, run_id=key.run_id, bench=bench,
                              resources=resources, images={"base_recipe": base_recipe},
                              agent={"network": "none" if "bridge" not in engine_networks()
-                                    else "bridge"}, command_line=list(sys.argv))
-    patch = (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).read_bytes()
+                                    else "bridge"}, command_line=list(sys.argv),
+                             skip_bench=results is None)
     with recorded_inputs(inputs):
-        if options.agent:
+        if llm_agent is not None and model_calls is not None:
+            outcome = rerun_llm_agent(job, llm_agent, model_calls, run_options, log)
+            status, verdict = outcome.status.value, (outcome.results.verdict
+                                                     if outcome.results else None)
+            _mark_rerun(item_dir, record.rerun_of)
+            base_ref, image_refs = _recorded_refs(item_dir)
+        elif options.agent:
+            patch = (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).read_bytes()
             outcome = _rerun_agent(bundle, item, job, run_options, patch, log)
             status, verdict = outcome.status.value, (outcome.results.verdict
                                                      if outcome.results else None)
             _mark_rerun(item_dir, record.rerun_of)
             base_ref, image_refs = _recorded_refs(item_dir)
         else:
+            patch = (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).read_bytes()
             status, verdict, base_ref, image_refs = _measure(
                 bundle, item, job, run_options, patch, item_dir, record.rerun_of, log)
     if base_ref is not None:
