@@ -63,9 +63,15 @@ def scenario_row(name: str, out, item: Path) -> str:
     return agent_scenario_row("codex", name, out, item)
 
 
-def test_codex_edits_the_repo_and_finishes_with_the_gateways_usage(docker_engine, base_image,
-                                                                   tmp_path):
-    out, item, llm = run_codex(tmp_path, "codex-edit", [EDIT, DONE])
+@pytest.fixture(scope="module")
+def edited(docker_engine, base_image, tmp_path_factory):
+    """One recorded edit that the success, replay and export scenarios all read."""
+    tmp_path = tmp_path_factory.mktemp("codex-edited")
+    return run_codex(tmp_path, "codex-edit", [EDIT, DONE])
+
+
+def test_codex_edits_the_repo_and_finishes_with_the_gateways_usage(edited):
+    out, item, llm = edited
     print(scenario_row("real edit", out, item))
     assert out.returncode == 0, out.stderr[-3000:]
     [attempt] = attempts(item)
@@ -136,14 +142,13 @@ def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
     assert not holds_key(bundle_image_shows(item).encode())
 
 
-def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,
-                                                                    tmp_path):
+def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(edited, tmp_path):
     """Codex mints new session ids, item ids and timings every run; the gateway's replay key
     for Responses sets those aside, so the recorded answers serve the rerun with no provider
     and no key."""
     import hashlib
 
-    out, item, _ = run_codex(tmp_path, "codex-recorded", [EDIT, DONE])
+    out, item, _ = edited
     assert out.returncode == 0, out.stderr[-3000:]
     record = item / "attempt-1" / "model_calls.jsonl"
     run_id = rid("codex-replayed")
@@ -161,12 +166,12 @@ def test_a_recorded_codex_attempt_replays_offline_to_the_same_patch(docker_engin
     assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2
 
 
-def test_an_exported_run_reruns_its_agent_offline_for_someone_without_the_key(
-        docker_engine, base_image, tmp_path):
+def test_an_exported_run_reruns_its_agent_offline_for_someone_without_the_key(edited,
+                                                                             tmp_path):
     """`isobench export`, then `isobench rerun --agent` with no provider and no key: Codex is
     built as the recorded command built it and answered from the bundle's recorded traffic;
     `isobench compare` finds the same patch."""
-    out, item, _ = run_codex(tmp_path, "codex-exported", [EDIT, DONE])
+    out, item, _ = edited
     assert out.returncode == 0, out.stderr[-3000:]
     bundle = tmp_path / "run.bundle"
     assert run_cli("export", str(item.parent), "-o", str(bundle)).returncode == 0

@@ -64,7 +64,8 @@ FINISH = reply(None, call("finish", message="Done."),
 # Every process environment in the sandbox, OpenHands' own among them: its output goes back to
 # the model in the next request, as any command's output could.
 SHOW_ENV = reply(None, call("terminal", command="cat /proc/[0-9]*/environ 2>/dev/null | tr "
-                                                "'\\0' '\\n' | sort -u", security_risk="LOW"))
+                                                "'\\0' '\\n' | sort -u", security_risk="LOW"),
+                 usage=TurnUsage(input_tokens=1000, output_tokens=20))
 
 
 def run_openhands(tmp_path: Path, name: str, turns: list, *extra: str):
@@ -86,14 +87,23 @@ def model_calls(llm: WatchingLLM) -> list:
     return [r for r in llm.requests if r.method == "POST"]
 
 
-def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
+@pytest.fixture(scope="module")
+def edited(docker_engine, base_image, tmp_path_factory):
+    """One recorded edit that the success and replay scenarios both read (a run of OpenHands
+    costs about 10 s)."""
+    tmp_path = tmp_path_factory.mktemp("openhands-edited")
     out, item, llm = run_openhands(tmp_path, "oh-edit", [EDIT, FINISH])
+    return tmp_path, out, item, llm
+
+
+def test_openhands_edits_and_finishes(edited):
+    _, out, item, llm = edited
     print(scenario_row("openhands", "real edit", out, item))
     assert out.returncode == 0, out.stderr[-3000:]
     [attempt] = attempts(item)
     assert attempt["status"] == "success" and attempt["agent_outcome"] == "finished"
     assert "+# openhands was here" in (item / "model_patch.diff").read_text()
-    # Usage: the provider's own counts, as OpenHands recorded them (its conversation state).
+    # Usage: the provider's own counts, as the gateway read them from each answer.
     assert attempt["usage"]["input_tokens"] == 3100 and attempt["usage"]["output_tokens"] == 50
     assert attempt["model_traffic"]["calls"] == 2 == len(model_calls(llm))
     assert all(r.path == "/v1/chat/completions" for r in model_calls(llm))
@@ -102,6 +112,47 @@ def test_openhands_edits_and_finishes(docker_engine, base_image, tmp_path):
     config = json.loads((item / "manifest.json").read_text())["agent"]["config"]
     assert config["lock"]["sha256"] == sha256_hex(lock_text())
     assert config["bundle"]["tag"].startswith("isobench/agent-openhands:")
+
+
+def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
+        docker_engine, base_image, tmp_path):
+    out, item, llm = run_openhands(tmp_path, "oh-keys", [SHOW_ENV, EDIT, FINISH])
+    print(scenario_row("openhands", "key search", out, item))
+    assert out.returncode == 0, out.stderr[-3000:]
+    # The sandbox's configuration while the agent ran.
+    assert llm.inspected.startswith("[") and '"Env"' in llm.inspected
+    assert not holds(KEY, llm.inspected.encode())
+    # The environments went back to the model: OpenHands holds the attempt token, not the key.
+    answered = b"".join(llm.raw[2:])
+    assert b"LLM_API_KEY=isobench-attempt-" in answered and KEY_ENV.encode() not in answered
+    assert llm.raw and not [raw for raw in llm.raw if holds(KEY, raw)]
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert len(files) > 5 and not [str(p) for p in files if holds(KEY, p.read_bytes())]
+    assert not holds(KEY, (out.stdout + out.stderr).encode())
+    assert not holds(KEY, bundle_image_shows(item).encode())
+
+
+def test_a_recorded_attempt_replays_offline_to_the_same_patch(edited, tmp_path):
+    """OpenHands mints a prompt_cache_key and states the time in every request; the gateway's
+    Chat Completions replay key sets those aside (gateway/chat_key.py), so the recorded answers
+    serve the rerun with no provider and no key. (A run whose commands print per-run values,
+    such as the key scenario's environments with the container's hostname, does not repeat
+    itself: its replay ends replay_mismatch at the call after them.)"""
+    _, out, item, _ = edited
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = item / "attempt-1" / "model_calls.jsonl"
+    run_id = rid("oh-replayed")
+    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "openhands", "--model", MODEL,
+                  "--api-key-env", KEY_ENV, "--gateway-replay", str(record),
+                  "--agent-python", python_prefix(), "--state-dir", str(tmp_path / "state"),
+                  "--run-id", run_id, "--skip-bench", "--retry-wait-max", "0",
+                  env={KEY_ENV: ""}, timeout=1800)
+    again = tmp_path / "state" / "runs" / "demo" / "openhands" / MODEL / run_id / "demo-0000"
+    print(scenario_row("openhands", "replayed offline, no key", out, again))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (again / "model_patch.diff").read_bytes() == (item / "model_patch.diff").read_bytes()
+    [attempt] = attempts(again)
+    assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2
 
 
 def test_a_provider_refusing_for_good_is_exit_16(docker_engine, base_image, tmp_path):
@@ -125,43 +176,3 @@ def test_a_spent_token_budget_ends_budget_exhausted_and_keeps_the_patch(docker_e
     assert attempt["signature"]["name"] == "budget_exhausted"
     assert attempt["model_traffic"]["budget_exhausted"] is True and llm.turns_served == 1
     assert "+# openhands was here" in (item / "model_patch.diff").read_text()
-
-
-def test_the_key_is_nowhere_in_the_sandbox_the_state_or_what_reaches_the_model(
-        docker_engine, base_image, tmp_path):
-    out, item, llm = run_openhands(tmp_path, "oh-keys", [SHOW_ENV, EDIT, FINISH])
-    print(scenario_row("openhands", "key search", out, item))
-    assert out.returncode == 0, out.stderr[-3000:]
-    # The sandbox's configuration while the agent ran.
-    assert llm.inspected.startswith("[") and '"Env"' in llm.inspected
-    assert not holds(KEY, llm.inspected.encode())
-    # The environments went back to the model: OpenHands holds the attempt token, not the key.
-    answered = b"".join(llm.raw[2:])
-    assert b"LLM_API_KEY=isobench-attempt-" in answered and KEY_ENV.encode() not in answered
-    assert llm.raw and not [raw for raw in llm.raw if holds(KEY, raw)]
-    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
-    assert len(files) > 5 and not [str(p) for p in files if holds(KEY, p.read_bytes())]
-    assert not holds(KEY, (out.stdout + out.stderr).encode())
-    assert not holds(KEY, bundle_image_shows(item).encode())
-
-
-def test_a_recorded_attempt_replays_offline_to_the_same_patch(docker_engine, base_image,
-                                                             tmp_path):
-    """OpenHands mints a prompt_cache_key and states the time in every request; the gateway's
-    Chat Completions replay key sets those aside (gateway/chat_key.py), so the recorded answers
-    serve the rerun with no provider and no key."""
-    out, item, _ = run_openhands(tmp_path, "oh-recorded", [EDIT, FINISH])
-    assert out.returncode == 0, out.stderr[-3000:]
-    record = item / "attempt-1" / "model_calls.jsonl"
-    run_id = rid("oh-replayed")
-    out = run_cli("run-commit", demo.DEMO_HUMAN_SHA, "--agent", "openhands", "--model", MODEL,
-                  "--api-key-env", KEY_ENV, "--gateway-replay", str(record),
-                  "--agent-python", python_prefix(), "--state-dir", str(tmp_path / "state"),
-                  "--run-id", run_id, "--skip-bench", "--retry-wait-max", "0",
-                  env={KEY_ENV: ""}, timeout=1800)
-    again = tmp_path / "state" / "runs" / "demo" / "openhands" / MODEL / run_id / "demo-0000"
-    print(scenario_row("openhands", "replayed offline", out, again))
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert (again / "model_patch.diff").read_bytes() == (item / "model_patch.diff").read_bytes()
-    [attempt] = attempts(again)
-    assert attempt["model_traffic"]["calls"] == 2 and attempt["model_traffic"]["answered_ok"] == 2
