@@ -23,23 +23,6 @@ def isolated_cache(tmp_path_factory):
     yield
 
 
-# The integration files that take longest (each over two minutes of one worker in the clean-clone
-# CI runs of 2026-12-07; the second-engine rerun and the cold OpenHands bundle are single tests
-# of over four), first. pytest-xdist gives each worker a file at a time in collection order
-# (its own reordering by test count is turned off in pyproject.toml), so the long files start
-# while the short ones fill the gaps, instead of a long file starting last and running alone.
-LONGEST_FIRST = tuple(f"integration/{name}" for name in (
-    "test_reruns.py", "test_openhands_real.py", "test_red_team.py", "test_slurm_batches.py",
-    "test_integrity_attacks.py", "test_report_browser.py", "test_batches.py",
-    "test_run_commit.py"))
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(f"{item.path.parent.name}/{item.path.name}",
-                                         len(rank)))  # a stable sort: the rest as collected
-
-
 @pytest.fixture(scope="session")
 def docker_engine():
     from executor.core.errors import EngineUnavailable
