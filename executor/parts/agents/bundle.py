@@ -40,6 +40,9 @@ from executor.core.resources import Mount
 BUNDLE_RECIPE_VERSION = "1"  # bump when the rendering below changes meaning
 BUNDLES_ROOT = "/opt/isobench/agents"
 UV_VERSION = "0.13.9"  # the installer of Python bundles: part of their recipes, so of their hash
+UV = "/tmp/uv-tool/bin/uv"  # where the install steps below put it, for the build only
+UV_INSTALL_STEPS = ("python3 -m venv /tmp/uv-tool",
+                    f'/tmp/uv-tool/bin/pip install --quiet "uv=={UV_VERSION}"')
 _export_lock = threading.Lock()  # one export per process at a time; rename settles the rest
 
 

@@ -51,7 +51,8 @@ from executor.parts.agents.base import (
     PrepareContext,
 )
 from executor.parts.agents.bundle import (
-    UV_VERSION,
+    UV,
+    UV_INSTALL_STEPS,
     AgentBundle,
     BundleRecipe,
     ensure_bundle,
@@ -106,18 +107,17 @@ class OpenHandsSettings(BaseModel):
 def install_command() -> str:
     """Bash run in the bundle image: a venv on the given CPython 3.12, then every package of the
     lock (in src/) installed by uv with its sha256 checked and no resolution (`--no-deps`: what
-    is not in the lock is not installed), byte code compiled, the result listed, a smoke test."""
-    uv = "/tmp/uv-tool/bin/uv"
+    is not in the lock is not installed), byte code compiled, the result listed, the settings
+    file written (SETTINGS_SCRIPT), a smoke test."""
     return " && ".join([
         'PY=python3',
         ('if [ -x "$BUNDLE_DIR/python/bin/python3" ]; then PY="$BUNDLE_DIR/python/bin/python3"; '
          'export LD_LIBRARY_PATH="$BUNDLE_DIR/python/lib"; fi'),
         '"$PY" -m venv --without-pip "$BUNDLE_DIR/venv"',
-        'python3 -m venv /tmp/uv-tool',
-        f'/tmp/uv-tool/bin/pip install --quiet "uv=={UV_VERSION}"',
-        (f'{uv} pip install --quiet --no-cache --python "$BUNDLE_DIR/venv/bin/python" '
+        *UV_INSTALL_STEPS,
+        (f'{UV} pip install --quiet --no-cache --python "$BUNDLE_DIR/venv/bin/python" '
          f'--require-hashes --no-deps --compile-bytecode -r "$BUNDLE_DIR/src/{LOCK_NAME}"'),
-        f'{uv} pip freeze --python "$BUNDLE_DIR/venv/bin/python" > "$BUNDLE_DIR/freeze.txt"',
+        f'{UV} pip freeze --python "$BUNDLE_DIR/venv/bin/python" > "$BUNDLE_DIR/freeze.txt"',
         'rm -rf /tmp/uv-tool',
         ('OPENHANDS_SUPPRESS_BANNER=1 LITELLM_LOCAL_MODEL_COST_MAP=True '
          f'"$BUNDLE_DIR/venv/bin/python" "$BUNDLE_DIR/src/{SETTINGS_SCRIPT_NAME}" '

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from executor.parts.agents.base import (AgentEnding, AgentInfo, AgentPrep, AgentRun, AgentTask, Log,
                                   PrepareContext)
-from executor.parts.agents.bundle import (UV_VERSION, AgentBundle, BundleRecipe, cache_root,
+from executor.parts.agents.bundle import (UV, UV_INSTALL_STEPS, AgentBundle, BundleRecipe, cache_root,
                                           ensure_bundle, read_bundle_file)
 from executor.parts.agents.llm_common import (RUN_DIR, Endpoint, RoutedModel, copy_out, costed,
                                         process_ending, run_agent_process)
@@ -48,14 +48,13 @@ def install_command() -> str:
         'if [ -x "$BUNDLE_DIR/python/bin/python3" ]; then PY="$BUNDLE_DIR/python/bin/python3"; '
         'export LD_LIBRARY_PATH="$BUNDLE_DIR/python/lib"; fi',
         'echo "TRAE bundle: $("$PY" --version)"',
-        'python3 -m venv /tmp/uv-tool',
-        f'/tmp/uv-tool/bin/pip install --quiet "uv=={UV_VERSION}"',
+        *UV_INSTALL_STEPS,
         'cd "$BUNDLE_DIR/src"',
-        '{ UV_PROJECT_ENVIRONMENT="$BUNDLE_DIR/venv" /tmp/uv-tool/bin/uv sync --frozen '
+        f'{{ UV_PROJECT_ENVIRONMENT="$BUNDLE_DIR/venv" {UV} sync --frozen '
         '--all-extras --no-editable --compile-bytecode --python "$PY" '
         '|| { echo "uv sync failed for $("$PY" --version): TRAE\'s lock needs a Python it has '
         'wheels for (3.12); pass --agent-python DIR" >&2; false; }; }',
-        '/tmp/uv-tool/bin/uv pip freeze --python "$BUNDLE_DIR/venv/bin/python" '
+        f'{UV} pip freeze --python "$BUNDLE_DIR/venv/bin/python" '
         '> "$BUNDLE_DIR/freeze.txt"',
         '"$BUNDLE_DIR/venv/bin/trae-cli" --help > /dev/null',
         'rm -rf /tmp/uv-tool /root/.cache/uv',

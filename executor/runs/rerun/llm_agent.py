@@ -21,6 +21,7 @@ from executor.parts.agents import LlmAgentOptions, make_agent
 from executor.parts.gateway.options import GatewayFlags, controller_gateway
 from executor.runs.pipeline import AgentLimits, RunOptions
 
+
 class AgentPaths(BaseModel):
     """This host's paths for what the recording host's command named."""
 
@@ -69,13 +70,13 @@ def recorded_agent(command_options: dict | None, paths: AgentPaths) -> RecordedA
 def check_host(recorded: RecordedAgent) -> None:
     """What this host needs to build the agent (a CPython, a TRAE checkout), before any item
     runs: exit 2 naming the flag that fixes it."""
+    from executor.core.resources import GpuRequest
     from executor.parts.agents import agent_source_pin
-    from executor.parts.agents.source import check_source
-    from executor.runs.agent_python import check_agent_python
+    from executor.runs.preflight import needs_for, preflight
 
-    check_agent_python(recorded.name, recorded.llm.python)
-    if pin := agent_source_pin(recorded.name, recorded.llm):
-        check_source(*pin)
+    preflight(needs_for(None, gpus=GpuRequest(), agent=recorded.name,
+                        agent_python=recorded.llm.python,
+                        agent_source=agent_source_pin(recorded.name, recorded.llm)))
 
 
 def rerun_llm_agent(job, recorded: RecordedAgent, model_calls: Path, run_options: RunOptions,

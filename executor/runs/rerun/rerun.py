@@ -283,15 +283,12 @@ def _rerun_item(bundle: Path, index: BundleIndex, item: BundleItem, key: RunKey,
                                     else "bridge"}, command_line=list(sys.argv),
                              skip_bench=results is None)
     with recorded_inputs(inputs):
-        if llm_agent is not None and model_calls is not None:
-            outcome = rerun_llm_agent(job, llm_agent, model_calls, run_options, log)
-            status, verdict = outcome.status.value, (outcome.results.verdict
-                                                     if outcome.results else None)
-            _mark_rerun(item_dir, record.rerun_of)
-            base_ref, image_refs = _recorded_refs(item_dir)
-        elif options.agent:
-            patch = (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).read_bytes()
-            outcome = _rerun_agent(bundle, item, job, run_options, patch, log)
+        if options.agent:
+            if llm_agent is not None and model_calls is not None:
+                outcome = rerun_llm_agent(job, llm_agent, model_calls, run_options, log)
+            else:
+                patch = (bundle / ITEMS_DIR / item.item_id / PATCH_NAME).read_bytes()
+                outcome = _rerun_agent(bundle, item, job, run_options, patch, log)
             status, verdict = outcome.status.value, (outcome.results.verdict
                                                      if outcome.results else None)
             _mark_rerun(item_dir, record.rerun_of)
